@@ -1,0 +1,186 @@
+// bulwark backup: back up paths, a configured source, stdin, or a command's output.
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "bulwark/base/error.h"
+#include "bulwark/base/log.h"
+#include "bulwark/base/sys.h"
+#include "bulwark/cli/common.h"
+#include "bulwark/cli/progress.h"
+#include "bulwark/config/config.h"
+#include "bulwark/ops/backup.h"
+#include "bulwark/repo/lock.h"
+
+namespace bulwark::cli {
+
+const config::Config* Config();
+
+namespace {
+
+struct Opts {
+  std::vector<std::string> paths, excludes, exclude_files, tags;
+  std::string source, host, time, parent, stdin_name;
+  bool one_fs = false, force = false, from_stdin = false, from_command = false;
+  int threads = 0;
+  int compression = -1;
+};
+
+std::vector<std::string> ReadExcludeFile(const std::string& path) {
+  std::vector<std::string> out;
+  std::string s = sys::ReadFile(path);
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t j = s.find('\n', i);
+    if (j == std::string::npos) j = s.size();
+    std::string line = s.substr(i, j - i);
+    i = j + 1;
+    while (!line.empty() && (line.back() == ' ' || line.back() == '\r' || line.back() == '\t')) line.pop_back();
+    if (line.empty() || line[0] == '#') continue;
+    out.push_back(line);
+  }
+  return out;
+}
+
+nlohmann::json SummaryJson(const ops::BackupResult& r) {
+  const auto& s = r.snapshot;
+  nlohmann::json j = {{"message_type", "summary"},
+                      {"snapshot_id", s.id.Hex()},
+                      {"files_new", s.summary.files_new},
+                      {"files_changed", s.summary.files_changed},
+                      {"files_unmodified", s.summary.files_unmodified},
+                      {"dirs", s.summary.dirs},
+                      {"other_entries", s.summary.other_entries},
+                      {"bytes_processed", s.summary.bytes_processed},
+                      {"bytes_added", s.summary.bytes_added},
+                      {"bytes_stored", s.summary.bytes_stored},
+                      {"blobs_added", s.summary.blobs_added},
+                      {"errors", r.errors},
+                      {"partial", s.partial},
+                      {"duration_seconds", s.summary.duration_seconds}};
+  if (!s.facts.empty()) j["facts"] = s.facts;
+  return j;
+}
+
+void Run(const Opts& o) {
+  ops::BackupOptions b;
+  b.paths = o.paths;
+  b.excludes = o.excludes;
+  b.tags = o.tags;
+  b.host = o.host;
+  b.one_file_system = o.one_fs;
+  b.force = o.force;
+  b.threads = o.threads;
+  std::string stream_name = o.stdin_name;
+  std::vector<std::string> command;
+  if (o.from_command) {
+    command = o.paths;
+    b.paths.clear();
+    if (command.empty()) throw Error(ErrorCode::kInvalidArgument, "--stdin-from-command needs a command after --");
+  }
+  if (!o.source.empty()) {
+    const config::Config* cfg = Config();
+    if (!cfg) throw Error(ErrorCode::kInvalidArgument, "--source needs a configuration file (--config or BULWARK_CONFIG)");
+    const auto& src = cfg->Source(o.source);
+    b.source = src.name;
+    if (src.kind == config::SourceKind::kFs) {
+      if (b.paths.empty()) b.paths = src.paths;
+      b.excludes.insert(b.excludes.end(), src.exclude.begin(), src.exclude.end());
+      if (!src.exclude_file.empty()) {
+        auto ex = ReadExcludeFile(src.exclude_file);
+        b.excludes.insert(b.excludes.end(), ex.begin(), ex.end());
+      }
+      b.one_file_system = b.one_file_system || src.one_file_system;
+    } else if (src.kind == config::SourceKind::kCommand) {
+      command = src.command;
+      if (stream_name.empty()) stream_name = src.stdin_name.empty() ? src.name + ".stream" : src.stdin_name;
+    }
+    b.tags.insert(b.tags.end(), src.tags.begin(), src.tags.end());
+    if (b.host.empty()) b.host = src.host;
+    if (src.chunker) b.chunker = chunk::Params{src.chunker->min_size, src.chunker->avg_size, src.chunker->max_size};
+  }
+  for (const auto& f : o.exclude_files) {
+    auto ex = ReadExcludeFile(f);
+    b.excludes.insert(b.excludes.end(), ex.begin(), ex.end());
+  }
+  if (!o.time.empty()) b.time_ns = repo::ParseTime(o.time);
+  if (!o.parent.empty()) b.parent = o.parent;
+  if (o.compression >= 0) b.compression = o.compression;
+  if (stream_name.empty()) stream_name = "stdin";
+
+  if (!o.from_stdin && command.empty() && b.paths.empty())
+    throw Error(ErrorCode::kInvalidArgument, "nothing to back up: give paths, --source, --stdin or --stdin-from-command");
+  // Reject missing paths before touching the repository.
+  for (const auto& p : b.paths)
+    if (::access(p.c_str(), F_OK) != 0 && errno == ENOENT)
+      throw Error(ErrorCode::kNotFound, "backup path " + p + " does not exist");
+
+  auto repo = OpenRepository(true, o.source);
+  auto lock = repo::Lock::Acquire(repo.get(), false, LockWaitSeconds());
+  ops::BackupProgress progress;
+  b.progress = &progress;
+  b.on_error = [](const std::string& path, const std::string& msg) {
+    if (G().json)
+      PrintJson({{"message_type", "error"}, {"item", path}, {"error", msg}});
+    else
+      log::Warn(msg);
+  };
+  ops::BackupResult r;
+  {
+    ProgressPrinter printer([&](double el) {
+      double rate = el > 0 ? progress.bytes / el : 0;
+      return "[" + FormatDuration(el) + "] " + std::to_string(progress.files.load()) + " files, " +
+             HumanBytes(progress.bytes) + " (" + HumanBytes(static_cast<uint64_t>(rate)) + "/s), " +
+             HumanBytes(progress.bytes_added) + " new" +
+             (progress.errors ? ", " + std::to_string(progress.errors.load()) + " errors" : "");
+    });
+    if (o.from_stdin) {
+      r = ops::BackupStream(*repo, 0, stream_name, "stdin", b, nullptr);
+    } else if (!command.empty()) {
+      r = ops::BackupCommand(*repo, command, stream_name, b);
+    } else {
+      r = ops::BackupPaths(*repo, b);
+    }
+  }
+  const auto& s = r.snapshot;
+  if (G().json) {
+    PrintJson(SummaryJson(r));
+  } else {
+    Say("snapshot " + s.id.Short() + " saved" + (s.partial ? " (PARTIAL: some entries could not be read)" : ""));
+    Say("  files: " + std::to_string(s.summary.files_new) + " new, " + std::to_string(s.summary.files_changed) +
+        " changed, " + std::to_string(s.summary.files_unmodified) + " unmodified; " + std::to_string(s.summary.dirs) +
+        " dirs");
+    Say("  processed " + HumanBytes(s.summary.bytes_processed) + ", added " + HumanBytes(s.summary.bytes_added) +
+        " (" + HumanBytes(s.summary.bytes_stored) + " stored) in " + FormatDuration(s.summary.duration_seconds));
+    if (s.facts.contains("stream")) Say("  stream sha256 " + s.facts["stream"]["sha256"].get<std::string>());
+  }
+  if (s.partial) {
+    log::Warn(std::to_string(r.errors.size()) + " entries could not be read; the snapshot is partial (exit code 3)");
+    ExitCode() = kExitPartial;
+  }
+}
+
+}  // namespace
+
+void AddBackup(CLI::App& app) {
+  auto o = std::make_shared<Opts>();
+  auto* cmd = app.add_subcommand("backup", "back up paths, a configured source, stdin or a command's output");
+  cmd->add_option("paths", o->paths, "paths to back up (or, with --stdin-from-command, the command after --)");
+  cmd->add_option("--source", o->source, "back up this source from the configuration file");
+  cmd->add_option("-e,--exclude", o->excludes, "exclude entries matching this glob (repeatable)");
+  cmd->add_option("--exclude-file", o->exclude_files, "read exclude globs from this file, one per line");
+  cmd->add_flag("-x,--one-file-system", o->one_fs, "do not cross file-system boundaries");
+  cmd->add_option("--tag", o->tags, "add a tag to the snapshot (repeatable)");
+  cmd->add_option("--host", o->host, "record this host name instead of this machine's");
+  cmd->add_option("--time", o->time, "snapshot time (RFC 3339), for imports and tests");
+  cmd->add_option("--parent", o->parent, "compare against this snapshot (default: latest of same host/paths)");
+  cmd->add_flag("-f,--force", o->force, "re-read every file, ignoring the parent snapshot");
+  cmd->add_flag("--stdin", o->from_stdin, "back up standard input as one file");
+  cmd->add_option("--stdin-name", o->stdin_name, "file name for --stdin / --stdin-from-command (default: stdin)");
+  cmd->add_flag("--stdin-from-command", o->from_command, "back up the output of the command given after --");
+  cmd->add_option("--threads", o->threads, "worker threads (default: one per core)");
+  cmd->add_option("--compression", o->compression, "zstd level for this backup (0 = off)");
+  cmd->callback([o] { Run(*o); });
+}
+
+}  // namespace bulwark::cli

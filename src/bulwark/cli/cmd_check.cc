@@ -1,0 +1,81 @@
+// bulwark check / unlock.
+#include <cstdio>
+
+#include "bulwark/base/error.h"
+#include "bulwark/base/log.h"
+#include "bulwark/cli/common.h"
+#include "bulwark/cli/progress.h"
+#include "bulwark/ops/check.h"
+#include "bulwark/repo/lock.h"
+
+namespace bulwark::cli {
+
+void AddCheck(CLI::App& app) {
+  struct Opts {
+    bool read_data = false;
+    std::string subset;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* cmd = app.add_subcommand("check", "verify the repository's structure and (with --read-data) every byte");
+  cmd->add_flag("--read-data", o->read_data, "read, decrypt and verify every blob of every pack");
+  cmd->add_option("--read-data-subset", o->subset, "verify part of the data: N/M (bucket N of M) or P% (random)");
+  cmd->callback([o] {
+    auto repo = OpenRepository(false);
+    auto lock = repo::Lock::Acquire(repo.get(), false, LockWaitSeconds());
+    ops::CheckOptions co;
+    co.read_data = o->read_data || !o->subset.empty();
+    if (!o->subset.empty()) {
+      unsigned n = 0, m = 0;
+      double pct = 0;
+      if (o->subset.back() == '%' && std::sscanf(o->subset.c_str(), "%lf%%", &pct) == 1 && pct > 0 && pct <= 100) {
+        co.subset_percent = pct;
+      } else if (std::sscanf(o->subset.c_str(), "%u/%u", &n, &m) == 2 && n >= 1 && n <= m) {
+        co.subset_n = n;
+        co.subset_m = m;
+      } else {
+        throw Error(ErrorCode::kInvalidArgument, "--read-data-subset wants N/M (1 <= N <= M) or P% (0 < P <= 100), got '" + o->subset + "'");
+      }
+    }
+    std::atomic<uint64_t> done{0};
+    co.packs_done = &done;
+    ops::CheckResult r;
+    {
+      ProgressPrinter printer([&](double el) { return "[" + FormatDuration(el) + "] " + std::to_string(done.load()) + " packs verified"; });
+      r = ops::Check(*repo, co);
+    }
+    for (auto& w : r.warnings) log::Warn(w);
+    for (auto& e : r.errors) log::Err(e);
+    if (G().json) {
+      PrintJson({{"message_type", "summary"}, {"ok", r.ok()}, {"errors", r.errors}, {"warnings", r.warnings},
+                 {"snapshots", r.snapshots}, {"trees", r.trees}, {"packs", r.packs}, {"blobs", r.blobs},
+                 {"index_objects", r.index_objects}, {"packs_read", r.packs_read}, {"blobs_read", r.blobs_read},
+                 {"bytes_read", r.bytes_read}});
+    } else {
+      Say("checked " + std::to_string(r.snapshots) + " snapshots, " + std::to_string(r.trees) + " trees, " +
+          std::to_string(r.packs) + " packs, " + std::to_string(r.blobs) + " blobs" +
+          (co.read_data ? "; read " + std::to_string(r.packs_read) + " packs (" + HumanBytes(r.bytes_read) + ")" : ""));
+      Say(r.ok() ? "no errors were found" : std::to_string(r.errors.size()) + " errors found: the repository is damaged");
+    }
+    if (!r.ok()) ExitCode() = kExitDamage;
+  });
+
+  auto all = std::make_shared<bool>(false);
+  auto* unlock = app.add_subcommand("unlock", "remove stale locks (and with --remove-all, every lock)");
+  unlock->add_flag("--remove-all", *all, "remove all locks, even live ones (only when you know their holders are gone)");
+  unlock->callback([all] {
+    auto repo = OpenRepository(false);
+    auto remaining = repo::Lock::List(repo.get(), true);
+    size_t removed = 0;
+    if (*all) {
+      for (auto& l : remaining) {
+        repo->backend().Remove(repo::Repository::ObjectName(repo::ObjectType::kLock, l.id));
+        removed++;
+      }
+      remaining.clear();
+    }
+    if (G().json) PrintJson({{"message_type", "unlocked"}, {"removed", removed}, {"remaining", remaining.size()}});
+    else Say(std::to_string(remaining.size()) + " live locks remain" + (removed ? ", removed " + std::to_string(removed) : ""));
+  });
+}
+
+}  // namespace bulwark::cli

@@ -1,0 +1,154 @@
+#include "bulwark/cli/common.h"
+
+#include <fcntl.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "bulwark/base/error.h"
+#include "bulwark/base/sys.h"
+#include "bulwark/config/config.h"
+#include "bulwark/storage/backend.h"
+
+namespace bulwark::cli {
+
+Globals& G() {
+  static Globals g;
+  return g;
+}
+
+int& ExitCode() {
+  static int code = 0;
+  return code;
+}
+
+bool StdoutIsTty() { return isatty(1); }
+bool StderrIsTty() { return isatty(2); }
+
+void PrintJson(const nlohmann::json& j) {
+  std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+  std::cout.flush();
+}
+
+void Say(const std::string& line) {
+  if (G().quiet || G().json) return;
+  std::cout << line << "\n";
+}
+
+std::string ReadPasswordFrom(const std::string& file) {
+  std::string s = sys::ReadFile(file);
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+  if (s.empty()) throw Error(ErrorCode::kInvalidArgument, "password file " + file + " is empty");
+  return s;
+}
+
+std::string PromptPassword(const std::string& prompt, bool confirm) {
+  int fd = ::open("/dev/tty", O_RDWR | O_CLOEXEC);
+  if (fd < 0)
+    throw Error(ErrorCode::kInvalidArgument,
+                "no password given: use --password-file, BULWARK_PASSWORD_FILE or BULWARK_PASSWORD (no terminal to prompt on)");
+  auto read_one = [&](const std::string& p) {
+    (void)!::write(fd, p.data(), p.size());
+    struct termios old, noecho;
+    bool tty = tcgetattr(fd, &old) == 0;
+    if (tty) {
+      noecho = old;
+      noecho.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+      tcsetattr(fd, TCSAFLUSH, &noecho);
+    }
+    std::string s;
+    char c;
+    while (::read(fd, &c, 1) == 1 && c != '\n') s.push_back(c);
+    if (tty) tcsetattr(fd, TCSAFLUSH, &old);
+    (void)!::write(fd, "\n", 1);
+    return s;
+  };
+  std::string a = read_one(prompt);
+  if (confirm) {
+    std::string b = read_one("enter the password again: ");
+    if (a != b) {
+      ::close(fd);
+      throw Error(ErrorCode::kInvalidArgument, "the passwords do not match");
+    }
+  }
+  ::close(fd);
+  if (a.empty()) throw Error(ErrorCode::kInvalidArgument, "empty password");
+  return a;
+}
+
+static std::string EnvOr(const char* name, const std::string& fallback = "") {
+  const char* v = std::getenv(name);
+  return v && *v ? v : fallback;
+}
+
+static const config::Config* LoadedConfig() {
+  static std::optional<config::Config> cfg;
+  static bool tried = false;
+  if (!tried) {
+    tried = true;
+    std::string path = G().config_path.empty() ? EnvOr("BULWARK_CONFIG") : G().config_path;
+    if (!path.empty()) cfg = config::LoadFile(path);
+  }
+  return cfg ? &*cfg : nullptr;
+}
+
+const config::Config* Config() { return LoadedConfig(); }
+
+std::string ReadPassword(bool confirm, const std::string& prompt) {
+  if (!G().password_file.empty()) return ReadPasswordFrom(G().password_file);
+  std::string f = EnvOr("BULWARK_PASSWORD_FILE");
+  if (!f.empty()) return ReadPasswordFrom(f);
+  std::string p = EnvOr("BULWARK_PASSWORD");
+  if (!p.empty()) return p;
+  if (const config::Config* c = LoadedConfig()) {
+    std::string name = c->default_repository;
+    if (auto* r = c->Repository(name); r && !r->password_file.empty()) return ReadPasswordFrom(r->password_file);
+  }
+  return PromptPassword(prompt, confirm);
+}
+
+std::string RepoUrl(const std::string& source) {
+  if (!G().repo.empty()) return G().repo;
+  std::string env = EnvOr("BULWARK_REPOSITORY");
+  if (!env.empty()) return env;
+  if (const config::Config* c = LoadedConfig()) {
+    std::string name = c->default_repository;
+    if (!source.empty()) {
+      const auto& s = c->Source(source);
+      if (!s.repository.empty()) name = s.repository;
+    }
+    if (auto* r = c->Repository(name)) {
+      if (G().password_file.empty() && !r->password_file.empty() && EnvOr("BULWARK_PASSWORD_FILE").empty() &&
+          EnvOr("BULWARK_PASSWORD").empty())
+        G().password_file = r->password_file;
+      return r->url;
+    }
+    if (!name.empty()) throw Error(ErrorCode::kInvalidArgument, c->path + ": no repository named '" + name + "'");
+  }
+  throw Error(ErrorCode::kInvalidArgument,
+              "no repository given: use --repo, BULWARK_REPOSITORY, or a config file with a default_repository");
+}
+
+std::unique_ptr<repo::Repository> OpenRepository(bool load_index, const std::string& source) {
+  std::string url = RepoUrl(source);
+  auto backend = storage::Open(url);
+  if (!backend->Stat("config"))
+    throw Error(ErrorCode::kNoRepository, "no repository at " + url + " (run 'bulwark init' to create one)");
+  std::string password = ReadPassword(false);
+  auto repo = repo::Repository::Open(std::move(backend), password);
+  if (load_index) repo->LoadIndex();
+  return repo;
+}
+
+int64_t LockWaitSeconds() { return config::ParseDuration(G().lock_wait); }
+
+void AddFilterFlags(CLI::App* cmd, SnapshotFilterFlags* f) {
+  cmd->add_option("--source", f->source, "only snapshots of this configured source");
+  cmd->add_option("--host", f->host, "only snapshots from this host");
+  cmd->add_option("--tag", f->tags, "only snapshots with this tag (repeatable)");
+  cmd->add_option("--path", f->paths, "only snapshots that include this path (repeatable)");
+}
+
+}  // namespace bulwark::cli

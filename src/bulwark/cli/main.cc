@@ -1,0 +1,49 @@
+// bulwark: command-line entry point. Parses global flags, dispatches to the
+// command registered by each cmd_*.cc, maps errors to exit codes.
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "bulwark/base/error.h"
+#include "bulwark/base/log.h"
+#include "bulwark/cli/common.h"
+
+int main(int argc, char** argv) {
+  using namespace bulwark;
+  using namespace bulwark::cli;
+  CLI::App app{"bulwark: encrypted, deduplicated backups that prove they can be restored"};
+  app.set_version_flag("--version", std::string("bulwark ") + BULWARK_VERSION);
+  app.require_subcommand(1);
+  app.fallthrough();
+  Globals& g = G();
+  app.add_option("-r,--repo", g.repo, "repository location (or BULWARK_REPOSITORY)");
+  app.add_option("-p,--password-file", g.password_file, "file holding the repository password (or BULWARK_PASSWORD_FILE)");
+  app.add_option("-c,--config", g.config_path, "configuration file (or BULWARK_CONFIG)");
+  app.add_flag("--json", g.json, "machine-readable JSON output on stdout");
+  app.add_flag("-q,--quiet", g.quiet, "print only errors");
+  app.add_flag("-v,--verbose", g.verbose, "more detail (repeat for debug)");
+  app.add_option("--lock-wait", g.lock_wait, "wait this long for a conflicting lock (e.g. 5m)");
+
+  AddInit(app);
+  AddBackup(app);
+  AddRestore(app);
+  AddInspect(app);
+  AddKey(app);
+  AddCheck(app);
+  AddConfig(app);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : kExitUsage;
+  } catch (const Error& e) {
+    // Errors thrown from command callbacks run during parse.
+    if (G().json) PrintJson({{"message_type", "error"}, {"code", std::string(ErrorCodeName(e.code()))}, {"message", e.what()}});
+    std::cerr << "bulwark: " << e.what() << "\n";
+    return ExitCodeFor(e.code());
+  } catch (const std::exception& e) {
+    std::cerr << "bulwark: internal error: " << e.what() << "\n";
+    return 1;
+  }
+  return ExitCode();
+}

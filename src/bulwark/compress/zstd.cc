@@ -1,0 +1,45 @@
+#include "bulwark/compress/zstd.h"
+
+#include <zstd.h>
+
+#include <string>
+
+#include "bulwark/base/error.h"
+
+namespace bulwark::compress {
+namespace {
+struct Contexts {
+  ZSTD_CCtx* c = ZSTD_createCCtx();
+  ZSTD_DCtx* d = ZSTD_createDCtx();
+  ~Contexts() {
+    ZSTD_freeCCtx(c);
+    ZSTD_freeDCtx(d);
+  }
+};
+thread_local Contexts tls;
+}  // namespace
+
+bool Compress(ByteSpan data, int level, Bytes* out) {
+  if (data.size() < 64) return false;
+  size_t limit = data.size() - data.size() / 32;
+  out->resize(ZSTD_compressBound(data.size()));
+  size_t n = ZSTD_compressCCtx(tls.c, out->data(), out->size(), data.data(), data.size(), level);
+  if (ZSTD_isError(n) || n >= limit) return false;
+  out->resize(n);
+  return true;
+}
+
+Bytes Decompress(ByteSpan frame, uint64_t raw_len, std::string_view what) {
+  if (raw_len > (1ull << 31))
+    throw Error(ErrorCode::kCorrupt, std::string(what) + ": implausible uncompressed length " + std::to_string(raw_len));
+  Bytes out(raw_len);
+  size_t n = ZSTD_decompressDCtx(tls.d, out.data(), out.size(), frame.data(), frame.size());
+  if (ZSTD_isError(n))
+    throw Error(ErrorCode::kCorrupt, std::string(what) + ": zstd: " + ZSTD_getErrorName(n));
+  if (n != raw_len)
+    throw Error(ErrorCode::kCorrupt, std::string(what) + ": decompressed to " + std::to_string(n) +
+                                         " bytes, expected " + std::to_string(raw_len));
+  return out;
+}
+
+}  // namespace bulwark::compress

@@ -1,0 +1,22 @@
+// zstd compression of blobs (RFC 8878 frame format, via libzstd).
+// Thread-safety: all functions are safe to call concurrently (per-thread
+// contexts).
+#pragma once
+
+#include <cstdint>
+
+#include "bulwark/base/bytes.h"
+
+namespace bulwark::compress {
+
+// Compresses `data` at `level` (1..19) into `out`. Returns false, leaving `out`
+// unspecified, when compression saves less than 1/32 of the input: the caller
+// then stores the data uncompressed (incompressible data costs no CPU on
+// restore and no space).
+bool Compress(ByteSpan data, int level, Bytes* out);
+
+// Decompresses a frame that must expand to exactly `raw_len` bytes; throws
+// Error(kCorrupt, "<what>: ...") otherwise.
+Bytes Decompress(ByteSpan frame, uint64_t raw_len, std::string_view what);
+
+}  // namespace bulwark::compress

@@ -1,0 +1,690 @@
+#include "bulwark/ops/backup.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "bulwark/base/error.h"
+#include "bulwark/base/log.h"
+#include "bulwark/base/sys.h"
+#include "bulwark/ops/fsmeta.h"
+#include "bulwark/repo/blob_saver.h"
+
+extern char** environ;
+
+namespace bulwark::ops {
+
+using repo::BlobType;
+using repo::Node;
+using repo::NodeType;
+using repo::Tree;
+
+bool MatchesExclude(const std::vector<std::string>& patterns, const std::string& path, std::string_view name) {
+  std::string n(name);
+  for (const auto& p : patterns) {
+    if (p.find('/') != std::string::npos) {
+      if (fnmatch(p.c_str(), path.c_str(), FNM_PATHNAME) == 0) return true;
+    } else if (fnmatch(p.c_str(), n.c_str(), 0) == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+namespace {
+
+std::string AbsolutePath(const std::string& p) {
+  std::string abs = p;
+  if (abs.empty() || abs[0] != '/') {
+    char cwd[4096];
+    if (!getcwd(cwd, sizeof cwd)) throw ErrnoError("getcwd", "");
+    abs = std::string(cwd) + "/" + p;
+  }
+  // Normalise "//", "/./", trailing "/", and "..".
+  std::vector<std::string> parts;
+  size_t i = 0;
+  while (i < abs.size()) {
+    size_t j = abs.find('/', i);
+    if (j == std::string::npos) j = abs.size();
+    std::string c = abs.substr(i, j - i);
+    if (c == "..") {
+      if (!parts.empty()) parts.pop_back();
+    } else if (!c.empty() && c != ".") {
+      parts.push_back(c);
+    }
+    i = j + 1;
+  }
+  std::string out;
+  for (auto& c : parts) out += "/" + c;
+  return out.empty() ? "/" : out;
+}
+
+// One directory being assembled. Owned by the walker until queued for the
+// finaliser, which deletes it after writing its tree.
+struct DirState {
+  std::string path;
+  std::vector<Node> nodes;   // fixed size once listed
+  std::vector<char> failed;  // 1: drop the node (vanished/unreadable)
+  std::atomic<int> pending{0};
+  DirState* parent = nullptr;
+  size_t index_in_parent = 0;
+};
+
+// A repository-side failure (full disk, upload error) inside file processing:
+// aborts the whole backup instead of skipping the file.
+struct RepositoryFailure {
+  bulwark::Error error;
+};
+
+struct FileJob {
+  DirState* dir;
+  size_t index;
+  std::string path;
+};
+
+class Backup {
+ public:
+  Backup(repo::Repository& repo, const BackupOptions& opts)
+      : repo_(repo),
+        opts_(opts),
+        chunker_(opts.chunker.value_or(repo.config().chunker), repo.gear()),
+        saver_(&repo, opts.compression.value_or(repo.config().compression)),
+        progress_(opts.progress ? opts.progress : &own_progress_) {}
+
+  BackupResult RunPaths();
+  BackupResult RunStream(int fd, const std::string& name, const std::string& kind,
+                         const std::function<void(nlohmann::json*)>& finish);
+
+ private:
+  struct PathTrie {
+    std::map<std::string, PathTrie> children;
+    bool target = false;
+  };
+
+  void Error(const std::string& path, const std::string& msg) {
+    progress_->errors++;
+    std::lock_guard<std::mutex> lock(err_mu_);
+    errors_.push_back(path + ": " + msg);
+    if (opts_.on_error) opts_.on_error(path, msg);
+  }
+
+  // Content of a file (or stream) through the chunker into the saver.
+  // Returns bytes read.
+  uint64_t StoreContent(int fd, std::vector<Id>* content, Bytes* buf, crypto::Sha256Stream* sha);
+  void FileWorker();
+  void Finaliser();
+  void WalkDir(const std::string& path, DirState* parent, size_t index, const Node* parent_node, dev_t root_dev);
+  void WalkTrie(const PathTrie& trie, const std::string& path, DirState* parent, size_t index, const Node* parent_node);
+  void Submit(FileJob job);
+  void QueueDir(std::unique_ptr<DirState> d);
+  std::optional<Tree> ParentSubtree(const Node* parent_node);
+  bool ReuseFromParent(const Node& parent, Node* node);
+  void StartThreads();
+  void StopThreads();
+  repo::Snapshot Commit(const Id& root, bool partial, const std::vector<std::string>& paths, const std::string& kind);
+
+  repo::Repository& repo_;
+  const BackupOptions& opts_;
+  chunk::Chunker chunker_;
+  repo::BlobSaver saver_;
+  BackupProgress own_progress_;
+  BackupProgress* progress_;
+  std::optional<repo::Snapshot> parent_;
+
+  std::mutex err_mu_;
+  std::vector<std::string> errors_;
+
+  std::mutex q_mu_;
+  std::condition_variable q_cv_;
+  std::deque<FileJob> jobs_;
+  bool jobs_closed_ = false;
+  std::deque<std::unique_ptr<DirState>> dir_queue_;
+  bool dirs_closed_ = false;
+  std::condition_variable done_cv_;  // a directory's pending count reached 0
+  std::optional<bulwark::Error> fatal_;
+  Id root_id_;
+  std::vector<std::thread> workers_;
+  std::thread finaliser_;
+  std::atomic<uint64_t> files_new_{0}, files_changed_{0}, files_unmodified_{0}, dirs_{0}, others_{0};
+};
+
+uint64_t Backup::StoreContent(int fd, std::vector<Id>* content, Bytes* buf, crypto::Sha256Stream* sha) {
+  const size_t max = chunker_.params().max_size;
+  if (buf->size() < 2 * max) buf->resize(2 * max);
+  size_t start = 0, end = 0;
+  bool eof = false;
+  uint64_t total = 0;
+  for (;;) {
+    if (!eof && end - start < max) {
+      if (start > 0) {
+        std::memmove(buf->data(), buf->data() + start, end - start);
+        end -= start;
+        start = 0;
+      }
+      while (end < buf->size()) {
+        ssize_t n = ::read(fd, buf->data() + end, buf->size() - end);
+        if (n < 0) {
+          if (errno == EINTR) continue;
+          throw ErrnoError("reading", "");
+        }
+        if (n == 0) {
+          eof = true;
+          break;
+        }
+        end += static_cast<size_t>(n);
+        if (sha) break;  // streams (pipes): process what arrived
+      }
+    }
+    if (start == end && eof) break;
+    ByteSpan avail(buf->data() + start, end - start);
+    size_t cut = chunker_.FindCut(avail, eof);
+    if (cut == 0) continue;  // need more data
+    ByteSpan chunk = avail.subspan(0, cut);
+    Id id = repo_.ids().Mac(chunk);
+    if (sha) sha->Update(chunk);
+    bool added;
+    try {
+      added = saver_.Save(BlobType::kData, chunk, id);
+    } catch (const bulwark::Error& e) {
+      throw RepositoryFailure{e};
+    }
+    if (added) progress_->bytes_added += cut;
+    content->push_back(id);
+    progress_->bytes += cut;
+    total += cut;
+    start += cut;
+  }
+  return total;
+}
+
+bool Backup::ReuseFromParent(const Node& p, Node* node) {
+  if (opts_.force || p.type != NodeType::kFile || p.size != node->size || p.mtime_ns != node->mtime_ns ||
+      p.ctime_ns != node->ctime_ns || p.inode != node->inode)
+    return false;
+  for (const auto& id : p.content)
+    if (!repo_.index().Has(id)) return false;  // pruned or damaged: read again
+  node->content = p.content;
+  return true;
+}
+
+void Backup::FileWorker() {
+  Bytes buf;
+  for (;;) {
+    FileJob job;
+    {
+      std::unique_lock<std::mutex> lock(q_mu_);
+      q_cv_.wait(lock, [&] { return !jobs_.empty() || jobs_closed_; });
+      if (jobs_.empty()) return;
+      job = std::move(jobs_.front());
+      jobs_.pop_front();
+    }
+    q_cv_.notify_all();  // wake a walker blocked on a full queue
+    Node& node = job.dir->nodes[job.index];
+    bool ok = true;
+    try {
+      int fd = ::open(job.path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
+      if (fd < 0 && errno == EPERM) fd = ::open(job.path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+      if (fd < 0) throw ErrnoError("open", job.path);
+      struct FdGuard {
+        int fd;
+        ~FdGuard() { ::close(fd); }
+      } guard{fd};
+      struct stat st;
+      if (::fstat(fd, &st) != 0) throw ErrnoError("fstat", job.path);
+      if (!S_ISREG(st.st_mode) || st.st_ino != node.inode)
+        throw bulwark::Error(ErrorCode::kNotFound, "replaced by another entry during the backup");
+      ::fcntl(fd, F_SETFL, 0);
+      posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+      node.content.clear();
+      uint64_t n = WithContext(job.path, [&] { return StoreContent(fd, &node.content, &buf, nullptr); });
+      node.size = n;
+      progress_->files++;
+    } catch (const RepositoryFailure& f) {
+      std::lock_guard<std::mutex> lock(q_mu_);
+      if (!fatal_) fatal_ = f.error;
+      ok = false;
+    } catch (const bulwark::Error& e) {
+      if (e.code() == ErrorCode::kNotFound || e.code() == ErrorCode::kPermission || e.code() == ErrorCode::kIo) {
+        Error(job.path, e.what());
+        ok = false;
+      } else {
+        std::lock_guard<std::mutex> lock(q_mu_);
+        if (!fatal_) fatal_ = e;
+        ok = false;
+      }
+    }
+    if (!ok) job.dir->failed[job.index] = 1;
+    if (--job.dir->pending == 0) {
+      std::lock_guard<std::mutex> lock(q_mu_);
+      done_cv_.notify_all();
+    }
+  }
+}
+
+void Backup::Finaliser() {
+  for (;;) {
+    std::unique_ptr<DirState> d;
+    {
+      std::unique_lock<std::mutex> lock(q_mu_);
+      done_cv_.wait(lock, [&] { return !dir_queue_.empty() || dirs_closed_; });
+      if (dir_queue_.empty()) return;
+      d = std::move(dir_queue_.front());
+      dir_queue_.pop_front();
+      done_cv_.wait(lock, [&] { return d->pending.load() == 0; });
+      if (fatal_) continue;
+    }
+    try {
+      Tree t;
+      t.nodes.reserve(d->nodes.size());
+      for (size_t i = 0; i < d->nodes.size(); ++i)
+        if (!d->failed[i]) t.nodes.push_back(std::move(d->nodes[i]));
+      Id id = saver_.SaveTree(t);
+      if (d->parent) d->parent->nodes[d->index_in_parent].subtree = id;
+      else root_id_ = id;
+      progress_->dirs++;
+    } catch (const bulwark::Error& e) {
+      std::lock_guard<std::mutex> lock(q_mu_);
+      if (!fatal_) fatal_ = e;
+    }
+  }
+}
+
+void Backup::Submit(FileJob job) {
+  std::unique_lock<std::mutex> lock(q_mu_);
+  q_cv_.wait(lock, [&] { return jobs_.size() < 4096 || fatal_; });
+  if (fatal_) throw *fatal_;
+  jobs_.push_back(std::move(job));
+  q_cv_.notify_all();
+}
+
+void Backup::QueueDir(std::unique_ptr<DirState> d) {
+  std::lock_guard<std::mutex> lock(q_mu_);
+  dir_queue_.push_back(std::move(d));
+  done_cv_.notify_all();
+}
+
+std::optional<Tree> Backup::ParentSubtree(const Node* parent_node) {
+  if (!parent_node || parent_node->type != NodeType::kDir || parent_node->subtree.IsZero()) return std::nullopt;
+  try {
+    return repo_.LoadTree(parent_node->subtree);
+  } catch (const bulwark::Error& e) {
+    log::Warn(std::string("parent snapshot: ") + e.what() + " (reading those files again)");
+    return std::nullopt;
+  }
+}
+
+void Backup::WalkDir(const std::string& path, DirState* parent, size_t index, const Node* parent_node, dev_t root_dev) {
+  auto d = std::make_unique<DirState>();
+  d->path = path;
+  d->parent = parent;
+  d->index_in_parent = index;
+  std::vector<std::string> names;
+  if (DIR* dir = ::opendir(path.c_str())) {
+    while (dirent* e = ::readdir(dir)) {
+      if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
+      names.emplace_back(e->d_name);
+    }
+    ::closedir(dir);
+  } else {
+    Error(path, std::string("cannot list directory: ") + std::strerror(errno));
+  }
+  std::sort(names.begin(), names.end());
+  std::optional<Tree> ptree = ParentSubtree(parent_node);
+  std::string prefix = path == "/" ? "/" : path + "/";
+  d->nodes.reserve(names.size());
+  std::vector<struct stat> stats;
+  stats.reserve(names.size());
+  for (const auto& name : names) {
+    std::string child = prefix + name;
+    if (MatchesExclude(opts_.excludes, child, name)) continue;
+    Node n;
+    struct stat st;
+    try {
+      ReadNode(child, name, &n, &st);
+    } catch (const bulwark::Error& e) {
+      Error(child, e.what());
+      continue;
+    }
+    d->nodes.push_back(std::move(n));
+    stats.push_back(st);
+  }
+  d->failed.assign(d->nodes.size(), 0);
+  // Parent lookup by name (both sorted).
+  auto find_parent = [&](const std::string& name) -> const Node* {
+    if (!ptree) return nullptr;
+    auto it = std::lower_bound(ptree->nodes.begin(), ptree->nodes.end(), name,
+                               [](const Node& a, const std::string& b) { return a.name < b; });
+    return it != ptree->nodes.end() && it->name == name ? &*it : nullptr;
+  };
+  DirState* self = d.get();
+  for (size_t i = 0; i < d->nodes.size(); ++i) {
+    Node& n = d->nodes[i];
+    std::string child = prefix + n.name;
+    const Node* pn = find_parent(n.name);
+    if (n.type == NodeType::kFile) {
+      if (pn && ReuseFromParent(*pn, &n)) {
+        files_unmodified_++;
+        progress_->files++;
+        progress_->bytes += n.size;
+        continue;
+      }
+      (pn ? files_changed_ : files_new_)++;
+      self->pending++;
+      Submit({self, i, child});
+    } else if (n.type == NodeType::kDir) {
+      dirs_++;
+      if (opts_.one_file_system && stats[i].st_dev != root_dev) {
+        Tree empty;
+        n.subtree = saver_.SaveTree(empty);  // the mount point, without its contents
+        continue;
+      }
+      WalkDir(child, self, i, pn, root_dev);
+    } else {
+      others_++;
+    }
+  }
+  QueueDir(std::move(d));
+}
+
+void Backup::WalkTrie(const PathTrie& trie, const std::string& path, DirState* parent, size_t index,
+                      const Node* parent_node) {
+  // A synthetic directory holding only the backed-up paths below it.
+  auto d = std::make_unique<DirState>();
+  d->path = path;
+  d->parent = parent;
+  d->index_in_parent = index;
+  std::optional<Tree> ptree = ParentSubtree(parent_node);
+  std::vector<const PathTrie*> subs;
+  std::vector<struct stat> stats;
+  for (const auto& [name, sub] : trie.children) {
+    std::string child = (path == "/" ? "/" : path + "/") + name;
+    Node n;
+    struct stat st;
+    try {
+      ReadNode(child, name, &n, &st);
+    } catch (const bulwark::Error& e) {
+      Error(child, e.what());
+      continue;
+    }
+    d->nodes.push_back(std::move(n));
+    subs.push_back(&sub);
+    stats.push_back(st);
+  }
+  d->failed.assign(d->nodes.size(), 0);
+  DirState* self = d.get();
+  for (size_t i = 0; i < d->nodes.size(); ++i) {
+    Node& n = d->nodes[i];
+    std::string child = (path == "/" ? "/" : path + "/") + n.name;
+    const Node* pn = nullptr;
+    if (ptree)
+      for (const auto& pnode : ptree->nodes)
+        if (pnode.name == n.name) pn = &pnode;
+    if (subs[i]->target) {
+      if (n.type == NodeType::kDir) {
+        dirs_++;
+        WalkDir(child, self, i, pn, stats[i].st_dev);
+      } else if (n.type == NodeType::kFile) {
+        if (pn && ReuseFromParent(*pn, &n)) {
+          files_unmodified_++;
+          progress_->files++;
+          progress_->bytes += n.size;
+        } else {
+          (pn ? files_changed_ : files_new_)++;
+          self->pending++;
+          Submit({self, i, child});
+        }
+      } else {
+        others_++;
+      }
+    } else if (n.type == NodeType::kDir) {
+      WalkTrie(*subs[i], child, self, i, pn);
+    } else {
+      self->failed[i] = 1;
+      Error(child, "is not a directory");
+    }
+  }
+  QueueDir(std::move(d));
+}
+
+void Backup::StartThreads() {
+  int n = opts_.threads > 0 ? opts_.threads : static_cast<int>(std::max(2u, std::thread::hardware_concurrency()));
+  for (int i = 0; i < n; ++i) workers_.emplace_back([this] { FileWorker(); });
+  finaliser_ = std::thread([this] { Finaliser(); });
+}
+
+void Backup::StopThreads() {
+  {
+    std::lock_guard<std::mutex> lock(q_mu_);
+    jobs_closed_ = true;
+  }
+  q_cv_.notify_all();
+  for (auto& t : workers_) t.join();
+  workers_.clear();
+  {
+    std::lock_guard<std::mutex> lock(q_mu_);
+    dirs_closed_ = true;
+  }
+  done_cv_.notify_all();
+  if (finaliser_.joinable()) finaliser_.join();
+}
+
+repo::Snapshot Backup::Commit(const Id& root, bool partial, const std::vector<std::string>& paths, const std::string& kind) {
+  auto t0 = std::chrono::steady_clock::now();
+  saver_.Flush();  // packs and index objects are durable before the snapshot
+  (void)t0;
+  repo::Snapshot s;
+  s.time_ns = opts_.time_ns.value_or(repo::NowNs());
+  s.host = opts_.host.empty() ? sys::Hostname() : opts_.host;
+  s.username = sys::Username();
+  s.uid = geteuid();
+  s.gid = getegid();
+  s.source = opts_.source;
+  s.kind = kind;
+  s.paths = paths;
+  s.tags = opts_.tags;
+  s.excludes = opts_.excludes;
+  if (parent_) s.parent = parent_->id;
+  s.tree = root;
+  s.partial = partial;
+  s.facts = opts_.facts;
+  s.program_version = BULWARK_VERSION;
+  s.summary.files_new = files_new_;
+  s.summary.files_changed = files_changed_;
+  s.summary.files_unmodified = files_unmodified_;
+  s.summary.dirs = dirs_;
+  s.summary.other_entries = others_;
+  s.summary.bytes_processed = progress_->bytes;
+  s.summary.bytes_added = saver_.stats().bytes_added;
+  s.summary.bytes_stored = saver_.stats().bytes_stored;
+  s.summary.blobs_added = saver_.stats().blobs_added;
+  s.summary.errors = errors_.size();
+  return s;
+}
+
+BackupResult Backup::RunPaths() {
+  auto t0 = std::chrono::steady_clock::now();
+  if (opts_.paths.empty()) throw bulwark::Error(ErrorCode::kInvalidArgument, "nothing to back up: no paths given");
+  PathTrie trie;
+  std::vector<std::string> abs_paths;
+  for (const auto& p : opts_.paths) {
+    std::string abs = AbsolutePath(p);
+    struct stat st;
+    if (::lstat(abs.c_str(), &st) != 0) throw ErrnoError("backup path", abs);
+    abs_paths.push_back(abs);
+    PathTrie* t = &trie;
+    if (abs == "/") {
+      t->target = true;
+      continue;
+    }
+    size_t i = 1;
+    while (i <= abs.size()) {
+      size_t j = abs.find('/', i);
+      if (j == std::string::npos) j = abs.size();
+      t = &t->children[abs.substr(i, j - i)];
+      i = j + 1;
+    }
+    t->target = true;
+  }
+  std::sort(abs_paths.begin(), abs_paths.end());
+  abs_paths.erase(std::unique(abs_paths.begin(), abs_paths.end()), abs_paths.end());
+
+  // Parent: explicit, or the newest snapshot of the same source/host/paths.
+  if (!opts_.force) {
+    if (opts_.parent) {
+      parent_ = repo_.ResolveSnapshot(*opts_.parent, {});
+    } else {
+      std::string host = opts_.host.empty() ? sys::Hostname() : opts_.host;
+      for (auto& s : repo_.LoadSnapshots([](const bulwark::Error& e) { log::Warn(e.what()); }))
+        if (s.kind == "fs" && s.host == host && s.source == opts_.source && s.paths == abs_paths) parent_ = s;
+    }
+  }
+  std::optional<Node> parent_root;
+  if (parent_) {
+    parent_root.emplace();
+    parent_root->type = NodeType::kDir;
+    parent_root->subtree = parent_->tree;
+  }
+
+  StartThreads();
+  try {
+    if (trie.target) {
+      struct stat st;
+      if (::lstat("/", &st) != 0) throw ErrnoError("stat", "/");
+      WalkDir("/", nullptr, 0, parent_root ? &*parent_root : nullptr, st.st_dev);
+    } else {
+      WalkTrie(trie, "/", nullptr, 0, parent_root ? &*parent_root : nullptr);
+    }
+  } catch (...) {
+    StopThreads();
+    throw;
+  }
+  StopThreads();
+  if (fatal_) throw *fatal_;
+  BackupResult r;
+  r.snapshot = Commit(root_id_, !errors_.empty(), abs_paths, "fs");
+  r.snapshot.summary.duration_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  repo_.SaveSnapshot(r.snapshot);
+  r.errors = errors_;
+  return r;
+}
+
+BackupResult Backup::RunStream(int fd, const std::string& name, const std::string& kind,
+                               const std::function<void(nlohmann::json*)>& finish) {
+  auto t0 = std::chrono::steady_clock::now();
+  if (!repo::IsSafeName(name))
+    throw bulwark::Error(ErrorCode::kInvalidArgument, "stream name '" + name + "' is not a valid file name");
+  Node n;
+  n.name = name;
+  n.type = NodeType::kFile;
+  n.mode = 0600;
+  n.uid = geteuid();
+  n.gid = getegid();
+  n.user = sys::UserName(n.uid);
+  n.group = sys::GroupName(n.gid);
+  n.mtime_ns = n.atime_ns = n.ctime_ns = opts_.time_ns.value_or(repo::NowNs());
+  Bytes buf;
+  crypto::Sha256Stream sha;
+  try {
+    n.size = StoreContent(fd, &n.content, &buf, &sha);
+  } catch (const RepositoryFailure& f) {
+    throw f.error;
+  }
+  progress_->files++;
+  files_new_++;
+  nlohmann::json facts = opts_.facts;
+  facts["stream"] = {{"name", name}, {"size", n.size}, {"sha256", sha.Final().Hex()}};
+  if (finish) finish(&facts);
+  Tree t;
+  t.nodes.push_back(std::move(n));
+  Id root = saver_.SaveTree(t);
+  BackupResult r;
+  r.snapshot = Commit(root, false, {"/" + name}, kind);
+  r.snapshot.facts = facts;
+  r.snapshot.summary.duration_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  repo_.SaveSnapshot(r.snapshot);
+  return r;
+}
+
+}  // namespace
+
+BackupResult BackupPaths(repo::Repository& repo, const BackupOptions& options) {
+  Backup b(repo, options);
+  return b.RunPaths();
+}
+
+BackupResult BackupStream(repo::Repository& repo, int fd, const std::string& stream_name, const std::string& kind,
+                          const BackupOptions& options, const std::function<void(nlohmann::json*)>& finish) {
+  Backup b(repo, options);
+  return b.RunStream(fd, stream_name, kind, finish);
+}
+
+BackupResult BackupCommand(repo::Repository& repo, const std::vector<std::string>& argv, const std::string& stream_name,
+                           const BackupOptions& options) {
+  if (argv.empty()) throw Error(ErrorCode::kInvalidArgument, "no command given");
+  int pipefd[2];
+  if (::pipe2(pipefd, O_CLOEXEC) != 0) throw ErrnoError("pipe", "");
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid;
+  int rc = posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  ::close(pipefd[1]);
+  if (rc != 0) {
+    ::close(pipefd[0]);
+    throw Error(ErrorCode::kSourceFailed, "cannot start command '" + argv[0] + "': " + std::strerror(rc));
+  }
+  struct Child {
+    pid_t pid;
+    int fd;
+    bool reaped = false;
+    int Wait() {
+      int status = 0;
+      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      reaped = true;
+      return status;
+    }
+    ~Child() {
+      ::close(fd);
+      if (!reaped) {
+        ::kill(pid, SIGTERM);
+        Wait();
+      }
+    }
+  } child{pid, pipefd[0]};
+  BackupOptions opts = options;
+  opts.facts["command"] = argv;  // argv of the producer, not ours: no secrets by contract
+  return BackupStream(repo, child.fd, stream_name, "command", opts, [&](nlohmann::json* facts) {
+    int status = child.Wait();
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+      (*facts)["exit_code"] = 0;
+      return;
+    }
+    std::string why = WIFEXITED(status) ? "exited with status " + std::to_string(WEXITSTATUS(status))
+                                        : "was killed by signal " + std::to_string(WTERMSIG(status));
+    throw Error(ErrorCode::kSourceFailed, "command '" + argv[0] + "' " + why + "; no snapshot was stored");
+  });
+}
+
+}  // namespace bulwark::ops

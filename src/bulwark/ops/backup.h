@@ -1,0 +1,80 @@
+// Backup: walks paths (or reads a stream), chunks, deduplicates and stores
+// content, writes trees, then the snapshot (the commit point).
+//
+// Pipeline (ARCHITECTURE.md "Data flow of a backup"): one walker thread lists
+// directories depth-first and queues file jobs (bounded queue: backpressure);
+// N worker threads read, chunk (FastCDC), hash, compress, encrypt and pack;
+// one uploader thread writes packs and index objects (BlobSaver); one
+// finaliser encodes directories in post-order as their files complete.
+// Memory: O(workers x max chunk size) + packs in flight + directory entries
+// of directories still open.
+//
+// Incremental: a file whose size, mtime, ctime and inode equal its entry in the
+// parent snapshot (and whose blobs are all indexed) is not read.
+//
+// Errors: an entry that vanishes or cannot be read is reported through
+// `on_error`, skipped, and the snapshot is marked partial. Repository errors
+// (full disk, damaged index) abort the backup and store no snapshot.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bulwark/chunk/fastcdc.h"
+#include "bulwark/repo/repository.h"
+
+namespace bulwark::ops {
+
+struct BackupProgress {
+  std::atomic<uint64_t> files{0}, dirs{0}, bytes{0}, bytes_added{0}, errors{0};
+  std::atomic<uint64_t> total_files{0}, total_bytes{0};  // from the scanner; may lag
+  std::atomic<bool> scan_done{false};
+  std::string current;  // not synchronised: informational
+};
+
+struct BackupOptions {
+  std::vector<std::string> paths;     // absolute or relative; stored as absolute
+  std::vector<std::string> excludes;  // glob patterns (fnmatch); see MatchesExclude
+  bool one_file_system = false;
+  std::vector<std::string> tags;
+  std::string host;                   // default: this host's name
+  std::string source;                 // configured source name, or ""
+  std::optional<int64_t> time_ns;     // snapshot time override (UTC ns)
+  std::optional<std::string> parent;  // snapshot spec; default: latest matching
+  bool force = false;                 // ignore the parent: re-read every file
+  std::optional<chunk::Params> chunker;  // default: the repository's
+  std::optional<int> compression;        // default: the repository's
+  int threads = 0;                       // 0 = hardware concurrency
+  bool scan = false;                     // run a scanner for totals (progress ETA)
+  nlohmann::json facts = nlohmann::json::object();
+  BackupProgress* progress = nullptr;
+  std::function<void(const std::string& path, const std::string& message)> on_error;
+};
+
+struct BackupResult {
+  repo::Snapshot snapshot;
+  std::vector<std::string> errors;  // "path: message"
+};
+
+BackupResult BackupPaths(repo::Repository& repo, const BackupOptions& options);
+
+// Backs up the bytes readable from `fd` until EOF as one file named
+// `stream_name` (kind "stdin" or "command"). `finish` is called after EOF,
+// before anything is committed; it may throw (e.g. kSourceFailed when the
+// producing command failed) to abort without a snapshot.
+BackupResult BackupStream(repo::Repository& repo, int fd, const std::string& stream_name, const std::string& kind,
+                          const BackupOptions& options, const std::function<void(nlohmann::json* facts)>& finish);
+
+// Runs `argv` with stdout to a pipe and backs up its output. A non-zero exit
+// or death by signal throws Error(kSourceFailed) and stores no snapshot.
+BackupResult BackupCommand(repo::Repository& repo, const std::vector<std::string>& argv, const std::string& stream_name,
+                           const BackupOptions& options);
+
+// Exclude rule: a pattern without '/' matches the entry's name anywhere; a
+// pattern with '/' matches the absolute path (fnmatch, '*' does not cross '/').
+bool MatchesExclude(const std::vector<std::string>& patterns, const std::string& path, std::string_view name);
+
+}  // namespace bulwark::ops

@@ -1,0 +1,134 @@
+#include "bulwark/repo/blob_saver.h"
+
+#include "bulwark/base/error.h"
+
+namespace bulwark::repo {
+
+BlobSaver::BlobSaver(Repository* repo, int compression_level)
+    : repo_(repo), level_(compression_level), data_pack_(&repo->aead()), tree_pack_(&repo->aead()) {
+  uploader_ = std::thread([this] { UploadLoop(); });
+}
+
+BlobSaver::~BlobSaver() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  uploader_.join();
+}
+
+void BlobSaver::RethrowLocked() {
+  if (error_) throw *error_;
+}
+
+bool BlobSaver::Save(BlobType type, ByteSpan plaintext, const Id& id) {
+  if (repo_->index().Has(id)) return false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    RethrowLocked();
+    if (!in_flight_.insert(id).second) return false;
+  }
+  PackedBlob meta;
+  meta.id = id;
+  meta.type = type;
+  Bytes sealed;
+  try {
+    sealed = SealBlob(repo_->aead(), plaintext, type == BlobType::kTree ? 3 : level_, &meta);
+  } catch (...) {
+    std::lock_guard<std::mutex> lock(mu_);
+    in_flight_.erase(id);
+    throw;
+  }
+  std::unique_lock<std::mutex> lock(mu_);
+  PackBuilder& builder = type == BlobType::kTree ? tree_pack_ : data_pack_;
+  builder.Add(meta, sealed);
+  stats_.blobs_added++;
+  stats_.bytes_added += plaintext.size();
+  if (builder.size() >= kPackTargetSize) {
+    // Backpressure: bound the packs held in memory.
+    cv_.wait(lock, [&] { return queue_.size() < kMaxQueuedPacks || error_; });
+    RethrowLocked();
+    if (builder.size() >= kPackTargetSize) Enqueue(&builder);  // another thread may have done it
+  }
+  return true;
+}
+
+Id BlobSaver::SaveTree(Tree& tree) {
+  Bytes data = tree.Encode();
+  Id id = repo_->ids().Mac(data);
+  Save(BlobType::kTree, data, id);
+  return id;
+}
+
+void BlobSaver::Enqueue(PackBuilder* builder) {
+  Finished f;
+  f.data = builder->Finish(&f.blobs);
+  queue_.push_back(std::move(f));
+  cv_.notify_all();
+}
+
+void BlobSaver::UploadLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+    if (queue_.empty() && stop_) return;
+    Finished f = std::move(queue_.front());
+    queue_.pop_front();
+    ++uploading_;
+    cv_.notify_all();
+    lock.unlock();
+    std::optional<Error> err;
+    Id pack_id;
+    try {
+      pack_id = crypto::Sha256(f.data);
+      repo_->backend().Put(Repository::ObjectName(ObjectType::kPack, pack_id), f.data);
+    } catch (const Error& e) {
+      err = e.WithContext("uploading pack");
+    } catch (const std::exception& e) {
+      err = Error(ErrorCode::kInternal, std::string("uploading pack: ") + e.what());
+    }
+    lock.lock();
+    --uploading_;
+    if (err) {
+      if (!error_) error_ = *err;
+    } else {
+      stats_.packs_written++;
+      stats_.bytes_stored += f.data.size();
+      unindexed_.emplace_back(pack_id, std::move(f.blobs));
+      if (unindexed_.size() >= kPacksPerIndex) {
+        try {
+          WriteIndexLocked();
+        } catch (const Error& e) {
+          if (!error_) error_ = e;
+        }
+      }
+    }
+    cv_.notify_all();
+  }
+}
+
+void BlobSaver::WriteIndexLocked() {
+  if (unindexed_.empty()) return;
+  IndexFile f;
+  for (auto& [id, blobs] : unindexed_) f.packs.push_back({id, blobs});
+  repo_->SaveUnpacked(ObjectType::kIndex, f.Encode());
+  stats_.index_objects_written++;
+  for (auto& [id, blobs] : unindexed_) {
+    repo_->index().AddPack(id, blobs);
+    for (const auto& b : blobs) in_flight_.erase(b.id);
+  }
+  unindexed_.clear();
+}
+
+void BlobSaver::Flush() {
+  std::unique_lock<std::mutex> lock(mu_);
+  RethrowLocked();
+  if (!data_pack_.empty()) Enqueue(&data_pack_);
+  if (!tree_pack_.empty()) Enqueue(&tree_pack_);
+  cv_.wait(lock, [&] { return (queue_.empty() && uploading_ == 0) || error_; });
+  RethrowLocked();
+  WriteIndexLocked();
+}
+
+}  // namespace bulwark::repo

@@ -1,0 +1,79 @@
+// The index: where each blob lives (docs/FORMAT.md, "Index").
+//
+// On storage: index objects `index/<sha256>`, each listing some packs and
+// their blobs. Written by every backup after its packs (commit order: packs,
+// index, snapshot); the in-memory Index is the union of all index objects.
+// It can always be rebuilt from the pack headers.
+//
+// In memory: a sorted vector of 48-byte entries (id, pack number, offset,
+// lengths, flags) plus a hash map for blobs added since the last Finalize().
+// Memory: 48 bytes per blob + 32 bytes per pack.
+//
+// Thread-safety: Find/Has/AddPack may run concurrently (shared mutex).
+// Finalize must not run concurrently with anything else.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <shared_mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "bulwark/base/bytes.h"
+#include "bulwark/repo/pack.h"
+
+namespace bulwark::repo {
+
+struct BlobLocation {
+  Id pack;
+  PackedBlob blob;  // id, type, flags, offset, length, raw length
+};
+
+// One index object's content.
+struct IndexFile {
+  struct Pack {
+    Id id;
+    std::vector<PackedBlob> blobs;
+  };
+  std::vector<Pack> packs;
+  std::vector<Id> supersedes;  // index objects this one replaces (for prune)
+
+  Bytes Encode() const;
+  // Throws kCorrupt naming `what` on malformed input.
+  static IndexFile Decode(ByteSpan data, std::string_view what);
+};
+
+class Index {
+ public:
+  void AddPack(const Id& pack, const std::vector<PackedBlob>& blobs);
+  std::optional<BlobLocation> Find(const Id& blob) const;
+  bool Has(const Id& blob) const { return Find(blob).has_value(); }
+  // Sorts pending entries into the main table. Duplicate blobs (same id in
+  // two packs) keep the first location seen.
+  void Finalize();
+  size_t blob_count() const;
+  size_t pack_count() const;
+  std::vector<Id> Packs() const;
+  // Calls fn(pack id, blob) for every indexed blob location (also duplicates
+  // dropped by Finalize are not visited). Takes the lock shared.
+  void ForEach(const std::function<void(const Id& pack, const PackedBlob& blob)>& fn) const;
+  bool HasPack(const Id& pack) const;
+
+ private:
+  struct Entry {
+    Id id;
+    uint32_t pack_flags;  // bits 0-27 pack number, bit 28 compressed, bits 29-30 blob type
+    uint32_t offset, length, raw_length;
+  };
+  static_assert(sizeof(Entry) == 48);
+  Entry MakeEntry(uint32_t pack_no, const PackedBlob& b) const;
+  BlobLocation ToLocation(const Entry& e) const;
+
+  mutable std::shared_mutex mu_;
+  std::vector<Id> packs_;
+  std::unordered_map<Id, uint32_t, IdHash> pack_numbers_;
+  std::vector<Entry> main_;  // sorted by id
+  std::unordered_map<Id, Entry, IdHash> pending_;
+};
+
+}  // namespace bulwark::repo

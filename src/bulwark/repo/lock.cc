@@ -1,0 +1,140 @@
+#include "bulwark/repo/lock.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+
+#include "bulwark/base/error.h"
+#include "bulwark/base/log.h"
+#include "bulwark/base/sys.h"
+
+namespace bulwark::repo {
+
+using nlohmann::json;
+
+namespace {
+
+LockInfo Decode(Repository* repo, const storage::ObjectInfo& o) {
+  LockInfo info;
+  info.id = Id::FromHexOrThrow(o.name.substr(o.name.rfind('/') + 1));
+  Bytes raw = repo->backend().Get(o.name);
+  Bytes body = OpenObject(repo->aead(), ObjectType::kLock, raw, repo->backend().Location() + "/" + o.name);
+  json j = json::parse(body.begin(), body.end(), nullptr, false);
+  if (j.is_discarded() || !j.is_object()) throw Error(ErrorCode::kCorrupt, o.name + ": not valid JSON");
+  info.host = j.value("host", "");
+  info.username = j.value("username", "");
+  info.pid = j.value("pid", int64_t{0});
+  info.time_ns = j.value("time_ns", int64_t{0});
+  info.exclusive = j.value("exclusive", false);
+  return info;
+}
+
+std::string Describe(const LockInfo& l) {
+  return std::string(l.exclusive ? "exclusive" : "shared") + " lock " + l.id.Short() + " held by pid " +
+         std::to_string(l.pid) + " on " + l.host + " (" + l.username + ") since " + FormatTime(l.time_ns);
+}
+
+}  // namespace
+
+std::vector<LockInfo> Lock::List(Repository* repo, bool remove_stale) {
+  std::vector<LockInfo> out;
+  std::string host = sys::Hostname();
+  int64_t now = NowNs();
+  for (const auto& o : repo->backend().List("locks/")) {
+    LockInfo l;
+    try {
+      l = Decode(repo, o);
+    } catch (const Error& e) {
+      if (e.code() == ErrorCode::kNotFound) continue;  // released meanwhile
+      if (remove_stale && e.code() == ErrorCode::kCorrupt) {
+        // A lock object that cannot be read (e.g. written under a removed key
+        // or damaged) only gets in the way; locks carry no data.
+        log::Warn(std::string("removing unreadable lock: ") + e.what());
+        repo->backend().Remove(o.name);
+        continue;
+      }
+      throw;
+    }
+    bool dead = l.host == host && !sys::ProcessAlive(l.pid);
+    // Age by storage timestamp too: robust against the holder's clock.
+    int64_t age_s = std::min(now - l.time_ns, now - o.mtime_ns) / 1000000000;
+    bool expired = age_s > kStaleAfterSeconds;
+    if (remove_stale && (dead || expired)) {
+      log::Info("removing stale " + Describe(l) + (dead ? ": that process is gone" : ": not refreshed for 30 minutes"));
+      repo->backend().Remove(o.name);
+      continue;
+    }
+    out.push_back(l);
+  }
+  return out;
+}
+
+Lock::Lock(Repository* repo, bool exclusive) : repo_(repo), exclusive_(exclusive) {}
+
+void Lock::Write() {
+  json j = {{"host", sys::Hostname()},     {"username", sys::Username()}, {"pid", static_cast<int64_t>(getpid())},
+            {"time", FormatTime(NowNs())}, {"time_ns", NowNs()},          {"exclusive", exclusive_}};
+  std::string s = j.dump();
+  Bytes obj = SealObject(repo_->aead(), ObjectType::kLock, AsBytes(s));
+  Id old = id_;
+  id_ = crypto::RandomId();
+  repo_->backend().Put(Repository::ObjectName(ObjectType::kLock, id_), obj);
+  if (!old.IsZero()) repo_->backend().Remove(Repository::ObjectName(ObjectType::kLock, old));
+}
+
+std::unique_ptr<Lock> Lock::Acquire(Repository* repo, bool exclusive, int64_t wait_seconds) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(wait_seconds);
+  std::unique_ptr<Lock> lock(new Lock(repo, exclusive));
+  for (int attempt = 0;; ++attempt) {
+    std::optional<LockInfo> conflict;
+    for (const auto& l : List(repo, true))
+      if (l.id != lock->id_ && (exclusive || l.exclusive)) conflict = l;
+    if (!conflict) {
+      if (lock->id_.IsZero()) {
+        lock->Write();
+        continue;  // re-check: another process may have locked concurrently
+      }
+      break;
+    }
+    if (!lock->id_.IsZero()) {
+      // Both of us wrote a lock at once: back off (remove ours) and retry.
+      repo->backend().Remove(Repository::ObjectName(ObjectType::kLock, lock->id_));
+      lock->id_ = Id{};
+    }
+    if (std::chrono::steady_clock::now() >= deadline)
+      throw Error(ErrorCode::kLocked, "repository " + repo->backend().Location() + " is locked: " + Describe(*conflict) +
+                                          " (use --lock-wait to wait, or 'bulwark unlock' if that process is gone "
+                                          "on another host)");
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::min(5000, 200 * (attempt + 1))));
+  }
+  lock->refresher_ = std::thread([l = lock.get()] { l->RefreshLoop(); });
+  return lock;
+}
+
+void Lock::RefreshLoop() {
+  std::unique_lock<std::mutex> guard(mu_);
+  while (!cv_.wait_for(guard, std::chrono::seconds(kRefreshSeconds), [&] { return stop_; })) {
+    try {
+      Write();
+    } catch (const Error& e) {
+      log::Warn(std::string("refreshing lock: ") + e.what());
+    }
+  }
+}
+
+Lock::~Lock() {
+  {
+    std::lock_guard<std::mutex> guard(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (refresher_.joinable()) refresher_.join();
+  try {
+    if (!id_.IsZero()) repo_->backend().Remove(Repository::ObjectName(ObjectType::kLock, id_));
+  } catch (const Error& e) {
+    log::Warn(std::string("releasing lock: ") + e.what());
+  }
+}
+
+}  // namespace bulwark::repo

@@ -1,0 +1,385 @@
+#include "bulwark/repo/repository.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <mutex>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "bulwark/base/error.h"
+#include "bulwark/base/log.h"
+#include "bulwark/base/sys.h"
+
+namespace bulwark::repo {
+
+using nlohmann::json;
+
+namespace {
+constexpr std::string_view kKeyAad = "bulwark-master-key";
+
+std::string HexOf(ByteSpan b) { return ToHex(b); }
+Bytes FromHexField(const json& j, const char* field, std::string_view what) {
+  Bytes out;
+  if (!j.contains(field) || !j[field].is_string() || !FromHex(j[field].get<std::string>(), &out))
+    throw Error(ErrorCode::kCorrupt, std::string(what) + ": field '" + field + "' missing or not hex");
+  return out;
+}
+}  // namespace
+
+Bytes RepoConfig::Encode() const {
+  json j = {{"version", 1},
+            {"id", id.Hex()},
+            {"chunker", {{"seed", HexOf(chunker_seed)}, {"min", chunker.min_size}, {"avg", chunker.avg_size}, {"max", chunker.max_size}}},
+            {"compression", compression},
+            {"created", FormatTime(created_ns)},
+            {"created_ns", created_ns}};
+  std::string s = j.dump();
+  return Bytes(s.begin(), s.end());
+}
+
+RepoConfig RepoConfig::Decode(ByteSpan data, std::string_view what) {
+  json j = json::parse(data.begin(), data.end(), nullptr, false);
+  if (j.is_discarded() || !j.is_object()) throw Error(ErrorCode::kCorrupt, std::string(what) + ": not valid JSON");
+  try {
+    RepoConfig c;
+    if (j.at("version").get<int>() != 1) throw Error(ErrorCode::kUnsupported, std::string(what) + ": unknown config version");
+    c.id = Id::FromHexOrThrow(j.at("id").get<std::string>());
+    const json& ch = j.at("chunker");
+    c.chunker_seed = FromHexField(ch, "seed", what);
+    if (c.chunker_seed.size() != 32) throw Error(ErrorCode::kCorrupt, std::string(what) + ": chunker seed must be 32 bytes");
+    c.chunker.min_size = ch.at("min").get<uint32_t>();
+    c.chunker.avg_size = ch.at("avg").get<uint32_t>();
+    c.chunker.max_size = ch.at("max").get<uint32_t>();
+    c.chunker.Validate();
+    c.compression = j.at("compression").get<int>();
+    if (c.compression < 0 || c.compression > 22) throw Error(ErrorCode::kCorrupt, std::string(what) + ": compression level out of range");
+    c.created_ns = j.value("created_ns", int64_t{0});
+    return c;
+  } catch (const json::exception& e) {
+    throw Error(ErrorCode::kCorrupt, std::string(what) + ": malformed config: " + e.what());
+  } catch (const Error& e) {
+    if (e.code() == ErrorCode::kInvalidArgument) throw Error(ErrorCode::kCorrupt, std::string(what) + ": " + e.what());
+    throw;
+  }
+}
+
+Bytes EncodeKeyFile(const crypto::MasterKey& master, std::string_view password, const crypto::KdfParams& kdf_in) {
+  crypto::KdfParams kdf = kdf_in;
+  if (kdf.salt.empty()) kdf.salt = crypto::RandomBytes(16);
+  crypto::Key32 kek = crypto::DeriveKey(password, kdf);
+  crypto::Aead wrap(kek);
+  Bytes sealed = wrap.Seal(master.Serialize(), AsBytes(kKeyAad));
+  json j = {{"version", 1},
+            {"kdf", "argon2id"},
+            {"ops", kdf.ops},
+            {"mem", kdf.mem},
+            {"salt", HexOf(kdf.salt)},
+            {"host", sys::Hostname()},
+            {"username", sys::Username()},
+            {"created", FormatTime(NowNs())},
+            {"created_ns", NowNs()},
+            {"master_key", HexOf(sealed)}};
+  std::string s = j.dump(2);
+  Bytes out;
+  PutEnvelope(ObjectType::kKey, &out);
+  out.insert(out.end(), s.begin(), s.end());
+  return out;
+}
+
+std::optional<crypto::MasterKey> OpenKeyFile(ByteSpan data, std::string_view password, std::string_view what,
+                                             KeyInfo* info) {
+  CheckEnvelope(data, ObjectType::kKey, what);
+  ByteSpan body = data.subspan(kEnvelopeSize);
+  json j = json::parse(body.begin(), body.end(), nullptr, false);
+  if (j.is_discarded() || !j.is_object()) throw Error(ErrorCode::kCorrupt, std::string(what) + ": not valid JSON");
+  crypto::KdfParams kdf;
+  Bytes sealed;
+  try {
+    if (j.at("kdf").get<std::string>() != "argon2id")
+      throw Error(ErrorCode::kUnsupported, std::string(what) + ": unknown KDF");
+    kdf.ops = j.at("ops").get<uint64_t>();
+    kdf.mem = j.at("mem").get<uint64_t>();
+    kdf.salt = FromHexField(j, "salt", what);
+    sealed = FromHexField(j, "master_key", what);
+    if (info) {
+      info->host = j.value("host", "");
+      info->username = j.value("username", "");
+      info->created_ns = j.value("created_ns", int64_t{0});
+      info->kdf = kdf;
+    }
+  } catch (const json::exception& e) {
+    throw Error(ErrorCode::kCorrupt, std::string(what) + ": malformed key file: " + e.what());
+  }
+  if (!info || password.data() != nullptr || !password.empty()) {
+    crypto::Key32 kek = crypto::DeriveKey(password, kdf);
+    crypto::Aead wrap(kek);
+    try {
+      Bytes master = wrap.Open(sealed, AsBytes(kKeyAad), what);
+      return crypto::MasterKey::Parse(master);
+    } catch (const Error& e) {
+      if (e.code() == ErrorCode::kCorrupt) return std::nullopt;  // wrong password (or damaged: indistinguishable)
+      throw;
+    }
+  }
+  return std::nullopt;
+}
+
+Repository::Repository(std::unique_ptr<storage::Backend> backend, const crypto::MasterKey& master, RepoConfig config,
+                       const Id& key_id)
+    : backend_(std::move(backend)),
+      master_(master),
+      aead_(master.enc),
+      ids_(master.id),
+      gear_(chunk::GearTable::FromSeed(config.chunker_seed)),
+      config_(std::move(config)),
+      key_id_(key_id) {}
+
+void Repository::Init(storage::Backend& backend, std::string_view password, InitOptions options) {
+  options.chunker.Validate();
+  if (options.compression < 0 || options.compression > 19)
+    throw Error(ErrorCode::kInvalidArgument, "compression level must be 0 (off) to 19");
+  if (backend.Stat("config")) throw Error(ErrorCode::kAlreadyExists, "a repository already exists at " + backend.Location());
+  backend.Create();
+  crypto::MasterKey master = crypto::MasterKey::Generate();
+  RepoConfig cfg;
+  cfg.id = crypto::RandomId();
+  if (options.copy_chunker_from) {
+    cfg.chunker_seed = options.copy_chunker_from->chunker_seed;
+    cfg.chunker = options.copy_chunker_from->chunker;
+  } else {
+    cfg.chunker_seed = crypto::RandomBytes(32);
+    cfg.chunker = options.chunker;
+  }
+  cfg.compression = options.compression;
+  cfg.created_ns = NowNs();
+  Bytes key = EncodeKeyFile(master, password, options.kdf);
+  Id key_id = crypto::Sha256(key);
+  backend.Put(ObjectName(ObjectType::kKey, key_id), key);
+  crypto::Aead aead(master.enc);
+  // The config object is written last: its presence marks a complete repository.
+  backend.Put("config", SealObject(aead, ObjectType::kConfig, cfg.Encode()));
+}
+
+std::unique_ptr<Repository> Repository::Open(std::unique_ptr<storage::Backend> backend, std::string_view password) {
+  std::string loc = backend->Location();
+  auto cfg_info = backend->Stat("config");
+  if (!cfg_info)
+    throw Error(ErrorCode::kNoRepository, "no repository at " + loc + " (config object missing; run 'bulwark init' to create one)");
+  auto keys = backend->List("keys/");
+  if (keys.empty()) throw Error(ErrorCode::kCorrupt, "repository " + loc + ": no key files in keys/");
+  std::sort(keys.begin(), keys.end(), [](auto& a, auto& b) { return a.name < b.name; });
+  std::optional<crypto::MasterKey> master;
+  Id key_id;
+  std::vector<std::string> damaged;
+  for (const auto& k : keys) {
+    try {
+      Bytes data = backend->Get(k.name);
+      master = OpenKeyFile(data, password, loc + "/" + k.name, nullptr);
+      if (master) {
+        key_id = Id::FromHexOrThrow(k.name.substr(5));
+        break;
+      }
+    } catch (const Error& e) {
+      if (e.code() == ErrorCode::kCorrupt || e.code() == ErrorCode::kUnsupported || e.code() == ErrorCode::kInvalidArgument) {
+        log::Warn(std::string("skipping damaged key file: ") + e.what());
+        damaged.push_back(k.name);
+        continue;
+      }
+      throw;
+    }
+  }
+  if (!master) {
+    if (damaged.size() == keys.size())
+      throw Error(ErrorCode::kCorrupt, "repository " + loc + ": every key file is damaged (" + std::to_string(keys.size()) + ")");
+    throw Error(ErrorCode::kWrongPassword, "wrong password: no key in " + loc + " opens with it (tried " +
+                                               std::to_string(keys.size() - damaged.size()) + " key" +
+                                               (keys.size() - damaged.size() == 1 ? "" : "s") + ")");
+  }
+  crypto::Aead aead(master->enc);
+  Bytes raw = backend->Get("config");
+  RepoConfig cfg = RepoConfig::Decode(OpenObject(aead, ObjectType::kConfig, raw, loc + "/config"), loc + "/config");
+  return std::unique_ptr<Repository>(new Repository(std::move(backend), *master, std::move(cfg), key_id));
+}
+
+std::string Repository::ObjectName(ObjectType type, const Id& id) {
+  std::string hex = id.Hex();
+  switch (type) {
+    case ObjectType::kPack: return "data/" + hex.substr(0, 2) + "/" + hex;
+    case ObjectType::kIndex: return "index/" + hex;
+    case ObjectType::kSnapshot: return "snapshots/" + hex;
+    case ObjectType::kKey: return "keys/" + hex;
+    case ObjectType::kLock: return "locks/" + hex;
+    case ObjectType::kConfig: return "config";
+  }
+  return hex;
+}
+
+Id Repository::SaveUnpacked(ObjectType type, ByteSpan payload) {
+  Bytes obj = SealObject(aead_, type, payload);
+  Id id = crypto::Sha256(obj);
+  backend_->Put(ObjectName(type, id), obj);
+  return id;
+}
+
+Bytes Repository::LoadUnpacked(ObjectType type, const Id& id) const {
+  std::string name = ObjectName(type, id);
+  std::string what = backend_->Location() + "/" + name;
+  Bytes obj = backend_->Get(name);
+  if (crypto::Sha256(obj) != id)
+    throw Error(ErrorCode::kCorrupt, what + ": content does not match its name (damaged or truncated)");
+  return OpenObject(aead_, type, obj, what);
+}
+
+void Repository::LoadIndex() {
+  auto objects = backend_->List("index/");
+  std::vector<Id> ids;
+  for (const auto& o : objects) {
+    auto slash = o.name.rfind('/');
+    Bytes b;
+    std::string hex = o.name.substr(slash + 1);
+    if (hex.size() != 64 || !FromHex(hex, &b)) continue;
+    ids.push_back(Id::FromSpan(b));
+  }
+  std::sort(ids.begin(), ids.end());
+  std::vector<IndexFile> files(ids.size());
+  std::atomic<size_t> next{0};
+  std::mutex err_mu;
+  std::optional<Error> first_error;
+  auto work = [&] {
+    for (size_t i; (i = next++) < ids.size();) {
+      try {
+        std::string what = backend_->Location() + "/" + ObjectName(ObjectType::kIndex, ids[i]);
+        files[i] = IndexFile::Decode(LoadUnpacked(ObjectType::kIndex, ids[i]), what);
+      } catch (const Error& e) {
+        std::lock_guard<std::mutex> lock(err_mu);
+        if (!first_error) first_error = e;
+      }
+    }
+  };
+  size_t nthreads = std::min<size_t>(ids.size(), std::max(2u, std::thread::hardware_concurrency()));
+  std::vector<std::thread> threads;
+  for (size_t t = 1; t < nthreads; ++t) threads.emplace_back(work);
+  work();
+  for (auto& t : threads) t.join();
+  if (first_error) throw *first_error;
+  for (const auto& f : files)
+    for (const auto& p : f.packs) index_.AddPack(p.id, p.blobs);
+  index_.Finalize();
+  index_ids_ = std::move(ids);
+}
+
+Bytes Repository::LoadBlob(const Id& id) const {
+  auto loc = index_.Find(id);
+  if (!loc) throw Error(ErrorCode::kNotFound, "blob " + id.Hex() + " is not in the index (missing data)");
+  std::string name = ObjectName(ObjectType::kPack, loc->pack);
+  std::string what = "blob " + id.Short() + " in pack " + loc->pack.Short();
+  Bytes sealed = WithContext(what, [&] { return backend_->GetRange(name, loc->blob.offset, loc->blob.length); });
+  return OpenBlob(aead_, ids_, loc->blob, sealed, what);
+}
+
+Tree Repository::LoadTree(const Id& id) const {
+  Bytes b = LoadBlob(id);
+  return Tree::Decode(b, "tree " + id.Short());
+}
+
+Id Repository::SaveSnapshot(Snapshot& snapshot) {
+  snapshot.id = SaveUnpacked(ObjectType::kSnapshot, snapshot.Encode());
+  return snapshot.id;
+}
+
+Snapshot Repository::LoadSnapshot(const Id& id) const {
+  Snapshot s = Snapshot::Decode(LoadUnpacked(ObjectType::kSnapshot, id), "snapshot " + id.Short());
+  s.id = id;
+  return s;
+}
+
+std::vector<Snapshot> Repository::LoadSnapshots(const std::function<void(const Error&)>& on_error) const {
+  std::vector<Snapshot> out;
+  for (const auto& o : backend_->List("snapshots/")) {
+    std::string hex = o.name.substr(o.name.rfind('/') + 1);
+    Bytes b;
+    if (hex.size() != 64 || !FromHex(hex, &b)) continue;
+    try {
+      out.push_back(LoadSnapshot(Id::FromSpan(b)));
+    } catch (const Error& e) {
+      if (!on_error) throw;
+      on_error(e);
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const Snapshot& a, const Snapshot& b) {
+    return a.time_ns != b.time_ns ? a.time_ns < b.time_ns : a.id < b.id;
+  });
+  return out;
+}
+
+bool SnapshotFilter::Matches(const Snapshot& s) const {
+  if (!source.empty() && s.source != source) return false;
+  if (!host.empty() && s.host != host) return false;
+  for (const auto& t : tags)
+    if (std::find(s.tags.begin(), s.tags.end(), t) == s.tags.end()) return false;
+  for (const auto& p : paths)
+    if (std::find(s.paths.begin(), s.paths.end(), p) == s.paths.end()) return false;
+  return true;
+}
+
+Id ResolvePrefix(const std::vector<storage::ObjectInfo>& objects, const std::string& prefix, std::string_view what) {
+  std::optional<Id> found;
+  for (const auto& o : objects) {
+    std::string hex = o.name.substr(o.name.rfind('/') + 1);
+    if (hex.size() == 64 && hex.rfind(prefix, 0) == 0) {
+      if (found) throw Error(ErrorCode::kInvalidArgument, std::string(what) + " id prefix '" + prefix + "' is ambiguous");
+      found = Id::FromHexOrThrow(hex);
+    }
+  }
+  if (!found) throw Error(ErrorCode::kNotFound, "no " + std::string(what) + " with id " + prefix);
+  return *found;
+}
+
+Snapshot Repository::ResolveSnapshot(const std::string& spec, const SnapshotFilter& filter) const {
+  if (spec == "latest") {
+    std::optional<Snapshot> best;
+    for (auto& s : LoadSnapshots([](const Error& e) { log::Warn(e.what()); }))
+      if (filter.Matches(s)) best = s;
+    if (!best) throw Error(ErrorCode::kNotFound, "no snapshot matches 'latest' with the given filters");
+    return *best;
+  }
+  for (char c : spec)
+    if (!isxdigit(static_cast<unsigned char>(c)) || spec.size() > 64)
+      throw Error(ErrorCode::kInvalidArgument, "'" + spec + "' is not a snapshot id, id prefix or 'latest'");
+  if (spec.empty()) throw Error(ErrorCode::kInvalidArgument, "empty snapshot id");
+  std::string lower = spec;
+  for (auto& c : lower) c = static_cast<char>(tolower(c));
+  return LoadSnapshot(ResolvePrefix(backend_->List("snapshots/"), lower, "snapshot"));
+}
+
+std::vector<KeyInfo> Repository::ListKeys() const {
+  std::vector<KeyInfo> out;
+  for (const auto& k : backend_->List("keys/")) {
+    KeyInfo info;
+    Bytes data = backend_->Get(k.name);
+    OpenKeyFile(data, std::string_view(), k.name, &info);
+    info.id = Id::FromHexOrThrow(k.name.substr(5));
+    info.current = info.id == key_id_;
+    out.push_back(info);
+  }
+  return out;
+}
+
+Id Repository::AddKey(std::string_view password, const crypto::KdfParams& kdf) {
+  Bytes key = EncodeKeyFile(master_, password, kdf);
+  Id id = crypto::Sha256(key);
+  backend_->Put(ObjectName(ObjectType::kKey, id), key);
+  return id;
+}
+
+void Repository::RemoveKey(const Id& id) {
+  if (id == key_id_)
+    throw Error(ErrorCode::kInvalidArgument, "refusing to remove the key in use (open the repository with another password)");
+  if (!backend_->Stat(ObjectName(ObjectType::kKey, id))) throw Error(ErrorCode::kNotFound, "no key " + id.Hex());
+  backend_->Remove(ObjectName(ObjectType::kKey, id));
+}
+
+}  // namespace bulwark::repo

@@ -1,0 +1,133 @@
+// A repository: opened with a password, it gives access to the master key,
+// the index, blobs, trees and snapshots (docs/FORMAT.md).
+//
+// Thread-safety: after Open and LoadIndex, LoadBlob/LoadTree/SaveUnpacked/
+// LoadUnpacked may be called from many threads. Index mutation goes through
+// BlobSaver.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bulwark/base/bytes.h"
+#include "bulwark/base/error.h"
+#include "bulwark/chunk/fastcdc.h"
+#include "bulwark/crypto/crypto.h"
+#include "bulwark/repo/format.h"
+#include "bulwark/repo/index.h"
+#include "bulwark/repo/snapshot.h"
+#include "bulwark/repo/tree.h"
+#include "bulwark/storage/backend.h"
+
+namespace bulwark::repo {
+
+struct RepoConfig {
+  Id id;                    // repository id (random)
+  Bytes chunker_seed;       // 32 bytes; derives the Gear table
+  chunk::Params chunker;    // default chunk sizes for sources without their own
+  int compression = 3;      // default zstd level; 0 = off
+  int64_t created_ns = 0;
+
+  Bytes Encode() const;  // JSON
+  static RepoConfig Decode(ByteSpan data, std::string_view what);
+};
+
+struct KeyInfo {
+  Id id;
+  std::string host, username;
+  int64_t created_ns = 0;
+  crypto::KdfParams kdf;
+  bool current = false;  // the key slot that opened this session
+};
+
+// Key file payload (plaintext JSON after the envelope): KDF parameters, salt
+// and the master key sealed under the Argon2id-derived key.
+Bytes EncodeKeyFile(const crypto::MasterKey& master, std::string_view password, const crypto::KdfParams& kdf);
+// Returns the master key if `password` opens it; nullopt if the password is
+// wrong; throws kCorrupt for a malformed key file.
+std::optional<crypto::MasterKey> OpenKeyFile(ByteSpan data, std::string_view password, std::string_view what,
+                                             KeyInfo* info);
+
+struct InitOptions {
+  chunk::Params chunker;
+  int compression = 3;
+  crypto::KdfParams kdf;  // salt generated
+  std::optional<RepoConfig> copy_chunker_from;  // reuse another repository's chunker seed and sizes
+};
+
+struct SnapshotFilter {
+  std::string source, host;
+  std::vector<std::string> tags;   // every tag must be present
+  std::vector<std::string> paths;  // every path must be present
+  bool Matches(const Snapshot& s) const;
+};
+
+class Repository {
+ public:
+  // Creates a repository in an empty location. Throws kAlreadyExists.
+  static void Init(storage::Backend& backend, std::string_view password, InitOptions options);
+  // Opens with the password: tries every key slot. Throws kNoRepository when
+  // there is no config object, kWrongPassword when no slot opens.
+  static std::unique_ptr<Repository> Open(std::unique_ptr<storage::Backend> backend, std::string_view password);
+
+  storage::Backend& backend() { return *backend_; }
+  const RepoConfig& config() const { return config_; }
+  const crypto::Aead& aead() const { return aead_; }
+  const crypto::KeyedHasher& ids() const { return ids_; }
+  const chunk::GearTable& gear() const { return gear_; }
+  const crypto::MasterKey& master_key() const { return master_; }
+  const Id& key_id() const { return key_id_; }
+  Index& index() { return index_; }
+
+  // Loads every index object (parallel). Throws kCorrupt naming a damaged one.
+  void LoadIndex();
+  // Ids of the index objects loaded by LoadIndex.
+  const std::vector<Id>& index_ids() const { return index_ids_; }
+
+  // Reads, authenticates, decompresses and verifies one blob.
+  // Throws kNotFound if the index does not know it, kCorrupt if damaged.
+  Bytes LoadBlob(const Id& id) const;
+  Tree LoadTree(const Id& id) const;
+
+  // Content-addressed sealed objects ("index/<sha256>", "snapshots/<sha256>").
+  Id SaveUnpacked(ObjectType type, ByteSpan payload);
+  Bytes LoadUnpacked(ObjectType type, const Id& id) const;
+  static std::string ObjectName(ObjectType type, const Id& id);
+
+  // Snapshots.
+  Id SaveSnapshot(Snapshot& snapshot);
+  Snapshot LoadSnapshot(const Id& id) const;
+  // All snapshots, sorted by time; damaged ones are reported via `on_error`
+  // (or thrown when it is null).
+  std::vector<Snapshot> LoadSnapshots(const std::function<void(const Error&)>& on_error = nullptr) const;
+  // Resolves "latest", a full id or an unambiguous prefix; `filter` narrows
+  // "latest". Throws kNotFound / kInvalidArgument (ambiguous prefix).
+  Snapshot ResolveSnapshot(const std::string& spec, const SnapshotFilter& filter) const;
+
+  // Key slots.
+  std::vector<KeyInfo> ListKeys() const;
+  Id AddKey(std::string_view password, const crypto::KdfParams& kdf);
+  void RemoveKey(const Id& id);  // refuses the current key and the last key
+
+ private:
+  Repository(std::unique_ptr<storage::Backend> backend, const crypto::MasterKey& master, RepoConfig config,
+             const Id& key_id);
+  std::unique_ptr<storage::Backend> backend_;
+  crypto::MasterKey master_;
+  crypto::Aead aead_;
+  crypto::KeyedHasher ids_;
+  chunk::GearTable gear_;
+  RepoConfig config_;
+  Id key_id_;
+  Index index_;
+  std::vector<Id> index_ids_;
+};
+
+// Resolves a unique object id from a hex prefix among `names` (object names
+// under a prefix such as "snapshots/"). Throws kNotFound / kInvalidArgument.
+Id ResolvePrefix(const std::vector<storage::ObjectInfo>& objects, const std::string& prefix, std::string_view what);
+
+}  // namespace bulwark::repo

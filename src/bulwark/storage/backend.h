@@ -1,0 +1,72 @@
+// Storage backends: where repository objects live.
+//
+// A backend stores opaque named objects. Names are relative paths such as
+// "config", "keys/<hex>", "data/<2 hex>/<hex>", "index/<hex>",
+// "snapshots/<hex>", "locks/<hex>" (docs/FORMAT.md, "Object names").
+// Backends never interpret object contents.
+//
+// Errors: every method throws bulwark::Error. kNotFound for a missing object,
+// kNoSpace for a full disk, kPermission for denied access, kIo otherwise;
+// messages name the backend location and the object.
+//
+// Thread-safety: all methods may be called concurrently from many threads.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bulwark/base/bytes.h"
+
+namespace bulwark::storage {
+
+struct ObjectInfo {
+  std::string name;      // full object name, e.g. "data/3f/3fa9..."
+  uint64_t size = 0;     // bytes
+  int64_t mtime_ns = 0;  // storage's modification time, ns since the Unix epoch (UTC)
+};
+
+// What a backend can do; decorators and callers adapt to it.
+struct Capabilities {
+  bool atomic_put = true;        // a Put is visible all-or-nothing
+  int max_connections = 8;       // useful parallelism for uploads/downloads
+  bool local = false;            // objects are files on this host
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  // Human-readable location for messages ("/srv/repo", "s3:bucket/prefix").
+  virtual std::string Location() const = 0;
+  virtual Capabilities capabilities() const = 0;
+
+  // Stores `data` under `name`, atomically and durably (when Put returns the
+  // object survives a crash). Overwrites an existing object of that name.
+  virtual void Put(const std::string& name, ByteSpan data) = 0;
+  // Returns the whole object.
+  virtual Bytes Get(const std::string& name) = 0;
+  // Returns `length` bytes from `offset`; kCorrupt if the object is shorter.
+  virtual Bytes GetRange(const std::string& name, uint64_t offset, uint64_t length) = 0;
+  // Returns nullopt if the object does not exist.
+  virtual std::optional<ObjectInfo> Stat(const std::string& name) = 0;
+  // All objects whose name starts with `prefix` (e.g. "data/"), any order.
+  virtual std::vector<ObjectInfo> List(const std::string& prefix) = 0;
+  // Removes an object; removing a missing object is not an error.
+  virtual void Remove(const std::string& name) = 0;
+  // Creates whatever structure a new repository needs (directories). Throws
+  // kAlreadyExists if a repository ("config") already exists there.
+  virtual void Create() = 0;
+};
+
+// Opens a backend for a repository URL. Today: a local path ("/srv/repo",
+// "local:/srv/repo", relative paths) or "memory:" (tests).
+std::unique_ptr<Backend> Open(const std::string& url);
+
+// The in-memory backend: the reference implementation for the conformance
+// tests. Objects vanish with the process.
+std::unique_ptr<Backend> NewMemoryBackend();
+
+}  // namespace bulwark::storage

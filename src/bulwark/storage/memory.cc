@@ -1,0 +1,83 @@
+#include <chrono>
+#include <map>
+#include <mutex>
+
+#include "bulwark/base/error.h"
+#include "bulwark/storage/backend.h"
+#include "bulwark/storage/local.h"
+
+namespace bulwark::storage {
+namespace {
+
+class MemoryBackend : public Backend {
+ public:
+  std::string Location() const override { return "memory:"; }
+  Capabilities capabilities() const override { return {true, 8, false}; }
+
+  void Put(const std::string& name, ByteSpan data) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                   std::chrono::system_clock::now().time_since_epoch()).count();
+    objects_[name] = {Bytes(data.begin(), data.end()), now};
+  }
+  Bytes Get(const std::string& name) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return Find(name).data;
+  }
+  Bytes GetRange(const std::string& name, uint64_t offset, uint64_t length) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    const Object& o = Find(name);
+    if (offset > o.data.size() || length > o.data.size() - offset)
+      throw Error(ErrorCode::kCorrupt, "memory:" + name + ": object is shorter than expected (truncated)");
+    return Bytes(o.data.begin() + static_cast<ptrdiff_t>(offset), o.data.begin() + static_cast<ptrdiff_t>(offset + length));
+  }
+  std::optional<ObjectInfo> Stat(const std::string& name) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = objects_.find(name);
+    if (it == objects_.end()) return std::nullopt;
+    return ObjectInfo{name, it->second.data.size(), it->second.mtime_ns};
+  }
+  std::vector<ObjectInfo> List(const std::string& prefix) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<ObjectInfo> out;
+    for (auto it = objects_.lower_bound(prefix); it != objects_.end() && it->first.rfind(prefix, 0) == 0; ++it)
+      out.push_back({it->first, it->second.data.size(), it->second.mtime_ns});
+    return out;
+  }
+  void Remove(const std::string& name) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    objects_.erase(name);
+  }
+  void Create() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (objects_.count("config")) throw Error(ErrorCode::kAlreadyExists, "a repository already exists at memory:");
+  }
+
+ private:
+  struct Object {
+    Bytes data;
+    int64_t mtime_ns;
+  };
+  const Object& Find(const std::string& name) {
+    auto it = objects_.find(name);
+    if (it == objects_.end()) throw Error(ErrorCode::kNotFound, "memory:" + name + ": no such object");
+    return it->second;
+  }
+  std::mutex mu_;
+  std::map<std::string, Object> objects_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> NewMemoryBackend() { return std::make_unique<MemoryBackend>(); }
+
+std::unique_ptr<Backend> Open(const std::string& url) {
+  if (url.empty()) throw Error(ErrorCode::kInvalidArgument, "no repository given (use --repo or BULWARK_REPOSITORY)");
+  if (url == "memory:") return NewMemoryBackend();
+  if (url.rfind("local:", 0) == 0) return NewLocalBackend(url.substr(6));
+  if (url.rfind("s3:", 0) == 0)
+    throw Error(ErrorCode::kUnsupported, "repository '" + url + "': the S3 backend is not available in this build yet");
+  return NewLocalBackend(url);
+}
+
+}  // namespace bulwark::storage
