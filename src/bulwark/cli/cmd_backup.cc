@@ -167,10 +167,10 @@ void AddBackup(CLI::App& app) {
   auto* cmd = app.add_subcommand("backup", "back up paths, a configured source, stdin or a command's output");
   cmd->add_option("paths", o->paths, "paths to back up (or, with --stdin-from-command, the command after --)");
   cmd->add_option("--source", o->source, "back up this source from the configuration file");
-  cmd->add_option("-e,--exclude", o->excludes, "exclude entries matching this glob (repeatable)");
-  cmd->add_option("--exclude-file", o->exclude_files, "read exclude globs from this file, one per line");
+  cmd->add_option("-e,--exclude", o->excludes, "exclude entries matching this glob (repeatable)")->allow_extra_args(false);
+  cmd->add_option("--exclude-file", o->exclude_files, "read exclude globs from this file, one per line")->allow_extra_args(false);
   cmd->add_flag("-x,--one-file-system", o->one_fs, "do not cross file-system boundaries");
-  cmd->add_option("--tag", o->tags, "add a tag to the snapshot (repeatable)");
+  cmd->add_option("--tag", o->tags, "add a tag to the snapshot (repeatable)")->allow_extra_args(false);
   cmd->add_option("--host", o->host, "record this host name instead of this machine's");
   cmd->add_option("--time", o->time, "snapshot time (RFC 3339), for imports and tests");
   cmd->add_option("--parent", o->parent, "compare against this snapshot (default: latest of same host/paths)");

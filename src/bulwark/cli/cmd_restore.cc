@@ -22,8 +22,8 @@ void AddRestore(CLI::App& app) {
   auto* cmd = app.add_subcommand("restore", "restore a snapshot into a new (or empty) directory");
   cmd->add_option("snapshot", o->snapshot, "snapshot id, id prefix, or 'latest'")->required();
   cmd->add_option("-t,--target", o->target, "directory to restore into (created if missing)")->required();
-  cmd->add_option("-i,--include", o->includes, "restore only paths matching this glob (repeatable)");
-  cmd->add_option("-e,--exclude", o->excludes, "skip paths matching this glob (repeatable)");
+  cmd->add_option("-i,--include", o->includes, "restore only paths matching this glob (repeatable)")->allow_extra_args(false);
+  cmd->add_option("-e,--exclude", o->excludes, "skip paths matching this glob (repeatable)")->allow_extra_args(false);
   cmd->add_flag("--overwrite", o->overwrite, "allow restoring into a non-empty directory, replacing entries");
   cmd->add_option("--threads", o->threads, "parallel readers");
   AddFilterFlags(cmd, &o->filter);

@@ -147,8 +147,8 @@ int64_t LockWaitSeconds() { return config::ParseDuration(G().lock_wait); }
 void AddFilterFlags(CLI::App* cmd, SnapshotFilterFlags* f) {
   cmd->add_option("--source", f->source, "only snapshots of this configured source");
   cmd->add_option("--host", f->host, "only snapshots from this host");
-  cmd->add_option("--tag", f->tags, "only snapshots with this tag (repeatable)");
-  cmd->add_option("--path", f->paths, "only snapshots that include this path (repeatable)");
+  cmd->add_option("--tag", f->tags, "only snapshots with this tag (repeatable)")->allow_extra_args(false);
+  cmd->add_option("--path", f->paths, "only snapshots that include this path (repeatable)")->allow_extra_args(false);
 }
 
 }  // namespace bulwark::cli

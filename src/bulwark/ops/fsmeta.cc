@@ -58,7 +58,9 @@ void ReadNode(const std::string& path, std::string_view name, Node* node, struct
   node->user = sys::UserName(st->st_uid);
   node->group = sys::GroupName(st->st_gid);
   node->mtime_ns = int64_t(st->st_mtim.tv_sec) * 1000000000 + st->st_mtim.tv_nsec;
-  node->atime_ns = int64_t(st->st_atim.tv_sec) * 1000000000 + st->st_atim.tv_nsec;
+  // atime is not recorded: reading a file changes it, so recording it would
+  // make every backup write new tree blobs for unchanged directories.
+  node->atime_ns = 0;
   node->ctime_ns = int64_t(st->st_ctim.tv_sec) * 1000000000 + st->st_ctim.tv_nsec;
   node->inode = st->st_ino;
   node->device = st->st_dev;
@@ -94,6 +96,7 @@ std::vector<std::string> ApplyMetadata(const std::string& path, const Node& node
   ts[1].tv_sec = node.mtime_ns / 1000000000;
   ts[1].tv_nsec = node.mtime_ns % 1000000000;
   if (ts[0].tv_nsec < 0) { ts[0].tv_nsec += 1000000000; --ts[0].tv_sec; }
+  if (node.atime_ns == 0) ts[0].tv_nsec = UTIME_OMIT;  // not recorded
   if (ts[1].tv_nsec < 0) { ts[1].tv_nsec += 1000000000; --ts[1].tv_sec; }
   if (::utimensat(AT_FDCWD, path.c_str(), ts, AT_SYMLINK_NOFOLLOW) != 0)
     problems.push_back("set times on " + path + ": " + std::strerror(errno));

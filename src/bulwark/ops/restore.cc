@@ -29,6 +29,7 @@ struct PlannedFile {
   std::string display;  // in the snapshot
   const Node* node;
   bool failed = false;
+  std::unique_ptr<std::atomic<int>> remaining;  // blob writes still to do; the last one applies metadata
 };
 
 struct BlobTarget {
@@ -77,6 +78,7 @@ class Restorer {
   bool Walk(const Id& tree_id, const std::string& disk, const std::string& display, bool ancestor_selected);
   void CreateEntry(const Node& n, const std::string& disk, const std::string& display);
   void RestoreData();
+  void FinishFile(PlannedFile& pf, int fd);
   void PrepareTarget();
 
   repo::Repository& repo_;
@@ -87,6 +89,7 @@ class Restorer {
   std::vector<std::pair<std::string, const Node*>> dirs_post_order_;
   std::vector<std::pair<std::string, const Node*>> others_;  // symlinks, fifos, devices: metadata later
   std::map<std::pair<uint64_t, uint64_t>, std::string> hardlinks_;  // (device, inode) -> first path
+  std::vector<std::pair<std::string, std::string>> links_;          // (existing, new) hardlinks to make
   std::mutex mu_;
 };
 
@@ -131,19 +134,14 @@ void Restorer::CreateEntry(const Node& n, const std::string& disk, const std::st
         auto key = std::make_pair(n.device, n.inode);
         auto it = hardlinks_.find(key);
         if (it != hardlinks_.end()) {
-          if (::link(it->second.c_str(), disk.c_str()) != 0) throw ErrnoError("hardlink", disk);
+          links_.emplace_back(it->second, disk);  // after the data phase created the first
           result_.files++;
           return;
         }
         hardlinks_[key] = disk;
       }
-      int fd = ::open(disk.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-      if (fd < 0) throw ErrnoError("creating", disk);
-      bool ok = ::ftruncate(fd, static_cast<off_t>(n.size)) == 0;
-      int err = errno;
-      ::close(fd);
-      if (!ok) throw ErrnoError("sizing", disk, err);
-      files_.push_back({disk, display, &n});
+      // Created by the data phase (one open per file for the common single-blob case).
+      files_.push_back({disk, display, &n, false, std::make_unique<std::atomic<int>>(0)});
       result_.files++;
       result_.bytes += n.size;
       if (opts_.progress) {
@@ -216,6 +214,33 @@ bool Restorer::Walk(const Id& tree_id, const std::string& disk, const std::strin
   return any;
 }
 
+// Opens (creating if needed) a planned file for writing.
+static int OpenForWrite(const PlannedFile& pf) {
+  int fd = ::open(pf.path.c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) throw ErrnoError("creating", pf.path);
+  return fd;
+}
+
+// Called once per file after its last blob was written (or immediately for
+// files without content): fixes the size (trailing holes, empty files) and
+// applies metadata.
+void Restorer::FinishFile(PlannedFile& pf, int fd) {
+  bool own = fd < 0;
+  if (own) fd = OpenForWrite(pf);
+  struct stat st;
+  if (::fstat(fd, &st) == 0 && static_cast<uint64_t>(st.st_size) != pf.node->size &&
+      ::ftruncate(fd, static_cast<off_t>(pf.node->size)) != 0) {
+    int e = errno;
+    if (own) ::close(fd);
+    throw ErrnoError("sizing", pf.path, e);
+  }
+  if (own) ::close(fd);
+  auto w = ApplyMetadata(pf.path, *pf.node);
+  std::lock_guard<std::mutex> lock(mu_);
+  result_.warnings.insert(result_.warnings.end(), w.begin(), w.end());
+  if (opts_.progress) opts_.progress->files++;
+}
+
 void Restorer::RestoreData() {
   // Group blob targets by pack.
   struct PackWork {
@@ -225,15 +250,18 @@ void Restorer::RestoreData() {
   std::unordered_map<Id, size_t, IdHash> pack_no;
   std::unordered_map<Id, std::pair<size_t, size_t>, IdHash> blob_slot;  // blob -> (pack work, index)
   std::vector<PackWork> work;
+  std::vector<uint32_t> no_content;
   for (uint32_t f = 0; f < files_.size(); ++f) {
     uint64_t offset = 0;
     const Node* n = files_[f].node;
+    int writes = 0;
     for (const Id& id : n->content) {
       auto loc = repo_.index().Find(id);
       if (!loc) {
         result_.errors.push_back(files_[f].display + ": blob " + id.Hex() + " is missing from the repository");
         files_[f].failed = true;
-        break;
+        offset += 0;
+        continue;
       }
       auto sit = blob_slot.find(id);
       if (sit == blob_slot.end()) {
@@ -245,15 +273,40 @@ void Restorer::RestoreData() {
       }
       work[sit->second.first].blobs[sit->second.second].second.push_back({f, offset});
       offset += loc->blob.raw_length;
+      ++writes;
+    }
+    files_[f].remaining->store(writes);
+    if (writes == 0) no_content.push_back(f);
+  }
+  for (uint32_t f : no_content) FinishFile(files_[f], -1);
+
+  // Work items: packs, split so that both cores stay busy even with few packs.
+  struct Item {
+    size_t pack;
+    size_t begin, end;  // blob range within the pack's (sorted) blob list
+  };
+  std::vector<Item> items;
+  for (size_t i = 0; i < work.size(); ++i) {
+    auto& pw = work[i];
+    std::sort(pw.blobs.begin(), pw.blobs.end(), [](auto& a, auto& b) { return a.first.offset < b.first.offset; });
+    size_t begin = 0;
+    uint64_t bytes = 0;
+    for (size_t j = 0; j < pw.blobs.size(); ++j) {
+      bytes += pw.blobs[j].first.length;
+      if (bytes >= (4u << 20) || j + 1 == pw.blobs.size()) {
+        items.push_back({i, begin, j + 1});
+        begin = j + 1;
+        bytes = 0;
+      }
     }
   }
   std::atomic<size_t> next{0};
   auto worker = [&] {
-    for (size_t i; (i = next++) < work.size();) {
-      PackWork& pw = work[i];
-      std::sort(pw.blobs.begin(), pw.blobs.end(), [](auto& a, auto& b) { return a.first.offset < b.first.offset; });
-      uint64_t lo = pw.blobs.front().first.offset;
-      uint64_t hi = pw.blobs.back().first.offset + pw.blobs.back().first.length;
+    for (size_t i; (i = next++) < items.size();) {
+      const Item& item = items[i];
+      PackWork& pw = work[item.pack];
+      uint64_t lo = pw.blobs[item.begin].first.offset;
+      uint64_t hi = pw.blobs[item.end - 1].first.offset + pw.blobs[item.end - 1].first.length;
       std::string name = repo::Repository::ObjectName(repo::ObjectType::kPack, pw.pack);
       Bytes range;
       std::string read_error;
@@ -262,7 +315,8 @@ void Restorer::RestoreData() {
       } catch (const Error& e) {
         read_error = e.what();
       }
-      for (auto& [blob, targets] : pw.blobs) {
+      for (size_t bi = item.begin; bi < item.end; ++bi) {
+        auto& [blob, targets] = pw.blobs[bi];
         Bytes plain;
         std::string err = read_error;
         if (err.empty()) {
@@ -277,28 +331,29 @@ void Restorer::RestoreData() {
         bool zero = err.empty() && IsAllZero(plain);
         for (const auto& t : targets) {
           PlannedFile& pf = files_[t.file];
+          bool last = pf.remaining->fetch_sub(1) == 1;
           if (!err.empty()) {
             std::lock_guard<std::mutex> lock(mu_);
             result_.errors.push_back(pf.display + ": damaged data at offset " + std::to_string(t.offset) + ": " + err);
             pf.failed = true;
-            continue;
-          }
-          if (zero && pf.node->sparse) {
-            if (opts_.progress) opts_.progress->bytes += plain.size();
-            continue;  // leave a hole
           }
           try {
-            int fd = ::open(pf.path.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
-            if (fd < 0) throw ErrnoError("opening", pf.path);
-            struct Guard {
-              int fd;
-              ~Guard() { ::close(fd); }
-            } g{fd};
-            WriteAt(fd, plain, t.offset, pf.path);
-            if (opts_.progress) opts_.progress->bytes += plain.size();
+            int fd = -1;
+            if (err.empty() && !(zero && pf.node->sparse)) {
+              fd = OpenForWrite(pf);
+              struct Guard {
+                int fd;
+                ~Guard() { ::close(fd); }
+              } g{fd};
+              WriteAt(fd, plain, t.offset, pf.path);
+              if (last) FinishFile(pf, fd);
+            } else if (last) {
+              FinishFile(pf, -1);  // a hole (or damage) at the end: size and metadata still apply
+            }
+            if (opts_.progress && err.empty()) opts_.progress->bytes += plain.size();
           } catch (const Error& e) {
-            std::lock_guard<std::mutex> lock(mu_);
             if (e.code() == ErrorCode::kNoSpace) throw;
+            std::lock_guard<std::mutex> lock(mu_);
             result_.errors.push_back(pf.display + ": " + e.what());
             pf.failed = true;
           }
@@ -307,7 +362,7 @@ void Restorer::RestoreData() {
     }
   };
   int n = opts_.threads > 0 ? opts_.threads : static_cast<int>(2 * std::max(1u, std::thread::hardware_concurrency()));
-  n = std::min<int>(n, static_cast<int>(work.size()));
+  n = std::max(1, std::min<int>(n, static_cast<int>(items.size())));
   std::vector<std::thread> threads;
   std::optional<Error> fatal;
   std::mutex fatal_mu;
@@ -317,7 +372,7 @@ void Restorer::RestoreData() {
     } catch (const Error& e) {
       std::lock_guard<std::mutex> lock(fatal_mu);
       if (!fatal) fatal = e;
-      next = work.size();
+      next = items.size();
     }
   };
   for (int i = 1; i < n; ++i) threads.emplace_back(guarded);
@@ -330,11 +385,9 @@ RestoreResult Restorer::Run(const repo::Snapshot& snap) {
   PrepareTarget();
   Walk(snap.tree, opts_.target, "/", false);
   RestoreData();
-  for (auto& f : files_) {
-    auto w = ApplyMetadata(f.path, *f.node);
-    result_.warnings.insert(result_.warnings.end(), w.begin(), w.end());
-    if (opts_.progress) opts_.progress->files++;
-  }
+  for (auto& [existing, path] : links_)
+    if (::link(existing.c_str(), path.c_str()) != 0)
+      result_.errors.push_back(path + ": hardlink to " + existing + ": " + std::strerror(errno));
   for (auto& [path, node] : others_) {
     auto w = ApplyMetadata(path, *node);
     result_.warnings.insert(result_.warnings.end(), w.begin(), w.end());

@@ -30,7 +30,8 @@ struct Node {
   uint32_t mode = 0;  // permission bits incl. setuid/setgid/sticky (st_mode & 07777)
   uint32_t uid = 0, gid = 0;
   std::string user, group;  // names at backup time (informational)
-  int64_t mtime_ns = 0, atime_ns = 0, ctime_ns = 0;  // ns since the Unix epoch, UTC
+  int64_t mtime_ns = 0, ctime_ns = 0;  // ns since the Unix epoch, UTC
+  int64_t atime_ns = 0;  // 0 = not recorded (bulwark does not record atime: reads change it)
   uint64_t inode = 0, device = 0, nlink = 0;  // change detection and hardlinks
   uint64_t size = 0;                          // bytes (files)
   uint64_t rdev = 0;                          // device number (char/block devices)
