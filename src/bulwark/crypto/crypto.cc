@@ -43,7 +43,7 @@ constexpr std::string_view kAeadLabel = "bulwark-aead-v1";
 Bytes RandomBytes(size_t n) {
   EnsureSodium();
   Bytes b(n);
-  randombytes_buf(b.data(), n);
+  if (n > 0) randombytes_buf(b.data(), n);  // b.data() is null when n == 0 (nonnull argument)
   return b;
 }
 

@@ -625,12 +625,14 @@ BackupResult Backup::RunStream(int fd, const std::string& name, const std::strin
 }  // namespace
 
 BackupResult BackupPaths(repo::Repository& repo, const BackupOptions& options) {
+  repo.IndexOrphanPacks();
   Backup b(repo, options);
   return b.RunPaths();
 }
 
 BackupResult BackupStream(repo::Repository& repo, int fd, const std::string& stream_name, const std::string& kind,
                           const BackupOptions& options, const std::function<void(nlohmann::json*)>& finish) {
+  repo.IndexOrphanPacks();
   Backup b(repo, options);
   return b.RunStream(fd, stream_name, kind, finish);
 }

@@ -75,7 +75,7 @@ void ReadNode(const std::string& path, std::string_view name, Node* node, struct
     node->link_target = std::move(target);
   }
   if (node->type == NodeType::kFile)
-    node->sparse = uint64_t(st->st_blocks) * 512 + (1 << 20) <= static_cast<uint64_t>(st->st_size);
+    node->sparse = uint64_t(st->st_blocks) * 512 < static_cast<uint64_t>(st->st_size);
   ReadXattrs(path, node);
 }
 

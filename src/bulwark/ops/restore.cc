@@ -67,6 +67,27 @@ void WriteAt(int fd, ByteSpan data, uint64_t offset, const std::string& path) {
   }
 }
 
+// Writes `data` at `offset`, skipping all-zero 4 KiB blocks (aligned to the
+// file) so they stay holes. The file must already be sized (FinishFile) or be
+// extended by a later write / ftruncate.
+void WriteSparse(int fd, ByteSpan data, uint64_t offset, const std::string& path) {
+  constexpr uint64_t kBlock = 4096;
+  size_t i = 0;
+  while (i < data.size()) {
+    size_t block_end = std::min<size_t>(data.size(), i + (kBlock - (offset + i) % kBlock));
+    bool zero = IsAllZero(data.subspan(i, block_end - i));
+    size_t run_end = block_end;
+    // Extend the run while blocks have the same zero-ness.
+    while (run_end < data.size()) {
+      size_t next = std::min<size_t>(data.size(), run_end + kBlock);
+      if (IsAllZero(data.subspan(run_end, next - run_end)) != zero) break;
+      run_end = next;
+    }
+    if (!zero) WriteAt(fd, data.subspan(i, run_end - i), offset + i, path);
+    i = run_end;
+  }
+}
+
 class Restorer {
  public:
   Restorer(repo::Repository& repo, const RestoreOptions& opts) : repo_(repo), opts_(opts) {}
@@ -345,7 +366,8 @@ void Restorer::RestoreData() {
                 int fd;
                 ~Guard() { ::close(fd); }
               } g{fd};
-              WriteAt(fd, plain, t.offset, pf.path);
+              if (pf.node->sparse) WriteSparse(fd, plain, t.offset, pf.path);
+              else WriteAt(fd, plain, t.offset, pf.path);
               if (last) FinishFile(pf, fd);
             } else if (last) {
               FinishFile(pf, -1);  // a hole (or damage) at the end: size and metadata still apply

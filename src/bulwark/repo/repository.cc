@@ -271,6 +271,37 @@ void Repository::LoadIndex() {
   index_ids_ = std::move(ids);
 }
 
+size_t Repository::IndexOrphanPacks() {
+  IndexFile f;
+  for (const auto& o : backend_->List("data/")) {
+    std::string hex = o.name.substr(o.name.rfind('/') + 1);
+    Bytes b;
+    if (hex.size() != 64 || !FromHex(hex, &b)) continue;
+    Id pack = Id::FromSpan(b);
+    if (index_.HasPack(pack)) continue;
+    try {
+      std::string what = "pack " + pack.Short();
+      size_t want = std::min<uint64_t>(o.size, 64 << 10), need = 0;
+      std::vector<PackedBlob> blobs;
+      Bytes tail = backend_->GetRange(o.name, o.size - want, want);
+      if (!ParsePackTail(aead_, tail, o.size, what, &blobs, &need)) {
+        tail = backend_->GetRange(o.name, o.size - need, need);
+        if (!ParsePackTail(aead_, tail, o.size, what, &blobs, &need)) continue;
+      }
+      f.packs.push_back({pack, std::move(blobs)});
+    } catch (const Error& e) {
+      if (e.code() != ErrorCode::kCorrupt && e.code() != ErrorCode::kNotFound) throw;
+      log::Debug(std::string("not indexing ") + e.what());
+    }
+  }
+  if (f.packs.empty()) return 0;
+  SaveUnpacked(ObjectType::kIndex, f.Encode());
+  for (const auto& p : f.packs) index_.AddPack(p.id, p.blobs);
+  index_.Finalize();
+  log::Info("indexed " + std::to_string(f.packs.size()) + " pack(s) left unindexed by an interrupted backup");
+  return f.packs.size();
+}
+
 Bytes Repository::LoadBlob(const Id& id) const {
   auto loc = index_.Find(id);
   if (!loc) throw Error(ErrorCode::kNotFound, "blob " + id.Hex() + " is not in the index (missing data)");

@@ -84,6 +84,12 @@ class Repository {
 
   // Loads every index object (parallel). Throws kCorrupt naming a damaged one.
   void LoadIndex();
+  // Finds packs that no index object lists (an interrupted backup uploaded
+  // them), reads their headers from the pack tails and writes one index
+  // object for them, so their blobs are reused instead of uploaded again.
+  // Damaged or partial packs are skipped (check reports them). Returns the
+  // number of packs recovered. The index must be loaded.
+  size_t IndexOrphanPacks();
   // Ids of the index objects loaded by LoadIndex.
   const std::vector<Id>& index_ids() const { return index_ids_; }
 

@@ -1,0 +1,159 @@
+// bulwark.yaml: parsing and validation into typed structs.
+//
+// File shape (every key not listed here is an error, with a "did you mean"
+// suggestion when a known key is close):
+//
+//   version: 1                          # required, must be 1
+//   default_repository: local           # optional; must name a repository
+//   repositories:                       # map name -> repository
+//     local:
+//       url: /var/backups/bulwark       # required, non-empty string
+//       password_file: /etc/bulwark/pw  # optional, absolute path
+//       compression: 3                  # optional: zstd level 1..19, or off
+//   sources:                            # map name -> source
+//     docs:
+//       kind: fs                        # required: fs | command
+//       # kind fs:
+//       paths: [/usr/share/doc, /etc]   # required, non-empty, absolute, unique
+//       exclude: ["*.tmp"]              # optional list of patterns
+//       exclude_file: /etc/b/docs.ex    # optional, absolute path
+//       one_file_system: true           # optional bool, default false
+//       # kind command:
+//       command: [etcdctl, snapshot, save, -]  # required, non-empty argv
+//       stdin_name: etcd.db             # optional, default "<name>.stream";
+//                                       # a plain file name (no '/')
+//       timeout: 1h                     # optional duration, 0 = none
+//       # any kind:
+//       tags: [daily]                   # optional; non-empty, no ','
+//       host: myhost                    # optional non-empty string
+//       repository: local               # optional; defaults to
+//                                       # default_repository, or to the only
+//                                       # repository if there is exactly one
+//       chunker: {min: 512KiB, avg: 1MiB, max: 8MiB}  # optional, see below
+//       schedule: "0 2 * * *"           # optional, see cron.h
+//       timezone: UTC                   # optional non-empty string (stored
+//                                       # only; schedules are evaluated in UTC)
+//       retention: {keep_last: 3, keep_daily: 7, keep_within: 30d}
+//       copy_to: [offsite]              # optional; repositories, unique, not
+//                                       # the source's own repository
+//
+// Names of repositories and sources: 1..64 characters of [A-Za-z0-9._-],
+// starting with a letter or digit.
+//
+// Chunker sizes use bulwark::ParseSize ("512KiB", "1MiB", "65536"); any of
+// min/avg/max may be omitted (defaults 512 KiB / 1 MiB / 8 MiB) and the result
+// must satisfy 64 B <= min < avg < max <= 64 MiB with avg a power of two.
+//
+// Retention counts are integers 0..1000000; keep_within is a duration.
+//
+// YAML details: `repositories:` or `sources:` with no value is an empty
+// mapping; any other key with no value is an error. Only one YAML document
+// is allowed. Integers are decimal. Booleans are true/false (yes/no, on/off
+// are also accepted). Strings must not contain NUL bytes.
+//
+// Errors: everything here throws bulwark::Error. Invalid configuration is
+// kInvalidArgument with a message "FILE:LINE:COLUMN: what is wrong" (1-based
+// line and column pointing at the offending key or value; YAML syntax errors
+// use the parser's position), e.g.
+//   bulwark.yaml:14:5: unknown key 'exlude' in source 'docs' (did you mean 'exclude'?)
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace bulwark::config {
+
+// Content-defined chunking sizes in bytes (see bulwark/chunk/fastcdc.h).
+struct ChunkerSizes {
+  uint32_t min_size = 512 * 1024;
+  uint32_t avg_size = 1024 * 1024;  // a power of two
+  uint32_t max_size = 8 * 1024 * 1024;
+  bool operator==(const ChunkerSizes&) const = default;
+};
+
+// Snapshot retention policy ("forget"). A zero count disables that rule;
+// keep_within_seconds keeps every snapshot younger than that age (0 = off).
+struct Retention {
+  int keep_last = 0;
+  int keep_hourly = 0;
+  int keep_daily = 0;
+  int keep_weekly = 0;
+  int keep_monthly = 0;
+  int keep_yearly = 0;
+  int64_t keep_within_seconds = 0;
+  // True when no rule is set (the policy keeps everything).
+  bool empty() const;
+  bool operator==(const Retention&) const = default;
+};
+
+struct RepositoryConfig {
+  std::string name;
+  std::string url;            // a local directory path, or "s3:bucket/prefix", ...
+  std::string password_file;  // absolute path, or empty when not configured
+  // Unset: the repository's default. 0: compression off. 1..19: zstd level.
+  std::optional<int> compression_level;
+};
+
+enum class SourceKind { kFs, kCommand };
+
+// "fs", "command".
+std::string_view SourceKindName(SourceKind kind);
+
+struct SourceConfig {
+  std::string name;
+  SourceKind kind = SourceKind::kFs;
+
+  // kind fs.
+  std::vector<std::string> paths;    // absolute, non-empty list
+  std::vector<std::string> exclude;  // patterns, as written
+  std::string exclude_file;          // absolute path or empty
+  bool one_file_system = false;
+
+  // kind command.
+  std::vector<std::string> command;  // argv, non-empty
+  std::string stdin_name;            // stored file name; defaults to "<name>.stream"
+  int64_t timeout_seconds = 0;       // 0 = no timeout
+
+  // Any kind.
+  std::vector<std::string> tags;
+  std::string host;        // empty = the machine's host name
+  std::string repository;  // always resolved to a defined repository name
+  std::string schedule;    // cron expression as written (validated), or empty
+  std::string timezone;    // as written, or empty
+  std::optional<ChunkerSizes> chunker;  // unset = repository default
+  Retention retention;
+  std::vector<std::string> copy_to;  // repository names
+};
+
+struct Config {
+  std::string path;                // the file name used in messages
+  std::string default_repository;  // as written, or empty
+  std::map<std::string, RepositoryConfig> repositories;
+  std::map<std::string, SourceConfig> sources;
+
+  // Throws Error(kNotFound, "unknown source 'x' (known sources: a, b)").
+  const SourceConfig& Source(std::string_view name) const;
+  // Returns nullptr when there is no such repository.
+  const RepositoryConfig* Repository(std::string_view name) const;
+};
+
+// Reads and parses a config file. Throws Error(kNotFound) naming the path if
+// it does not exist, other ErrnoError codes if it cannot be read,
+// kInvalidArgument if it is larger than 16 MiB or invalid (see Parse).
+Config LoadFile(const std::string& path);
+
+// Parses YAML text. `path_for_messages` is the FILE part of error messages and
+// is stored in Config::path. Throws Error(kInvalidArgument) as described above.
+Config Parse(std::string_view yaml, const std::string& path_for_messages);
+
+// Parses a duration into seconds: one or more <digits><unit> groups with units
+// s, m, h, d (86400 s), w (7 d), e.g. "30s", "15m", "1h30m", "1w2d". A bare
+// "0" is also accepted. Throws Error(kInvalidArgument) on anything else
+// (empty, negative, missing unit, whitespace, overflow of int64 seconds).
+int64_t ParseDuration(std::string_view s);
+
+}  // namespace bulwark::config

@@ -1,0 +1,112 @@
+// Crash safety: kill -9 a backup at random instants, many times. After every
+// kill the repository must pass `check`, the lock left behind must clear
+// itself, and the next backup must succeed and reuse what was stored.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <fcntl.h>
+#include <thread>
+#include <filesystem>
+#include <random>
+
+#include "harness.h"
+#include "treecmp_lib.h"
+
+namespace bulwark::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+void MakeDataset(const std::string& root, uint64_t seed, int files, size_t file_size) {
+  std::mt19937_64 rng(seed);
+  fs::create_directories(root);
+  for (int i = 0; i < files; ++i) {
+    std::string d = root + "/d" + std::to_string(i % 7);
+    fs::create_directories(d);
+    std::string content(file_size + (rng() % file_size), '\0');
+    for (size_t j = 0; j < content.size(); j += 8) {
+      uint64_t v = rng();
+      std::memcpy(content.data() + j, &v, std::min<size_t>(8, content.size() - j));
+    }
+    WriteFile(d + "/f" + std::to_string(i), content);
+  }
+}
+
+uint64_t TreeBytes(const std::string& root) {
+  uint64_t n = 0;
+  for (auto& e : fs::recursive_directory_iterator(root))
+    if (e.is_regular_file()) n += e.file_size();
+  return n;
+}
+
+pid_t StartBackup(const Scratch& s, const std::string& src) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    setenv("BULWARK_PASSWORD_FILE", s.Path("password").c_str(), 1);
+    int devnull = open("/dev/null", O_WRONLY);
+    dup2(devnull, 1);
+    dup2(devnull, 2);
+    execl(BulwarkBin().c_str(), "bulwark", "--repo", s.repo().c_str(), "backup", src.c_str(), (char*)nullptr);
+    _exit(127);
+  }
+  return pid;
+}
+
+TEST(CrashSafety, KillNineAtRandomPointsNeverDamagesTheRepository) {
+  Scratch s;
+  s.Init();
+  std::string src = s.Path("src");
+  MakeDataset(src, 42, 40, 1 << 20);  // ~60 MiB of incompressible data in 40 files
+  uint64_t total = TreeBytes(src);
+
+  // Calibrate: how long does an uninterrupted backup of this data take here?
+  Scratch calib;
+  calib.Init();
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_EQ(calib.Bw({"backup", src}).exit_code, 0);
+  double full = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  std::mt19937_64 rng(std::random_device{}());
+  const int kKills = 12;
+  int killed_midway = 0;
+  for (int i = 0; i < kKills; ++i) {
+    pid_t pid = StartBackup(s, src);
+    // A random instant within the expected run time (the first tenth of it is
+    // start-up: KDF, index load; kill there too).
+    auto delay = std::chrono::microseconds(static_cast<int64_t>(full * 1e6 * (rng() % 1000) / 1000.0));
+    std::this_thread::sleep_for(delay);
+    kill(pid, SIGKILL);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (WIFSIGNALED(status)) killed_midway++;
+    RunResult c = s.Bw({"check"});
+    ASSERT_EQ(c.exit_code, 0) << "after kill " << i << " at " << delay.count() << " us: " << c.err;
+    if (i % 4 == 3) {  // new data now and then, so later kills hit fresh uploads too
+      WriteFile(src + "/new" + std::to_string(i), std::string(3 << 20, static_cast<char>('a' + i)) + std::to_string(rng()));
+    }
+  }
+  EXPECT_GT(killed_midway, 0) << "no run was actually interrupted; the test proved nothing";
+
+  size_t packs_before = 0;
+  for (auto& e : fs::recursive_directory_iterator(s.repo() + "/data"))
+    if (e.is_regular_file()) packs_before++;
+  bool had_packs = packs_before > 0;
+  RunResult b = s.Bw({"--json", "backup", src});
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  uint64_t added = b.Json()["bytes_added"].get<uint64_t>();
+  if (had_packs) EXPECT_LT(added, TreeBytes(src)) << "the interrupted runs' uploads must be reused";
+  (void)total;
+  RunResult c = s.Bw({"check", "--read-data"});
+  EXPECT_EQ(c.exit_code, 0) << c.err;
+  ASSERT_EQ(s.Bw({"restore", "latest", "--target", s.Path("out")}).exit_code, 0);
+  CompareResult cmp = CompareTrees(src, s.Path("out") + src);
+  EXPECT_TRUE(cmp.identical) << (cmp.differences.empty() ? "" : cmp.differences[0]);
+  EXPECT_TRUE(fs::is_empty(s.repo() + "/locks")) << "stale locks must have been cleared automatically";
+}
+
+}  // namespace
+}  // namespace bulwark::testing
