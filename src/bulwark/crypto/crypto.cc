@@ -30,6 +30,13 @@ EVP_MAC* HmacAlgorithm() {
   return mac;
 }
 
+// Fetched once: EVP_aes_256_gcm() would look the implementation up per call.
+const EVP_CIPHER* Gcm() {
+  static EVP_CIPHER* gcm = EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr);
+  if (!gcm) OpensslFail("EVP_CIPHER_fetch(AES-256-GCM)");
+  return gcm;
+}
+
 struct CipherCtx {
   EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
   ~CipherCtx() { EVP_CIPHER_CTX_free(ctx); }
@@ -137,7 +144,7 @@ void Aead::Seal(ByteSpan plaintext, ByteSpan aad, Bytes* out) const {
   CipherCtx c;
   int len = 0;
   uint8_t* ct = salt + kSaltSize;
-  if (!c.ctx || !EVP_EncryptInit_ex(c.ctx, EVP_aes_256_gcm(), nullptr, subkey.b.data(), kZeroNonce) ||
+  if (!c.ctx || !EVP_EncryptInit_ex(c.ctx, Gcm(), nullptr, subkey.b.data(), kZeroNonce) ||
       (!aad.empty() && !EVP_EncryptUpdate(c.ctx, nullptr, &len, aad.data(), static_cast<int>(aad.size()))))
     OpensslFail("AES-GCM init");
   // EVP takes int lengths: feed large plaintexts in pieces.
@@ -165,7 +172,7 @@ Bytes Aead::Open(ByteSpan sealed, ByteSpan aad, std::string_view what) const {
   Bytes out(n);
   CipherCtx c;
   int len = 0;
-  if (!c.ctx || !EVP_DecryptInit_ex(c.ctx, EVP_aes_256_gcm(), nullptr, subkey.b.data(), kZeroNonce) ||
+  if (!c.ctx || !EVP_DecryptInit_ex(c.ctx, Gcm(), nullptr, subkey.b.data(), kZeroNonce) ||
       (!aad.empty() && !EVP_DecryptUpdate(c.ctx, nullptr, &len, aad.data(), static_cast<int>(aad.size()))))
     OpensslFail("AES-GCM init");
   size_t done = 0;

@@ -125,7 +125,12 @@ class Backup {
 
   // Content of a file (or stream) through the chunker into the saver.
   // Returns bytes read.
-  uint64_t StoreContent(int fd, std::vector<Id>* content, Bytes* buf, crypto::Sha256Stream* sha);
+  // `sparse_size` > 0: fd is a sparse regular file of that size; holes are
+  // not read (SEEK_DATA) but filled with zeros.
+  uint64_t StoreContent(int fd, std::vector<Id>* content, Bytes* buf, crypto::Sha256Stream* sha,
+                        uint64_t sparse_size = 0);
+  // The cut and id of a maximal all-zero chunk (computed once).
+  void ZeroChunk(size_t* cut, Id* id);
   void FileWorker();
   void Finaliser();
   void WalkDir(const std::string& path, DirState* parent, size_t index, const Node* parent_node, dev_t root_dev);
@@ -161,14 +166,36 @@ class Backup {
   std::vector<std::thread> workers_;
   std::thread finaliser_;
   std::atomic<uint64_t> files_new_{0}, files_changed_{0}, files_unmodified_{0}, dirs_{0}, others_{0};
+  std::once_flag zero_once_;
+  size_t zero_cut_ = 0;
+  Id zero_id_;
 };
 
-uint64_t Backup::StoreContent(int fd, std::vector<Id>* content, Bytes* buf, crypto::Sha256Stream* sha) {
+void Backup::ZeroChunk(size_t* cut, Id* id) {
+  std::call_once(zero_once_, [&] {
+    Bytes zeros(chunker_.params().max_size, 0);
+    zero_cut_ = chunker_.FindCut(zeros, false);
+    zero_id_ = repo_.ids().Mac(ByteSpan(zeros.data(), zero_cut_));
+  });
+  *cut = zero_cut_;
+  *id = zero_id_;
+}
+
+static bool AllZero(const uint8_t* p, size_t n) {
+  static const uint8_t zeros[4096] = {};
+  for (size_t i = 0; i < n; i += sizeof zeros)
+    if (std::memcmp(p + i, zeros, std::min(sizeof zeros, n - i)) != 0) return false;
+  return true;
+}
+
+uint64_t Backup::StoreContent(int fd, std::vector<Id>* content, Bytes* buf, crypto::Sha256Stream* sha,
+                              uint64_t sparse_size) {
   const size_t max = chunker_.params().max_size;
   if (buf->size() < 2 * max) buf->resize(2 * max);
   size_t start = 0, end = 0;
   bool eof = false;
   uint64_t total = 0;
+  uint64_t file_pos = 0;  // next byte of the file to fill into buf
   for (;;) {
     if (!eof && end - start < max) {
       if (start > 0) {
@@ -177,7 +204,24 @@ uint64_t Backup::StoreContent(int fd, std::vector<Id>* content, Bytes* buf, cryp
         start = 0;
       }
       while (end < buf->size()) {
-        ssize_t n = ::read(fd, buf->data() + end, buf->size() - end);
+        size_t room = buf->size() - end;
+        if (sparse_size > 0) {
+          if (file_pos >= sparse_size) {
+            eof = true;
+            break;
+          }
+          off_t data = ::lseek(fd, static_cast<off_t>(file_pos), SEEK_DATA);
+          uint64_t hole_end = data < 0 ? sparse_size : static_cast<uint64_t>(data);  // ENXIO: hole to EOF
+          if (hole_end > file_pos) {
+            size_t n = static_cast<size_t>(std::min<uint64_t>(room, hole_end - file_pos));
+            std::memset(buf->data() + end, 0, n);
+            end += n;
+            file_pos += n;
+            continue;
+          }
+          if (::lseek(fd, static_cast<off_t>(file_pos), SEEK_SET) < 0) throw ErrnoError("seeking", "");
+        }
+        ssize_t n = ::read(fd, buf->data() + end, room);
         if (n < 0) {
           if (errno == EINTR) continue;
           throw ErrnoError("reading", "");
@@ -187,15 +231,29 @@ uint64_t Backup::StoreContent(int fd, std::vector<Id>* content, Bytes* buf, cryp
           break;
         }
         end += static_cast<size_t>(n);
+        file_pos += static_cast<uint64_t>(n);
         if (sha) break;  // streams (pipes): process what arrived
+        if (sparse_size > 0) {
+          // Read only up to the next hole, so holes are never read.
+          off_t hole = ::lseek(fd, static_cast<off_t>(file_pos), SEEK_HOLE);
+          if (hole >= 0 && static_cast<uint64_t>(hole) == file_pos) continue;
+        }
       }
     }
     if (start == end && eof) break;
     ByteSpan avail(buf->data() + start, end - start);
-    size_t cut = chunker_.FindCut(avail, eof);
-    if (cut == 0) continue;  // need more data
+    size_t cut;
+    Id id;
+    bool zero_run = false;
+    if (avail.size() >= max && avail[0] == 0 && avail[max - 1] == 0 && AllZero(avail.data(), max)) {
+      ZeroChunk(&cut, &id);  // boundaries inside a zero run depend only on the zeros
+      zero_run = true;
+    } else {
+      cut = chunker_.FindCut(avail, eof);
+      if (cut == 0) continue;  // need more data
+    }
     ByteSpan chunk = avail.subspan(0, cut);
-    Id id = repo_.ids().Mac(chunk);
+    if (!zero_run) id = repo_.ids().Mac(chunk);
     if (sha) sha->Update(chunk);
     bool added;
     try {
@@ -251,7 +309,8 @@ void Backup::FileWorker() {
       ::fcntl(fd, F_SETFL, 0);
       posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
       node.content.clear();
-      uint64_t n = WithContext(job.path, [&] { return StoreContent(fd, &node.content, &buf, nullptr); });
+      uint64_t sparse_size = node.sparse ? static_cast<uint64_t>(st.st_size) : 0;
+      uint64_t n = WithContext(job.path, [&] { return StoreContent(fd, &node.content, &buf, nullptr, sparse_size); });
       node.size = n;
       progress_->files++;
     } catch (const RepositoryFailure& f) {
