@@ -133,6 +133,9 @@ void Run(const Opts& o) {
              HumanBytes(progress.bytes) + " (" + HumanBytes(static_cast<uint64_t>(rate)) + "/s), " +
              HumanBytes(progress.bytes_added) + " new" +
              (progress.errors ? ", " + std::to_string(progress.errors.load()) + " errors" : "");
+    }, [&](double) {
+      return nlohmann::json{{"files_done", progress.files.load()}, {"bytes_done", progress.bytes.load()},
+                            {"bytes_added", progress.bytes_added.load()}, {"errors", progress.errors.load()}};
     });
     if (o.from_stdin) {
       r = ops::BackupStream(*repo, 0, stream_name, "stdin", b, nullptr);

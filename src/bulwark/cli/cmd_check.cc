@@ -40,7 +40,8 @@ void AddCheck(CLI::App& app) {
     co.packs_done = &done;
     ops::CheckResult r;
     {
-      ProgressPrinter printer([&](double el) { return "[" + FormatDuration(el) + "] " + std::to_string(done.load()) + " packs verified"; });
+      ProgressPrinter printer([&](double el) { return "[" + FormatDuration(el) + "] " + std::to_string(done.load()) + " packs verified"; },
+                              [&](double) { return nlohmann::json{{"packs_done", done.load()}}; });
       r = ops::Check(*repo, co);
     }
     for (auto& w : r.warnings) log::Warn(w);
@@ -60,12 +61,25 @@ void AddCheck(CLI::App& app) {
   });
 
   auto all = std::make_shared<bool>(false);
+  auto dry = std::make_shared<bool>(false);
   auto* unlock = app.add_subcommand("unlock", "remove stale locks (and with --remove-all, every lock)");
   unlock->add_flag("--remove-all", *all, "remove all locks, even live ones (only when you know their holders are gone)");
-  unlock->callback([all] {
+  unlock->add_flag("-n,--dry-run", *dry, "only list the locks that would be removed");
+  unlock->callback([all, dry] {
     auto repo = OpenRepository(false);
-    auto remaining = repo::Lock::List(repo.get(), true);
+    auto remaining = repo::Lock::List(repo.get(), !*dry);
     size_t removed = 0;
+    if (*dry) {
+      nlohmann::json arr = nlohmann::json::array();
+      for (auto& l : remaining)
+        arr.push_back({{"id", l.id.Hex()}, {"host", l.host}, {"pid", l.pid}, {"exclusive", l.exclusive},
+                       {"time", repo::FormatTime(l.time_ns)}});
+      if (G().json) PrintJson({{"message_type", "dry_run"}, {"locks", arr}});
+      else
+        for (auto& l : remaining)
+          Say("lock " + l.id.Short() + " pid " + std::to_string(l.pid) + " on " + l.host + " since " + repo::FormatTime(l.time_ns));
+      return;
+    }
     if (*all) {
       for (auto& l : remaining) {
         repo->backend().Remove(repo::Repository::ObjectName(repo::ObjectType::kLock, l.id));

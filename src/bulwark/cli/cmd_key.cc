@@ -59,12 +59,20 @@ void AddKey(CLI::App& app) {
     else Say("added key " + id.Short());
   });
 
+  auto dry = std::make_shared<bool>(false);
   auto* rm = key->add_subcommand("remove", "remove a password (not the one in use)");
   rm->add_option("id", o->id, "key id or unique prefix")->required();
-  rm->callback([o] {
+  rm->add_flag("-n,--dry-run", *dry, "only say which key would be removed");
+  rm->callback([o, dry] {
     auto repo = OpenRepository(false);
     auto lock = repo::Lock::Acquire(repo.get(), true, LockWaitSeconds());
     Id id = repo::ResolvePrefix(repo->backend().List("keys/"), o->id, "key");
+    if (*dry) {
+      if (id == repo->key_id()) throw Error(ErrorCode::kInvalidArgument, "key " + id.Short() + " is the one in use and cannot be removed");
+      if (G().json) PrintJson({{"message_type", "dry_run"}, {"would_remove", id.Hex()}});
+      else Say("would remove key " + id.Short());
+      return;
+    }
     repo->RemoveKey(id);
     if (G().json) PrintJson({{"message_type", "key_removed"}, {"id", id.Hex()}});
     else Say("removed key " + id.Short());

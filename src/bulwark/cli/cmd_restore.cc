@@ -49,6 +49,9 @@ void AddRestore(CLI::App& app) {
         if (done > 0 && total > done) eta = ", ETA " + FormatDuration(el * (total - done) / done);
         return "[" + FormatDuration(el) + "] " + HumanBytes(progress.bytes) + " / " + HumanBytes(progress.total_bytes) +
                (total > 0 ? " (" + std::to_string(static_cast<int>(100 * done / total)) + "%)" : "") + eta;
+      }, [&](double) {
+        return nlohmann::json{{"bytes_done", progress.bytes.load()}, {"total_bytes", progress.total_bytes.load()},
+                              {"files_done", progress.files.load()}, {"total_files", progress.total_files.load()}};
       });
       r = ops::Restore(*repo, snap, ro);
     }

@@ -14,14 +14,24 @@ std::string FormatDuration(double seconds) {
   return buf;
 }
 
-ProgressPrinter::ProgressPrinter(std::function<std::string(double)> render)
-    : render_(std::move(render)), start_(std::chrono::steady_clock::now()) {
-  active_ = StderrIsTty() && !G().quiet && !G().json;
+ProgressPrinter::ProgressPrinter(std::function<std::string(double)> render,
+                                 std::function<nlohmann::json(double)> render_json)
+    : render_(std::move(render)), render_json_(std::move(render_json)), start_(std::chrono::steady_clock::now()) {
+  bool json = G().json && render_json_;
+  active_ = json || (StderrIsTty() && !G().quiet && !G().json);
   if (!active_) return;
-  thread_ = std::thread([this] {
+  thread_ = std::thread([this, json] {
     std::unique_lock<std::mutex> lock(mu_);
-    while (!cv_.wait_for(lock, std::chrono::milliseconds(250), [&] { return stop_; })) {
+    auto period = std::chrono::milliseconds(json ? 1000 : 250);
+    while (!cv_.wait_for(lock, period, [&] { return stop_; })) {
       double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+      if (json) {
+        nlohmann::json j = render_json_(el);
+        j["message_type"] = "status";
+        j["seconds_elapsed"] = el;
+        PrintJson(j);
+        continue;
+      }
       std::string line = render_(el);
       std::fprintf(stderr, "\r\033[K%s", line.c_str());
       std::fflush(stderr);
@@ -37,6 +47,7 @@ ProgressPrinter::~ProgressPrinter() {
   }
   cv_.notify_all();
   thread_.join();
+  if (G().json) return;
   std::fprintf(stderr, "\r\033[K");
   std::fflush(stderr);
 }

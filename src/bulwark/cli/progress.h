@@ -10,17 +10,23 @@
 #include <string>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 namespace bulwark::cli {
 
 class ProgressPrinter {
  public:
   // `render` returns the current status line. Prints only if stderr is a TTY
   // (and not --quiet/--json).
-  explicit ProgressPrinter(std::function<std::string(double elapsed_s)> render);
+  // With --json, `render_json` (if given) is printed to stdout as one JSON
+  // line ({"message_type":"status",...}) every second instead.
+  explicit ProgressPrinter(std::function<std::string(double elapsed_s)> render,
+                           std::function<nlohmann::json(double elapsed_s)> render_json = nullptr);
   ~ProgressPrinter();  // stops and clears the line
 
  private:
   std::function<std::string(double)> render_;
+  std::function<nlohmann::json(double)> render_json_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
