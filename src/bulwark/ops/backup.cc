@@ -136,6 +136,10 @@ class Backup {
   void WalkDir(const std::string& path, DirState* parent, size_t index, const Node* parent_node, dev_t root_dev);
   void WalkTrie(const PathTrie& trie, const std::string& path, DirState* parent, size_t index, const Node* parent_node);
   void Submit(FileJob job);
+  // lstat + metadata of `child` appended to `d` (false, reported, if unreadable).
+  bool AddEntry(DirState* d, const std::string& child, const std::string& name, std::vector<struct stat>* stats);
+  // A regular file: reuse the parent's content or queue it for reading.
+  void HandleFile(DirState* d, size_t i, const std::string& child, const Node* parent_node);
   void QueueDir(std::unique_ptr<DirState> d);
   std::optional<Tree> ParentSubtree(const Node* parent_node);
   bool ReuseFromParent(const Node& parent, Node* node);
@@ -387,6 +391,33 @@ std::optional<Tree> Backup::ParentSubtree(const Node* parent_node) {
   }
 }
 
+bool Backup::AddEntry(DirState* d, const std::string& child, const std::string& name, std::vector<struct stat>* stats) {
+  Node n;
+  struct stat st;
+  try {
+    ReadNode(child, name, &n, &st);
+  } catch (const bulwark::Error& e) {
+    Error(child, e.what());
+    return false;
+  }
+  d->nodes.push_back(std::move(n));
+  stats->push_back(st);
+  return true;
+}
+
+void Backup::HandleFile(DirState* d, size_t i, const std::string& child, const Node* pn) {
+  Node& n = d->nodes[i];
+  if (pn && ReuseFromParent(*pn, &n)) {
+    files_unmodified_++;
+    progress_->files++;
+    progress_->bytes += n.size;
+    return;
+  }
+  (pn ? files_changed_ : files_new_)++;
+  d->pending++;
+  Submit({d, i, child});
+}
+
 void Backup::WalkDir(const std::string& path, DirState* parent, size_t index, const Node* parent_node, dev_t root_dev) {
   auto d = std::make_unique<DirState>();
   d->path = path;
@@ -411,16 +442,7 @@ void Backup::WalkDir(const std::string& path, DirState* parent, size_t index, co
   for (const auto& name : names) {
     std::string child = prefix + name;
     if (MatchesExclude(opts_.excludes, child, name)) continue;
-    Node n;
-    struct stat st;
-    try {
-      ReadNode(child, name, &n, &st);
-    } catch (const bulwark::Error& e) {
-      Error(child, e.what());
-      continue;
-    }
-    d->nodes.push_back(std::move(n));
-    stats.push_back(st);
+    AddEntry(d.get(), child, name, &stats);
   }
   d->failed.assign(d->nodes.size(), 0);
   // Parent lookup by name (both sorted).
@@ -436,15 +458,7 @@ void Backup::WalkDir(const std::string& path, DirState* parent, size_t index, co
     std::string child = prefix + n.name;
     const Node* pn = find_parent(n.name);
     if (n.type == NodeType::kFile) {
-      if (pn && ReuseFromParent(*pn, &n)) {
-        files_unmodified_++;
-        progress_->files++;
-        progress_->bytes += n.size;
-        continue;
-      }
-      (pn ? files_changed_ : files_new_)++;
-      self->pending++;
-      Submit({self, i, child});
+      HandleFile(self, i, child, pn);
     } else if (n.type == NodeType::kDir) {
       dirs_++;
       if (opts_.one_file_system && stats[i].st_dev != root_dev) {
@@ -472,17 +486,7 @@ void Backup::WalkTrie(const PathTrie& trie, const std::string& path, DirState* p
   std::vector<struct stat> stats;
   for (const auto& [name, sub] : trie.children) {
     std::string child = (path == "/" ? "/" : path + "/") + name;
-    Node n;
-    struct stat st;
-    try {
-      ReadNode(child, name, &n, &st);
-    } catch (const bulwark::Error& e) {
-      Error(child, e.what());
-      continue;
-    }
-    d->nodes.push_back(std::move(n));
-    subs.push_back(&sub);
-    stats.push_back(st);
+    if (AddEntry(d.get(), child, name, &stats)) subs.push_back(&sub);
   }
   d->failed.assign(d->nodes.size(), 0);
   DirState* self = d.get();
@@ -498,15 +502,7 @@ void Backup::WalkTrie(const PathTrie& trie, const std::string& path, DirState* p
         dirs_++;
         WalkDir(child, self, i, pn, stats[i].st_dev);
       } else if (n.type == NodeType::kFile) {
-        if (pn && ReuseFromParent(*pn, &n)) {
-          files_unmodified_++;
-          progress_->files++;
-          progress_->bytes += n.size;
-        } else {
-          (pn ? files_changed_ : files_new_)++;
-          self->pending++;
-          Submit({self, i, child});
-        }
+        HandleFile(self, i, child, pn);
       } else {
         others_++;
       }

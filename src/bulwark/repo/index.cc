@@ -42,12 +42,7 @@ IndexFile IndexFile::Decode(ByteSpan data, std::string_view what) {
     p.blobs.reserve(nb);
     for (uint64_t j = 0; j < nb; ++j) {
       PackedBlob b;
-      uint8_t t = r.U8();
-      if (t != 1 && t != 2) r.Fail("unknown blob type");
-      b.type = static_cast<BlobType>(t);
-      uint8_t flags = r.U8();
-      if (flags > 1) r.Fail("unknown blob flags");
-      b.compressed = flags & 1;
+      ReadTypeAndFlags(r, &b);
       uint64_t off = r.Varint(), len = r.Varint(), raw = r.Varint();
       if (off > UINT32_MAX || len > UINT32_MAX || raw > (1u << 31) || off + len > UINT32_MAX)
         r.Fail("blob location out of range");

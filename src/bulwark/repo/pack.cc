@@ -16,6 +16,16 @@ void BlobAad(const PackedBlob& meta, uint8_t out[33]) {
 }
 }  // namespace
 
+void ReadTypeAndFlags(Reader& r, PackedBlob* b) {
+  uint8_t type = r.U8();
+  if (type != static_cast<uint8_t>(BlobType::kData) && type != static_cast<uint8_t>(BlobType::kTree))
+    r.Fail("unknown blob type");
+  b->type = static_cast<BlobType>(type);
+  uint8_t flags = r.U8();
+  if (flags > 1) r.Fail("unknown blob flags");
+  b->compressed = flags & 1;
+}
+
 PackBuilder::PackBuilder(const crypto::Aead* aead) : aead_(aead) { PutEnvelope(ObjectType::kPack, &buf_); }
 
 void PackBuilder::Add(const PackedBlob& meta, ByteSpan sealed) {
@@ -100,12 +110,7 @@ bool ParsePackTail(const crypto::Aead& aead, ByteSpan tail, uint64_t pack_size, 
   out->reserve(n);
   for (uint64_t i = 0; i < n; ++i) {
     PackedBlob b;
-    uint8_t type = r.U8();
-    if (type != 1 && type != 2) r.Fail("unknown blob type");
-    b.type = static_cast<BlobType>(type);
-    uint8_t flags = r.U8();
-    if (flags > 1) r.Fail("unknown blob flags");
-    b.compressed = flags & 1;
+    ReadTypeAndFlags(r, &b);
     uint64_t len = r.Varint(), raw = r.Varint();
     if (len < crypto::Aead::kOverhead || len > data_end || raw > (1u << 31)) r.Fail("blob length out of range");
     b.length = static_cast<uint32_t>(len);

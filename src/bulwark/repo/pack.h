@@ -35,6 +35,10 @@ struct PackedBlob {
 
 constexpr size_t kPackTrailerSize = 8;
 
+// Reads the `u8 type | u8 flags` pair shared by pack headers and index
+// objects into `b`; fails the reader on unknown values.
+void ReadTypeAndFlags(Reader& r, PackedBlob* b);
+
 // Builds one pack in memory. Not thread-safe; callers serialise.
 class PackBuilder {
  public:

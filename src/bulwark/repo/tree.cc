@@ -101,6 +101,7 @@ Tree Tree::Decode(ByteSpan data, std::string_view what) {
     uint8_t has_sub = r.U8();
     if (has_sub > 1) r.Fail("bad subtree flag");
     if (has_sub) n.subtree = r.ReadId();
+    if (has_sub && n.subtree.IsZero()) r.Fail("zero subtree id");  // zero means "none" to Encode
     if ((n.type == NodeType::kDir) != (has_sub == 1)) r.Fail("subtree present on a non-directory or missing");
     if (n.type != NodeType::kFile && nc) r.Fail("content on a non-file");
     uint64_t nx = r.Varint();
