@@ -309,6 +309,37 @@ TEST(CliLocks, LockOfAKilledProcessIsClearedAutomatically) {
   bulwark::testing::Run({"pkill", "-f", "sleep 60"});
 }
 
+TEST(CliErrors, UnreadableFileIsSkippedAndTheSnapshotIsPartialWithExitCode3) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to switch to an unprivileged user";
+  Scratch s;
+  chmod(s.dir().c_str(), 0755);
+  chmod(s.Path("password").c_str(), 0644);
+  fs::create_directories(s.Path("src"));
+  WriteFile(s.Path("src/readable"), "ok");
+  WriteFile(s.Path("src/secret"), "root only");
+  chmod(s.Path("src/secret").c_str(), 0000);
+  fs::create_directories(s.Path("home"));
+  chown(s.Path("home").c_str(), 65534, 65534);
+  auto as_nobody = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", BulwarkBin(),
+                                  "--repo", s.Path("home/repo")};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return bulwark::testing::Run(argv, s.Env());
+  };
+  ASSERT_EQ(as_nobody({"init", "--kdf-ops", "1", "--kdf-memory", "8MiB"}).exit_code, 0);
+  RunResult b = as_nobody({"--json", "backup", s.Path("src")});
+  EXPECT_EQ(b.exit_code, 3) << b.err;
+  auto j = b.Json();
+  EXPECT_TRUE(j["partial"].get<bool>());
+  ASSERT_EQ(j["errors"].size(), 1u);
+  EXPECT_NE(j["errors"][0].get<std::string>().find("secret"), std::string::npos);
+  RunResult ls = as_nobody({"ls", "latest"});
+  EXPECT_NE(ls.out.find("readable"), std::string::npos);
+  EXPECT_EQ(ls.out.find("secret"), std::string::npos);
+  RunResult snaps = as_nobody({"snapshots"});
+  EXPECT_NE(snaps.out.find("(partial)"), std::string::npos) << snaps.out;
+}
+
 TEST(CliErrors, FullDiskFailsCleanlyAndKeepsWhatWasStored) {
   Scratch s;
   std::string mnt = s.Path("small");
