@@ -141,6 +141,60 @@ TEST(CliStreams, StdinAndCommandAreStoredAndAFailingCommandStoresNothing) {
   EXPECT_EQ(s.Bw({"check"}).exit_code, 0);
 }
 
+TEST(CliConfig, SourcesFromBulwarkYamlAndErrorsWithLineAndColumn) {
+  Scratch s;
+  fs::create_directories(s.Path("src/sub"));
+  WriteFile(s.Path("src/sub/a.txt"), "from config");
+  WriteFile(s.Path("src/skip.tmp"), "excluded");
+  std::string yaml = "version: 1\n"
+                     "default_repository: main\n"
+                     "repositories:\n"
+                     "  main:\n"
+                     "    url: " + s.repo() + "\n"
+                     "    password_file: " + s.Path("password") + "\n"
+                     "sources:\n"
+                     "  docs:\n"
+                     "    kind: fs\n"
+                     "    paths: [" + s.Path("src") + "]\n"
+                     "    exclude: ['*.tmp']\n"
+                     "    tags: [nightly]\n"
+                     "    schedule: '0 2 * * *'\n"
+                     "    retention: {keep_daily: 7, keep_weekly: 4, keep_monthly: 3}\n"
+                     "  greeting:\n"
+                     "    kind: command\n"
+                     "    command: [sh, -c, 'printf hi']\n"
+                     "    stdin_name: greeting.txt\n";
+  WriteFile(s.Path("bulwark.yaml"), yaml);
+  auto bw = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv{BulwarkBin(), "--config", s.Path("bulwark.yaml")};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return bulwark::testing::Run(argv, {});  // repository and password come from the file
+  };
+  ASSERT_EQ(bw({"init", "--kdf-ops", "1", "--kdf-memory", "8MiB"}).exit_code, 0);
+  RunResult b = bw({"backup", "--source", "docs"});
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  RunResult g = bw({"backup", "--source", "greeting"});
+  ASSERT_EQ(g.exit_code, 0) << g.err;
+  RunResult list = bw({"--json", "snapshots", "--source", "docs"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  auto snaps = list.Json();
+  ASSERT_EQ(snaps.size(), 1u);
+  EXPECT_EQ(snaps[0]["tags"][0], "nightly");
+  EXPECT_EQ(bw({"dump", "latest", "--source", "greeting", "/greeting.txt"}).out, "hi");
+  RunResult ls = bw({"ls", "latest", "--source", "docs"});
+  EXPECT_NE(ls.out.find("a.txt"), std::string::npos);
+  EXPECT_EQ(ls.out.find("skip.tmp"), std::string::npos);
+  RunResult ok = bw({"--json", "config", "check"});
+  ASSERT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_TRUE(ok.Json()["sources"][0].contains("next_run"));
+  // A typo in a key is reported with its position.
+  WriteFile(s.Path("bad.yaml"), "version: 1\nrepositories:\n  main:\n    url: /x\nsources:\n  d:\n    kind: fs\n    paths: [/x]\n    exlude: ['*']\n");
+  RunResult bad = bulwark::testing::Run({BulwarkBin(), "config", "check", s.Path("bad.yaml")});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("bad.yaml:9:5"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("exclude"), std::string::npos) << bad.err;
+}
+
 TEST(CliErrors, WrongPasswordMissingRepositoryAndMissingPath) {
   Scratch s;
   s.Init();
