@@ -1,6 +1,8 @@
 // bulwark: command-line entry point. Parses global flags, dispatches to the
 // command registered by each cmd_*.cc, maps errors to exit codes.
 #include <CLI/CLI.hpp>
+#include <malloc.h>
+
 #include <iostream>
 
 #include "bulwark/base/error.h"
@@ -8,6 +10,11 @@
 #include "bulwark/cli/common.h"
 
 int main(int argc, char** argv) {
+  // Large buffers (chunks, packs) come and go; a fixed mmap threshold returns
+  // them to the OS instead of letting glibc's adaptive threshold keep them
+  // in per-thread arenas (peak RSS).
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
+  mallopt(M_ARENA_MAX, 4);
   using namespace bulwark;
   using namespace bulwark::cli;
   CLI::App app{"bulwark: encrypted, deduplicated backups that prove they can be restored"};

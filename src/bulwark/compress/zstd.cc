@@ -29,6 +29,15 @@ bool Compress(ByteSpan data, int level, Bytes* out) {
   return true;
 }
 
+ByteSpan CompressInto(ByteSpan data, int level, Bytes* scratch) {
+  if (data.size() < 64) return {};
+  size_t bound = ZSTD_compressBound(data.size());
+  if (scratch->size() < bound) scratch->resize(bound);
+  size_t n = ZSTD_compressCCtx(tls.c, scratch->data(), scratch->size(), data.data(), data.size(), level);
+  if (ZSTD_isError(n) || n >= data.size() - data.size() / 32) return {};
+  return ByteSpan(scratch->data(), n);
+}
+
 Bytes Decompress(ByteSpan frame, uint64_t raw_len, std::string_view what) {
   if (raw_len > (1ull << 31))
     throw Error(ErrorCode::kCorrupt, std::string(what) + ": implausible uncompressed length " + std::to_string(raw_len));

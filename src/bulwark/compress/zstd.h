@@ -15,6 +15,11 @@ namespace bulwark::compress {
 // restore and no space).
 bool Compress(ByteSpan data, int level, Bytes* out);
 
+// Like Compress, for hot paths: compresses into `scratch` (grown when too
+// small, never shrunk or cleared) and returns the compressed bytes inside it,
+// or an empty span when compression does not pay.
+ByteSpan CompressInto(ByteSpan data, int level, Bytes* scratch);
+
 // Decompresses a frame that must expand to exactly `raw_len` bytes; throws
 // Error(kCorrupt, "<what>: ...") otherwise.
 Bytes Decompress(ByteSpan frame, uint64_t raw_len, std::string_view what);

@@ -195,7 +195,9 @@ static bool AllZero(const uint8_t* p, size_t n) {
 uint64_t Backup::StoreContent(int fd, std::vector<Id>* content, Bytes* buf, crypto::Sha256Stream* sha,
                               uint64_t sparse_size) {
   const size_t max = chunker_.params().max_size;
-  if (buf->size() < 2 * max) buf->resize(2 * max);
+  // One maximal chunk plus a read-ahead window: enough to always find a cut.
+  const size_t want = max + (1u << 20);
+  if (buf->size() != want) buf->resize(want);
   size_t start = 0, end = 0;
   bool eof = false;
   uint64_t total = 0;

@@ -6,6 +6,9 @@ namespace bulwark::repo {
 
 BlobSaver::BlobSaver(Repository* repo, int compression_level)
     : repo_(repo), level_(compression_level), data_pack_(&repo->aead()), tree_pack_(&repo->aead()) {
+  // A pack is flushed at the first blob that crosses the target: room for
+  // the target plus one maximal blob, so the buffer is never reallocated.
+  data_pack_.Reserve(kPackTargetSize + (8u << 20) + 4096);
   uploader_ = std::thread([this] { UploadLoop(); });
 }
 
@@ -32,9 +35,9 @@ bool BlobSaver::Save(BlobType type, ByteSpan plaintext, const Id& id) {
   PackedBlob meta;
   meta.id = id;
   meta.type = type;
-  Bytes sealed;
+  thread_local Bytes sealed;  // reused across calls: no allocation per blob
   try {
-    sealed = SealBlob(repo_->aead(), plaintext, type == BlobType::kTree ? 3 : level_, &meta);
+    SealBlob(repo_->aead(), plaintext, type == BlobType::kTree ? 3 : level_, &meta, &sealed);
   } catch (...) {
     std::lock_guard<std::mutex> lock(mu_);
     in_flight_.erase(id);

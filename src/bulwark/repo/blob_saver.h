@@ -5,7 +5,8 @@
 // snapshot is written) returns only when every pack and index object is
 // durable.
 //
-// Memory: at most `2 + kMaxQueuedPacks` packs (each ~16 MiB) are held at once.
+// Memory: at most 3 + kMaxQueuedPacks packs (each ~16 MiB: data and tree
+// builders, queued, uploading) are held at once.
 // Thread-safety: Save may be called from many threads; Flush and the
 // destructor from one thread after all Save calls returned.
 #pragma once
@@ -34,7 +35,7 @@ struct SaverStats {
 class BlobSaver {
  public:
   static constexpr size_t kPackTargetSize = 16u << 20;  // bytes
-  static constexpr size_t kMaxQueuedPacks = 2;
+  static constexpr size_t kMaxQueuedPacks = 1;
   static constexpr size_t kPacksPerIndex = 8;  // an index object every N packs (crash: fewer lost)
 
   BlobSaver(Repository* repo, int compression_level);

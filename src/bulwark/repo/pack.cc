@@ -28,6 +28,8 @@ void ReadTypeAndFlags(Reader& r, PackedBlob* b) {
 
 PackBuilder::PackBuilder(const crypto::Aead* aead) : aead_(aead) { PutEnvelope(ObjectType::kPack, &buf_); }
 
+void PackBuilder::Reserve(size_t bytes) { buf_.reserve(bytes); }
+
 void PackBuilder::Add(const PackedBlob& meta, ByteSpan sealed) {
   PackedBlob b = meta;
   b.offset = static_cast<uint32_t>(buf_.size());
@@ -55,21 +57,21 @@ Bytes PackBuilder::Finish(std::vector<PackedBlob>* blobs) {
   out.swap(buf_);
   *blobs = std::move(blobs_);
   blobs_.clear();
+  buf_.reserve(out.capacity());  // the next pack will need as much
   PutEnvelope(ObjectType::kPack, &buf_);
   return out;
 }
 
-Bytes SealBlob(const crypto::Aead& aead, ByteSpan plaintext, int level, PackedBlob* meta) {
-  Bytes compressed;
-  meta->compressed = level > 0 && compress::Compress(plaintext, level, &compressed);
+void SealBlob(const crypto::Aead& aead, ByteSpan plaintext, int level, PackedBlob* meta, Bytes* out) {
+  thread_local Bytes scratch;  // reused: no allocation or page faults per chunk
+  ByteSpan compressed = level > 0 ? compress::CompressInto(plaintext, level, &scratch) : ByteSpan();
+  meta->compressed = !compressed.empty();
   meta->raw_length = static_cast<uint32_t>(plaintext.size());
   uint8_t aad[33];
   BlobAad(*meta, aad);
-  Bytes sealed;
-  sealed.reserve((meta->compressed ? compressed.size() : plaintext.size()) + crypto::Aead::kOverhead);
-  aead.Seal(meta->compressed ? ByteSpan(compressed) : plaintext, ByteSpan(aad, 33), &sealed);
-  meta->length = static_cast<uint32_t>(sealed.size());
-  return sealed;
+  out->clear();
+  aead.Seal(meta->compressed ? compressed : plaintext, ByteSpan(aad, 33), out);
+  meta->length = static_cast<uint32_t>(out->size());
 }
 
 Bytes OpenBlob(const crypto::Aead& aead, const crypto::KeyedHasher& ids, const PackedBlob& meta, ByteSpan sealed,

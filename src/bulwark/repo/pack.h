@@ -43,6 +43,8 @@ void ReadTypeAndFlags(Reader& r, PackedBlob* b);
 class PackBuilder {
  public:
   explicit PackBuilder(const crypto::Aead* aead);
+  // Pre-sizes the buffer (bytes) so growth never doubles a full pack.
+  void Reserve(size_t bytes);
   // Appends an already-sealed blob unit (see SealBlob).
   void Add(const PackedBlob& meta, ByteSpan sealed);
   size_t size() const { return buf_.size(); }
@@ -58,9 +60,15 @@ class PackBuilder {
   std::vector<PackedBlob> blobs_;
 };
 
-// Compresses (when it pays, at `level`; 0 disables) and seals one blob.
-// Fills meta.compressed/raw_length/length; meta.id and meta.type must be set.
-Bytes SealBlob(const crypto::Aead& aead, ByteSpan plaintext, int level, PackedBlob* meta);
+// Compresses (when it pays, at `level`; 0 disables) and seals one blob into
+// `*out` (replacing its content; its capacity is reused). Fills
+// meta.compressed/raw_length/length; meta.id and meta.type must be set.
+void SealBlob(const crypto::Aead& aead, ByteSpan plaintext, int level, PackedBlob* meta, Bytes* out);
+inline Bytes SealBlob(const crypto::Aead& aead, ByteSpan plaintext, int level, PackedBlob* meta) {
+  Bytes out;
+  SealBlob(aead, plaintext, level, meta, &out);
+  return out;
+}
 // Opens one blob unit read from a pack; checks the AEAD tag and then that the
 // keyed hash of the plaintext equals the id. Throws kCorrupt naming `what`.
 Bytes OpenBlob(const crypto::Aead& aead, const crypto::KeyedHasher& ids, const PackedBlob& meta, ByteSpan sealed,
