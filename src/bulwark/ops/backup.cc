@@ -136,6 +136,15 @@ class Backup {
   void WalkDir(const std::string& path, DirState* parent, size_t index, const Node* parent_node, dev_t root_dev);
   void WalkTrie(const PathTrie& trie, const std::string& path, DirState* parent, size_t index, const Node* parent_node);
   void Submit(FileJob job);
+  bool Failing() {
+    std::lock_guard<std::mutex> lock(q_mu_);
+    return fatal_.has_value();
+  }
+  void Fail(const bulwark::Error& e) {
+    std::lock_guard<std::mutex> lock(q_mu_);
+    if (!fatal_) fatal_ = e;
+    q_cv_.notify_all();
+  }
   // lstat + metadata of `child` appended to `d` (false, reported, if unreadable).
   bool AddEntry(DirState* d, const std::string& child, const std::string& name, std::vector<struct stat>* stats);
   // A regular file: reuse the parent's content or queue it for reading.
@@ -372,7 +381,16 @@ void Backup::Finaliser() {
 void Backup::Submit(FileJob job) {
   std::unique_lock<std::mutex> lock(q_mu_);
   q_cv_.wait(lock, [&] { return jobs_.size() < 4096 || fatal_; });
-  if (fatal_) throw *fatal_;
+  if (fatal_) {
+    // The backup is failing: do not queue more work. The job's directory is
+    // still owned by the walker and queued for the finaliser, which skips it;
+    // nothing may be freed while workers can still reach it, so this must not
+    // throw (RunPaths rethrows fatal_ after all threads stopped).
+    job.dir->failed[job.index] = 1;
+    --job.dir->pending;
+    done_cv_.notify_all();
+    return;
+  }
   jobs_.push_back(std::move(job));
   q_cv_.notify_all();
 }
@@ -465,9 +483,14 @@ void Backup::WalkDir(const std::string& path, DirState* parent, size_t index, co
       dirs_++;
       if (opts_.one_file_system && stats[i].st_dev != root_dev) {
         Tree empty;
-        n.subtree = saver_.SaveTree(empty);  // the mount point, without its contents
+        try {
+          n.subtree = saver_.SaveTree(empty);  // the mount point, without its contents
+        } catch (const bulwark::Error& e) {
+          Fail(e);
+        }
         continue;
       }
+      if (Failing()) continue;
       WalkDir(child, self, i, pn, root_dev);
     } else {
       others_++;
@@ -618,6 +641,8 @@ BackupResult Backup::RunPaths() {
   }
 
   StartThreads();
+  // The walk does not throw past a DirState that workers may still reach:
+  // failures are recorded in fatal_ and rethrown once every thread stopped.
   try {
     if (trie.target) {
       struct stat st;
@@ -626,9 +651,8 @@ BackupResult Backup::RunPaths() {
     } else {
       WalkTrie(trie, "/", nullptr, 0, parent_root ? &*parent_root : nullptr);
     }
-  } catch (...) {
-    StopThreads();
-    throw;
+  } catch (const bulwark::Error& e) {
+    Fail(e);
   }
   StopThreads();
   if (fatal_) throw *fatal_;

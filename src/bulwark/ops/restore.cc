@@ -352,27 +352,29 @@ void Restorer::RestoreData() {
         bool zero = err.empty() && IsAllZero(plain);
         for (const auto& t : targets) {
           PlannedFile& pf = files_[t.file];
-          bool last = pf.remaining->fetch_sub(1) == 1;
           if (!err.empty()) {
             std::lock_guard<std::mutex> lock(mu_);
             result_.errors.push_back(pf.display + ": damaged data at offset " + std::to_string(t.offset) + ": " + err);
             pf.failed = true;
           }
           try {
-            int fd = -1;
             if (err.empty() && !(zero && pf.node->sparse)) {
-              fd = OpenForWrite(pf);
+              int fd = OpenForWrite(pf);
               struct Guard {
                 int fd;
                 ~Guard() { ::close(fd); }
               } g{fd};
               if (pf.node->sparse) WriteSparse(fd, plain, t.offset, pf.path);
               else WriteAt(fd, plain, t.offset, pf.path);
-              if (last) FinishFile(pf, fd);
-            } else if (last) {
-              FinishFile(pf, -1);  // a hole (or damage) at the end: size and metadata still apply
+              if (opts_.progress) opts_.progress->bytes += plain.size();
+              // Count down only after writing: the last writer applies the
+              // metadata, and no other thread may still be writing then.
+              if (pf.remaining->fetch_sub(1) == 1) FinishFile(pf, fd);
+            } else {
+              if (opts_.progress && err.empty()) opts_.progress->bytes += plain.size();
+              // A hole (or damage): size and metadata still apply at the end.
+              if (pf.remaining->fetch_sub(1) == 1) FinishFile(pf, -1);
             }
-            if (opts_.progress && err.empty()) opts_.progress->bytes += plain.size();
           } catch (const Error& e) {
             if (e.code() == ErrorCode::kNoSpace) throw;
             std::lock_guard<std::mutex> lock(mu_);

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bulwark/base/error.h"
+#include "bulwark/base/json.h"
 #include "bulwark/base/log.h"
 #include "bulwark/base/sys.h"
 
@@ -24,8 +25,8 @@ LockInfo Decode(Repository* repo, const storage::ObjectInfo& o) {
   if (j.is_discarded() || !j.is_object()) throw Error(ErrorCode::kCorrupt, o.name + ": not valid JSON");
   info.host = j.value("host", "");
   info.username = j.value("username", "");
-  info.pid = j.value("pid", int64_t{0});
-  info.time_ns = j.value("time_ns", int64_t{0});
+  info.pid = JsonInt(j, "pid", o.name, false);
+  info.time_ns = JsonInt(j, "time_ns", o.name, false);
   info.exclusive = j.value("exclusive", false);
   return info;
 }

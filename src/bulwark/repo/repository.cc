@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bulwark/base/error.h"
+#include "bulwark/base/json.h"
 #include "bulwark/base/log.h"
 #include "bulwark/base/sys.h"
 
@@ -45,18 +46,18 @@ RepoConfig RepoConfig::Decode(ByteSpan data, std::string_view what) {
   if (j.is_discarded() || !j.is_object()) throw Error(ErrorCode::kCorrupt, std::string(what) + ": not valid JSON");
   try {
     RepoConfig c;
-    if (j.at("version").get<int>() != 1) throw Error(ErrorCode::kUnsupported, std::string(what) + ": unknown config version");
+    if (JsonInt(j, "version", what) != 1) throw Error(ErrorCode::kUnsupported, std::string(what) + ": unknown config version");
     c.id = Id::FromHexOrThrow(j.at("id").get<std::string>());
     const json& ch = j.at("chunker");
     c.chunker_seed = FromHexField(ch, "seed", what);
     if (c.chunker_seed.size() != 32) throw Error(ErrorCode::kCorrupt, std::string(what) + ": chunker seed must be 32 bytes");
-    c.chunker.min_size = ch.at("min").get<uint32_t>();
-    c.chunker.avg_size = ch.at("avg").get<uint32_t>();
-    c.chunker.max_size = ch.at("max").get<uint32_t>();
+    c.chunker.min_size = static_cast<uint32_t>(JsonInt(ch, "min", what, true, 0, 0, UINT32_MAX));
+    c.chunker.avg_size = static_cast<uint32_t>(JsonInt(ch, "avg", what, true, 0, 0, UINT32_MAX));
+    c.chunker.max_size = static_cast<uint32_t>(JsonInt(ch, "max", what, true, 0, 0, UINT32_MAX));
     c.chunker.Validate();
-    c.compression = j.at("compression").get<int>();
+    c.compression = static_cast<int>(JsonInt(j, "compression", what, true, 0, -1000, 1000));
     if (c.compression < 0 || c.compression > 22) throw Error(ErrorCode::kCorrupt, std::string(what) + ": compression level out of range");
-    c.created_ns = j.value("created_ns", int64_t{0});
+    c.created_ns = JsonInt(j, "created_ns", what, false);
     return c;
   } catch (const json::exception& e) {
     throw Error(ErrorCode::kCorrupt, std::string(what) + ": malformed config: " + e.what());
@@ -100,14 +101,14 @@ std::optional<crypto::MasterKey> OpenKeyFile(ByteSpan data, std::string_view pas
   try {
     if (j.at("kdf").get<std::string>() != "argon2id")
       throw Error(ErrorCode::kUnsupported, std::string(what) + ": unknown KDF");
-    kdf.ops = j.at("ops").get<uint64_t>();
-    kdf.mem = j.at("mem").get<uint64_t>();
+    kdf.ops = static_cast<uint64_t>(JsonInt(j, "ops", what, true, 0, 0));
+    kdf.mem = static_cast<uint64_t>(JsonInt(j, "mem", what, true, 0, 0));
     kdf.salt = FromHexField(j, "salt", what);
     sealed = FromHexField(j, "master_key", what);
     if (info) {
       info->host = j.value("host", "");
       info->username = j.value("username", "");
-      info->created_ns = j.value("created_ns", int64_t{0});
+      info->created_ns = JsonInt(j, "created_ns", what, false);
       info->kdf = kdf;
     }
   } catch (const json::exception& e) {

@@ -5,6 +5,7 @@
 #include <ctime>
 
 #include "bulwark/base/error.h"
+#include "bulwark/base/json.h"
 
 namespace bulwark::repo {
 
@@ -74,8 +75,11 @@ int64_t ParseTime(std::string_view s) {
   tm.tm_hour = h;
   tm.tm_min = m;
   tm.tm_sec = sec;
-  int64_t t = timegm(&tm);
-  return (t - offset_s) * 1000000000 + frac_ns;
+  int64_t t = timegm(&tm) - offset_s;
+  // int64 nanoseconds span 1677-09-21 .. 2262-04-11.
+  if (t < -9223372036LL || t > 9223372035LL)
+    throw Error(ErrorCode::kInvalidArgument, "time '" + std::string(s) + "' is outside the supported range (1678..2261)");
+  return t * 1000000000 + frac_ns;
 }
 
 json Snapshot::ToJson(bool with_id) const {
@@ -118,13 +122,13 @@ json Snapshot::ToJson(bool with_id) const {
 Snapshot Snapshot::FromJson(const json& j, std::string_view what) {
   try {
     Snapshot s;
-    if (j.at("version").get<int>() != 1)
+    if (JsonInt(j, "version", what) != 1)
       throw Error(ErrorCode::kUnsupported, std::string(what) + ": unknown snapshot version");
-    s.time_ns = j.at("time_ns").get<int64_t>();
+    s.time_ns = JsonInt(j, "time_ns", what);
     s.host = j.at("host").get<std::string>();
     s.username = j.value("username", "");
-    s.uid = j.value("uid", 0u);
-    s.gid = j.value("gid", 0u);
+    s.uid = static_cast<uint32_t>(JsonInt(j, "uid", what, false, 0, 0, UINT32_MAX));
+    s.gid = static_cast<uint32_t>(JsonInt(j, "gid", what, false, 0, 0, UINT32_MAX));
     s.source = j.value("source", "");
     s.kind = j.value("kind", "fs");
     s.paths = j.value("paths", std::vector<std::string>{});
@@ -135,17 +139,17 @@ Snapshot Snapshot::FromJson(const json& j, std::string_view what) {
     s.partial = j.value("partial", false);
     if (j.contains("summary")) {
       const auto& m = j["summary"];
-      s.summary.files_new = m.value("files_new", 0ull);
-      s.summary.files_changed = m.value("files_changed", 0ull);
-      s.summary.files_unmodified = m.value("files_unmodified", 0ull);
-      s.summary.dirs = m.value("dirs", 0ull);
-      s.summary.other_entries = m.value("other_entries", 0ull);
-      s.summary.bytes_processed = m.value("bytes_processed", 0ull);
-      s.summary.bytes_added = m.value("bytes_added", 0ull);
-      s.summary.bytes_stored = m.value("bytes_stored", 0ull);
-      s.summary.blobs_added = m.value("blobs_added", 0ull);
-      s.summary.errors = m.value("errors", 0ull);
-      s.summary.duration_seconds = m.value("duration_seconds", 0.0);
+      s.summary.files_new = static_cast<uint64_t>(JsonInt(m, "files_new", what, false, 0, 0));
+      s.summary.files_changed = static_cast<uint64_t>(JsonInt(m, "files_changed", what, false, 0, 0));
+      s.summary.files_unmodified = static_cast<uint64_t>(JsonInt(m, "files_unmodified", what, false, 0, 0));
+      s.summary.dirs = static_cast<uint64_t>(JsonInt(m, "dirs", what, false, 0, 0));
+      s.summary.other_entries = static_cast<uint64_t>(JsonInt(m, "other_entries", what, false, 0, 0));
+      s.summary.bytes_processed = static_cast<uint64_t>(JsonInt(m, "bytes_processed", what, false, 0, 0));
+      s.summary.bytes_added = static_cast<uint64_t>(JsonInt(m, "bytes_added", what, false, 0, 0));
+      s.summary.bytes_stored = static_cast<uint64_t>(JsonInt(m, "bytes_stored", what, false, 0, 0));
+      s.summary.blobs_added = static_cast<uint64_t>(JsonInt(m, "blobs_added", what, false, 0, 0));
+      s.summary.errors = static_cast<uint64_t>(JsonInt(m, "errors", what, false, 0, 0));
+      s.summary.duration_seconds = m.contains("duration_seconds") && m["duration_seconds"].is_number() ? m["duration_seconds"].get<double>() : 0.0;
     }
     s.facts = j.value("facts", json::object());
     s.program_version = j.value("program_version", "");

@@ -1,0 +1,217 @@
+// Writes the seed corpora in fuzz/corpus/<target>/ (2-4 valid inputs per
+// target). Not built by CMake; run by hand after a format change:
+//
+//   cmake --build build-asan --target bulwark_core
+//   g++ -std=c++20 -fsanitize=address,undefined -Isrc fuzz/make_seeds.cc \
+//       build-asan/libbulwark_core.a -lcrypto -lsodium -lzstd -lfmt -o /tmp/make_seeds
+//   /tmp/make_seeds fuzz/corpus
+//
+// Objects are sealed under the fixed fuzzing key used by the targets (bytes
+// 0x00..0x3f); key files use the password "fuzz-password" and cheap Argon2id
+// parameters. Output is not byte-for-byte reproducible (AEAD salts and key
+// file timestamps are random), only equivalent.
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "bulwark/crypto/crypto.h"
+#include "bulwark/repo/format.h"
+#include "bulwark/repo/index.h"
+#include "bulwark/repo/pack.h"
+#include "bulwark/repo/repository.h"
+#include "bulwark/repo/snapshot.h"
+#include "bulwark/repo/tree.h"
+
+using namespace bulwark;
+namespace fs = std::filesystem;
+
+namespace {
+
+crypto::MasterKey Master() {
+  Bytes b(64);
+  for (int i = 0; i < 64; ++i) b[i] = static_cast<uint8_t>(i);
+  return crypto::MasterKey::Parse(b);
+}
+
+fs::path g_root;
+
+void Write(const std::string& target, const std::string& name, ByteSpan data) {
+  fs::create_directories(g_root / target);
+  std::ofstream f(g_root / target / name, std::ios::binary | std::ios::trunc);
+  f.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
+  std::printf("%s/%s: %zu bytes\n", target.c_str(), name.c_str(), data.size());
+}
+
+Bytes WithMode(uint8_t mode, ByteSpan b) {
+  Bytes out{mode};
+  out.insert(out.end(), b.begin(), b.end());
+  return out;
+}
+
+Bytes Str(std::string_view s) { return Bytes(s.begin(), s.end()); }
+
+Id IdOf(std::string_view s) { return crypto::Sha256(AsBytes(s)); }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: %s CORPUS_DIR\n", argv[0]);
+    return 2;
+  }
+  g_root = argv[1];
+  const crypto::MasterKey master = Master();
+  const crypto::Aead aead(master.enc);
+  const crypto::KeyedHasher ids(master.id);
+
+  // ---- packs
+  {
+    std::vector<Bytes> plain = {Str(std::string(300, 'a') + "compressible text compressible text"), Str("tiny"),
+                                crypto::RandomBytes(100)};
+    repo::PackBuilder builder(&aead);
+    for (size_t i = 0; i < plain.size(); ++i) {
+      repo::PackedBlob meta;
+      meta.id = ids.Mac(plain[i]);
+      meta.type = i == 1 ? repo::BlobType::kTree : repo::BlobType::kData;
+      builder.Add(meta, repo::SealBlob(aead, plain[i], 3, &meta));
+    }
+    std::vector<repo::PackedBlob> blobs;
+    Write("pack_fuzz", "three_blobs", WithMode(0, builder.Finish(&blobs)));
+    Write("pack_fuzz", "empty_pack", WithMode(0, builder.Finish(&blobs)));
+    // Mode 1: filler length 40 (u16 LE), then a header plaintext for one
+    // 40-byte (sealed) data blob of 8 raw bytes.
+    Bytes hdr{40, 0};
+    Writer w(&hdr);
+    w.Varint(1);
+    w.U8(1);
+    w.U8(0);
+    w.Varint(40);
+    w.Varint(8);
+    w.Raw(IdOf("blob"));
+    Write("pack_fuzz", "header_plaintext", WithMode(1, hdr));
+  }
+
+  // ---- index objects
+  {
+    repo::IndexFile f;
+    for (int p = 0; p < 2; ++p) {
+      repo::IndexFile::Pack pack;
+      pack.id = IdOf("pack" + std::to_string(p));
+      uint32_t off = 8;
+      for (int i = 0; i < 3; ++i) {
+        repo::PackedBlob b;
+        b.id = IdOf("blob" + std::to_string(p * 10 + i));
+        b.type = i == 2 ? repo::BlobType::kTree : repo::BlobType::kData;
+        b.compressed = i == 0;
+        b.offset = off;
+        b.length = 100 + i;
+        b.raw_length = 200 + i;
+        off += b.length;
+        pack.blobs.push_back(b);
+      }
+      f.packs.push_back(pack);
+    }
+    Write("index_fuzz", "two_packs", f.Encode());
+    f.supersedes = {IdOf("old1"), IdOf("old2")};
+    f.packs.resize(1);
+    Write("index_fuzz", "supersedes", f.Encode());
+    Write("index_fuzz", "empty", repo::IndexFile().Encode());
+  }
+
+  // ---- trees
+  {
+    repo::Tree t;
+    repo::Node f;
+    f.name = "file.txt";
+    f.mode = 0644;
+    f.uid = 1000;
+    f.gid = 1000;
+    f.user = "user";
+    f.group = "group";
+    f.mtime_ns = 1795255200123456789;
+    f.atime_ns = -1;
+    f.ctime_ns = 1795255200000000000;
+    f.inode = 1234;
+    f.device = 2049;
+    f.nlink = 2;
+    f.size = 12;
+    f.content = {IdOf("c1"), IdOf("c2")};
+    f.xattrs = {{"user.a", "b"}, {"user.bin", std::string("\0\xff", 2)}};
+    f.sparse = true;
+    t.nodes.push_back(f);
+    repo::Node d;
+    d.name = "dir";
+    d.type = repo::NodeType::kDir;
+    d.mode = 0755;
+    d.subtree = IdOf("subtree");
+    t.nodes.push_back(d);
+    repo::Node l;
+    l.name = "link\n\xff";
+    l.type = repo::NodeType::kSymlink;
+    l.link_target = "../target";
+    t.nodes.push_back(l);
+    repo::Node c;
+    c.name = "null";
+    c.type = repo::NodeType::kCharDev;
+    c.rdev = 259;
+    t.nodes.push_back(c);
+    Write("tree_fuzz", "mixed", t.Encode());
+    repo::Tree small;
+    small.nodes.push_back(d);
+    Write("tree_fuzz", "one_dir", small.Encode());
+    Write("tree_fuzz", "empty", repo::Tree().Encode());
+  }
+
+  // ---- snapshots
+  {
+    repo::Snapshot s;
+    s.time_ns = 1795255200123456789;
+    s.host = "host";
+    s.username = "root";
+    s.source = "db";
+    s.kind = "command";
+    s.paths = {"/dump.sql"};
+    s.tags = {"daily"};
+    s.excludes = {"*.tmp"};
+    s.parent = IdOf("parent");
+    s.tree = IdOf("tree");
+    s.summary.files_new = 1;
+    s.summary.duration_seconds = 1.5;
+    s.facts = {{"exit_code", 0}, {"stream", {{"size", 5}, {"sha256", IdOf("x").Hex()}}}};
+    s.program_version = "0.1.0";
+    Write("snapshot_fuzz", "full", s.Encode());
+    repo::Snapshot m;
+    m.host = "h";
+    m.tree = IdOf("t");
+    Write("snapshot_fuzz", "minimal", m.Encode());
+  }
+
+  // ---- key files
+  {
+    crypto::KdfParams cheap{1, 64 << 10, {}};
+    Write("key_fuzz", "fuzz_password", repo::EncodeKeyFile(master, "fuzz-password", cheap));
+    Write("key_fuzz", "other_password", repo::EncodeKeyFile(master, "other", cheap));
+  }
+
+  // ---- config and lock objects
+  {
+    repo::RepoConfig cfg;
+    cfg.id = IdOf("repo");
+    cfg.chunker_seed = Bytes(32, 7);
+    cfg.chunker = {512 << 10, 1 << 20, 8 << 20};
+    cfg.compression = 3;
+    cfg.created_ns = 1795255200000000000;
+    Bytes json = cfg.Encode();
+    Write("object_fuzz", "sealed_config", repo::SealObject(aead, repo::ObjectType::kConfig, json));
+    Write("object_fuzz", "config_json", json);
+    Bytes plain{0};
+    Writer(&plain).Varint(json.size());
+    plain.insert(plain.end(), json.begin(), json.end());
+    Write("object_fuzz", "config_plaintext", plain);
+    std::string lock = R"({"host":"h","username":"u","pid":1,"time":"2026-11-21T10:00:00.000000000Z",)"
+                       R"("time_ns":1795255200000000000,"exclusive":false})";
+    Write("object_fuzz", "sealed_lock", repo::SealObject(aead, repo::ObjectType::kLock, AsBytes(lock)));
+  }
+  return 0;
+}
