@@ -380,6 +380,8 @@ TEST(CliErrors, UnreadableFileIsSkippedAndTheSnapshotIsPartialWithExitCode3) {
     argv.insert(argv.end(), args.begin(), args.end());
     return bulwark::testing::Run(argv, s.Env());
   };
+  RunResult probe = bulwark::testing::Run({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", BulwarkBin(), "--version"});
+  if (probe.exit_code != 0) GTEST_SKIP() << "the unprivileged user cannot run " << BulwarkBin() << " from here";
   ASSERT_EQ(as_nobody({"init", "--kdf-ops", "1", "--kdf-memory", "8MiB"}).exit_code, 0);
   RunResult b = as_nobody({"--json", "backup", s.Path("src")});
   EXPECT_EQ(b.exit_code, 3) << b.err;
