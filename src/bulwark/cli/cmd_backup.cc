@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <thread>
 
 #include "bulwark/base/error.h"
 #include "bulwark/base/log.h"
@@ -126,12 +127,31 @@ void Run(const Opts& o) {
       log::Warn(msg);
   };
   ops::BackupResult r;
+  // Totals for the ETA, only when someone watches a terminal.
+  std::atomic<bool> stop_scan{false};
+  std::thread scanner;
+  bool show = StderrIsTty() && !G().quiet && !G().json && !b.paths.empty() && !o.from_stdin && command.empty();
+  if (show) scanner = std::thread([&] { ops::ScanTotals(b, &progress, &stop_scan); });
+  struct JoinScanner {
+    std::atomic<bool>& stop;
+    std::thread& t;
+    ~JoinScanner() {
+      stop = true;
+      if (t.joinable()) t.join();
+    }
+  } join_scanner{stop_scan, scanner};
   {
     ProgressPrinter printer([&](double el) {
       double rate = el > 0 ? progress.bytes / el : 0;
+      std::string total, eta;
+      if (progress.total_bytes > 0) {
+        total = " of " + HumanBytes(progress.total_bytes) + (progress.scan_done ? "" : "+");
+        uint64_t done = progress.bytes, all = progress.total_bytes;
+        if (progress.scan_done && rate > 0 && all > done) eta = ", ETA " + FormatDuration((all - done) / rate);
+      }
       return "[" + FormatDuration(el) + "] " + std::to_string(progress.files.load()) + " files, " +
-             HumanBytes(progress.bytes) + " (" + HumanBytes(static_cast<uint64_t>(rate)) + "/s), " +
-             HumanBytes(progress.bytes_added) + " new" +
+             HumanBytes(progress.bytes) + total + " (" + HumanBytes(static_cast<uint64_t>(rate)) + "/s), " +
+             HumanBytes(progress.bytes_added) + " new" + eta +
              (progress.errors ? ", " + std::to_string(progress.errors.load()) + " errors" : "");
     }, [&](double) {
       return nlohmann::json{{"files_done", progress.files.load()}, {"bytes_done", progress.bytes.load()},

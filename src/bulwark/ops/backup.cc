@@ -91,6 +91,8 @@ struct RepositoryFailure {
   bulwark::Error error;
 };
 
+constexpr size_t kMaxJobs = 4096;  // queued file jobs: bounds the walker's lead
+
 struct FileJob {
   DirState* dir;
   size_t index;
@@ -143,7 +145,7 @@ class Backup {
   void Fail(const bulwark::Error& e) {
     std::lock_guard<std::mutex> lock(q_mu_);
     if (!fatal_) fatal_ = e;
-    q_cv_.notify_all();
+    space_cv_.notify_all();
   }
   // lstat + metadata of `child` appended to `d` (false, reported, if unreadable).
   bool AddEntry(DirState* d, const std::string& child, const std::string& name, std::vector<struct stat>* stats);
@@ -168,7 +170,8 @@ class Backup {
   std::vector<std::string> errors_;
 
   std::mutex q_mu_;
-  std::condition_variable q_cv_;
+  std::condition_variable job_cv_;    // a job was queued (or the queue closed)
+  std::condition_variable space_cv_;  // the job queue has room again
   std::deque<FileJob> jobs_;
   bool jobs_closed_ = false;
   std::deque<std::unique_ptr<DirState>> dir_queue_;
@@ -301,12 +304,12 @@ void Backup::FileWorker() {
     FileJob job;
     {
       std::unique_lock<std::mutex> lock(q_mu_);
-      q_cv_.wait(lock, [&] { return !jobs_.empty() || jobs_closed_; });
+      job_cv_.wait(lock, [&] { return !jobs_.empty() || jobs_closed_; });
       if (jobs_.empty()) return;
       job = std::move(jobs_.front());
       jobs_.pop_front();
+      if (jobs_.size() == kMaxJobs - 1) space_cv_.notify_one();  // the walker may be waiting for room
     }
-    q_cv_.notify_all();  // wake a walker blocked on a full queue
     Node& node = job.dir->nodes[job.index];
     bool ok = true;
     try {
@@ -321,8 +324,8 @@ void Backup::FileWorker() {
       if (::fstat(fd, &st) != 0) throw ErrnoError("fstat", job.path);
       if (!S_ISREG(st.st_mode) || st.st_ino != node.inode)
         throw bulwark::Error(ErrorCode::kNotFound, "replaced by another entry during the backup");
-      ::fcntl(fd, F_SETFL, 0);
-      posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+      // O_NONBLOCK has no effect on regular files: no need to clear it.
+      if (st.st_size > (1 << 20)) posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
       node.content.clear();
       uint64_t sparse_size = node.sparse ? static_cast<uint64_t>(st.st_size) : 0;
       uint64_t n = WithContext(job.path, [&] { return StoreContent(fd, &node.content, &buf, nullptr, sparse_size); });
@@ -331,6 +334,7 @@ void Backup::FileWorker() {
     } catch (const RepositoryFailure& f) {
       std::lock_guard<std::mutex> lock(q_mu_);
       if (!fatal_) fatal_ = f.error;
+      space_cv_.notify_all();
       ok = false;
     } catch (const bulwark::Error& e) {
       if (e.code() == ErrorCode::kNotFound || e.code() == ErrorCode::kPermission || e.code() == ErrorCode::kIo) {
@@ -380,7 +384,7 @@ void Backup::Finaliser() {
 
 void Backup::Submit(FileJob job) {
   std::unique_lock<std::mutex> lock(q_mu_);
-  q_cv_.wait(lock, [&] { return jobs_.size() < 4096 || fatal_; });
+  space_cv_.wait(lock, [&] { return jobs_.size() < kMaxJobs || fatal_; });
   if (fatal_) {
     // The backup is failing: do not queue more work. The job's directory is
     // still owned by the walker and queued for the finaliser, which skips it;
@@ -392,7 +396,7 @@ void Backup::Submit(FileJob job) {
     return;
   }
   jobs_.push_back(std::move(job));
-  q_cv_.notify_all();
+  job_cv_.notify_one();
 }
 
 void Backup::QueueDir(std::unique_ptr<DirState> d) {
@@ -552,7 +556,7 @@ void Backup::StopThreads() {
     std::lock_guard<std::mutex> lock(q_mu_);
     jobs_closed_ = true;
   }
-  q_cv_.notify_all();
+  job_cv_.notify_all();
   for (auto& t : workers_) t.join();
   workers_.clear();
   {
@@ -704,6 +708,45 @@ BackupResult Backup::RunStream(int fd, const std::string& name, const std::strin
 }
 
 }  // namespace
+
+static void ScanDir(const std::string& path, const BackupOptions& o, dev_t dev, BackupProgress* p,
+                    const std::atomic<bool>* stop) {
+  DIR* d = ::opendir(path.c_str());
+  if (!d) return;
+  std::vector<std::string> subdirs;
+  std::string prefix = path == "/" ? "/" : path + "/";
+  while (dirent* e = ::readdir(d)) {
+    if (*stop) break;
+    if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
+    std::string child = prefix + e->d_name;
+    if (MatchesExclude(o.excludes, child, e->d_name)) continue;
+    struct stat st;
+    if (::lstat(child.c_str(), &st) != 0) continue;
+    if (S_ISREG(st.st_mode)) {
+      p->total_files++;
+      p->total_bytes += static_cast<uint64_t>(st.st_size);
+    } else if (S_ISDIR(st.st_mode) && !(o.one_file_system && st.st_dev != dev)) {
+      subdirs.push_back(std::move(child));
+    }
+  }
+  ::closedir(d);
+  for (const auto& sd : subdirs)
+    if (!*stop) ScanDir(sd, o, dev, p, stop);
+}
+
+void ScanTotals(const BackupOptions& options, BackupProgress* progress, const std::atomic<bool>* stop) {
+  for (const auto& path : options.paths) {
+    struct stat st;
+    if (::lstat(path.c_str(), &st) != 0) continue;
+    if (S_ISREG(st.st_mode)) {
+      progress->total_files++;
+      progress->total_bytes += static_cast<uint64_t>(st.st_size);
+    } else if (S_ISDIR(st.st_mode)) {
+      ScanDir(AbsolutePath(path), options, st.st_dev, progress, stop);
+    }
+  }
+  progress->scan_done = true;
+}
 
 BackupResult BackupPaths(repo::Repository& repo, const BackupOptions& options) {
   repo.IndexOrphanPacks();

@@ -48,7 +48,6 @@ struct BackupOptions {
   std::optional<chunk::Params> chunker;  // default: the repository's
   std::optional<int> compression;        // default: the repository's
   int threads = 0;                       // 0 = hardware concurrency
-  bool scan = false;                     // run a scanner for totals (progress ETA)
   nlohmann::json facts = nlohmann::json::object();
   BackupProgress* progress = nullptr;
   std::function<void(const std::string& path, const std::string& message)> on_error;
@@ -72,6 +71,12 @@ BackupResult BackupStream(repo::Repository& repo, int fd, const std::string& str
 // or death by signal throws Error(kSourceFailed) and stores no snapshot.
 BackupResult BackupCommand(repo::Repository& repo, const std::vector<std::string>& argv, const std::string& stream_name,
                            const BackupOptions& options);
+
+// Walks `options.paths` (lstat only, honouring excludes and one_file_system)
+// adding to progress->total_files / total_bytes, then sets scan_done. Meant to
+// run on its own thread beside a backup so progress can show an ETA; stops
+// early when `*stop` becomes true. Unreadable entries are ignored.
+void ScanTotals(const BackupOptions& options, BackupProgress* progress, const std::atomic<bool>* stop);
 
 // Exclude rule: a pattern without '/' matches the entry's name anywhere; a
 // pattern with '/' matches the absolute path (fnmatch, '*' does not cross '/').

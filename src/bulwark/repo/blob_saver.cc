@@ -27,23 +27,16 @@ void BlobSaver::RethrowLocked() {
 
 bool BlobSaver::Save(BlobType type, ByteSpan plaintext, const Id& id) {
   if (repo_->index().Has(id)) return false;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    RethrowLocked();
-    if (!in_flight_.insert(id).second) return false;
-  }
+  // Seal outside the lock (the expensive part runs in parallel), then take
+  // the lock once: a blob that another thread added meanwhile is dropped.
   PackedBlob meta;
   meta.id = id;
   meta.type = type;
   thread_local Bytes sealed;  // reused across calls: no allocation per blob
-  try {
-    SealBlob(repo_->aead(), plaintext, type == BlobType::kTree ? 3 : level_, &meta, &sealed);
-  } catch (...) {
-    std::lock_guard<std::mutex> lock(mu_);
-    in_flight_.erase(id);
-    throw;
-  }
+  SealBlob(repo_->aead(), plaintext, type == BlobType::kTree ? 3 : level_, &meta, &sealed);
   std::unique_lock<std::mutex> lock(mu_);
+  RethrowLocked();
+  if (!in_flight_.insert(id).second) return false;
   PackBuilder& builder = type == BlobType::kTree ? tree_pack_ : data_pack_;
   builder.Add(meta, sealed);
   stats_.blobs_added++;
