@@ -120,6 +120,27 @@ TEST(CliRoundTrip, ExcludesIncludesAndLs) {
   EXPECT_EQ(ReadFileOrDie(s.Path("out") + s.Path("src/keep/a.txt")), "alpha");
 }
 
+TEST(CliRoundTrip, OneFileSystemKeepsTheMountPointButNotItsContents) {
+  Scratch s;
+  s.Init();
+  fs::create_directories(s.Path("src/mnt"));
+  WriteFile(s.Path("src/top.txt"), "top");
+  if (bulwark::testing::Run({"mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", s.Path("src/mnt")}).exit_code != 0)
+    GTEST_SKIP() << "cannot mount a tmpfs here (needs root)";
+  struct Unmount {
+    std::string m;
+    ~Unmount() { bulwark::testing::Run({"umount", m}); }
+  } unmount{s.Path("src/mnt")};
+  WriteFile(s.Path("src/mnt/inside.txt"), "other file system");
+  ASSERT_EQ(s.Bw({"backup", "--one-file-system", s.Path("src")}).exit_code, 0);
+  RunResult ls = s.Bw({"ls", "latest"});
+  EXPECT_NE(ls.out.find("top.txt"), std::string::npos) << ls.out;
+  EXPECT_NE(ls.out.find(s.Path("src/mnt")), std::string::npos) << "the mount point itself is kept";
+  EXPECT_EQ(ls.out.find("inside.txt"), std::string::npos) << ls.out;
+  ASSERT_EQ(s.Bw({"backup", s.Path("src")}).exit_code, 0);
+  EXPECT_NE(s.Bw({"ls", "latest"}).out.find("inside.txt"), std::string::npos) << "without -x it is crossed";
+}
+
 TEST(CliStreams, StdinAndCommandAreStoredAndAFailingCommandStoresNothing) {
   Scratch s;
   s.Init();

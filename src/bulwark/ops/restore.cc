@@ -121,8 +121,13 @@ void Restorer::PrepareTarget() {
     DIR* d = ::opendir(opts_.target.c_str());
     if (!d) throw ErrnoError("opening restore target", opts_.target);
     bool empty = true;
-    while (dirent* e = ::readdir(d))
-      if (std::strcmp(e->d_name, ".") && std::strcmp(e->d_name, "..")) empty = false;
+    while (dirent* e = ::readdir(d)) {
+      if (!std::strcmp(e->d_name, ".") || !std::strcmp(e->d_name, "..")) continue;
+      // The root of a freshly made file system holds only lost+found: a
+      // normal restore target (a new volume).
+      if (!std::strcmp(e->d_name, "lost+found") && e->d_type == DT_DIR) continue;
+      empty = false;
+    }
     ::closedir(d);
     if (!empty && !opts_.overwrite)
       throw Error(ErrorCode::kAlreadyExists, "restore target " + opts_.target +
@@ -209,7 +214,8 @@ bool Restorer::Walk(const Id& tree_id, const std::string& disk, const std::strin
       if (n.type == NodeType::kDir) {
         if (::mkdir(child_disk.c_str(), 0700) != 0) {
           struct stat st;
-          if (!(errno == EEXIST && opts_.overwrite && ::lstat(child_disk.c_str(), &st) == 0 && S_ISDIR(st.st_mode)))
+          bool reuse = opts_.overwrite || (n.name == "lost+found" && display == "/");  // see PrepareTarget
+          if (!(errno == EEXIST && reuse && ::lstat(child_disk.c_str(), &st) == 0 && S_ISDIR(st.st_mode)))
             throw ErrnoError("mkdir", child_disk);
         }
         bool below = Walk(n.subtree, child_disk, child_display, selected);

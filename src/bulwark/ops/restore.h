@@ -11,7 +11,8 @@
 // are named in `errors` and the caller exits non-zero.
 // Safety: names were validated when trees were decoded ('..', '/', NUL are
 // refused), files are created with O_NOFOLLOW, and the target must be new or
-// empty unless `overwrite` is set.
+// empty (a `lost+found` directory, as at the root of a new file system, does
+// not count) unless `overwrite` is set.
 #pragma once
 
 #include <atomic>
