@@ -39,16 +39,23 @@ ByteSpan CompressInto(ByteSpan data, int level, Bytes* scratch) {
 }
 
 Bytes Decompress(ByteSpan frame, uint64_t raw_len, std::string_view what) {
+  Bytes out;
+  ByteSpan d = DecompressInto(frame, raw_len, what, &out);
+  out.resize(d.size());
+  return out;
+}
+
+ByteSpan DecompressInto(ByteSpan frame, uint64_t raw_len, std::string_view what, Bytes* buf) {
   if (raw_len > (1ull << 31))
     throw Error(ErrorCode::kCorrupt, std::string(what) + ": implausible uncompressed length " + std::to_string(raw_len));
-  Bytes out(raw_len);
-  size_t n = ZSTD_decompressDCtx(tls.d, out.data(), out.size(), frame.data(), frame.size());
+  if (buf->size() < raw_len) buf->resize(raw_len);
+  size_t n = ZSTD_decompressDCtx(tls.d, buf->data(), raw_len, frame.data(), frame.size());
   if (ZSTD_isError(n))
     throw Error(ErrorCode::kCorrupt, std::string(what) + ": zstd: " + ZSTD_getErrorName(n));
   if (n != raw_len)
     throw Error(ErrorCode::kCorrupt, std::string(what) + ": decompressed to " + std::to_string(n) +
                                          " bytes, expected " + std::to_string(raw_len));
-  return out;
+  return ByteSpan(buf->data(), n);
 }
 
 }  // namespace bulwark::compress

@@ -23,5 +23,7 @@ ByteSpan CompressInto(ByteSpan data, int level, Bytes* scratch);
 // Decompresses a frame that must expand to exactly `raw_len` bytes; throws
 // Error(kCorrupt, "<what>: ...") otherwise.
 Bytes Decompress(ByteSpan frame, uint64_t raw_len, std::string_view what);
+// Same into `*buf` (grown when too small, never shrunk); returns the output.
+ByteSpan DecompressInto(ByteSpan frame, uint64_t raw_len, std::string_view what, Bytes* buf);
 
 }  // namespace bulwark::compress

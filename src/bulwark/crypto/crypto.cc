@@ -180,6 +180,13 @@ void Aead::Seal(ByteSpan plaintext, ByteSpan aad, Bytes* out) const {
 }
 
 Bytes Aead::Open(ByteSpan sealed, ByteSpan aad, std::string_view what) const {
+  Bytes out;
+  ByteSpan plain = OpenInto(sealed, aad, what, &out);
+  out.resize(plain.size());
+  return out;
+}
+
+ByteSpan Aead::OpenInto(ByteSpan sealed, ByteSpan aad, std::string_view what, Bytes* buf) const {
   if (sealed.size() < kOverhead)
     throw Error(ErrorCode::kCorrupt, std::string(what) + ": encrypted unit truncated (" +
                                          std::to_string(sealed.size()) + " bytes)");
@@ -187,7 +194,8 @@ Bytes Aead::Open(ByteSpan sealed, ByteSpan aad, std::string_view what) const {
   size_t n = sealed.size() - kOverhead;
   const uint8_t* ct = salt + kSaltSize;
   Id subkey = kdf_.Mac2(AsBytes(kAeadLabel), ByteSpan(salt, kSaltSize));
-  Bytes out(n);
+  if (buf->size() < n + 16) buf->resize(n + 16);  // room for EVP's final block
+  uint8_t* out = buf->data();
   CipherCtx c;
   int len = 0;
   if (!c.ctx || !EVP_DecryptInit_ex(c.ctx, Gcm(), nullptr, subkey.b.data(), kZeroNonce) ||
@@ -196,19 +204,18 @@ Bytes Aead::Open(ByteSpan sealed, ByteSpan aad, std::string_view what) const {
   size_t done = 0;
   while (done < n) {
     size_t k = std::min<size_t>(n - done, 1 << 30);
-    if (!EVP_DecryptUpdate(c.ctx, out.data() + done, &len, ct + done, static_cast<int>(k)))
-      OpensslFail("AES-GCM decrypt");
+    if (!EVP_DecryptUpdate(c.ctx, out + done, &len, ct + done, static_cast<int>(k))) OpensslFail("AES-GCM decrypt");
     done += k;
   }
   uint8_t tag[kTagSize];
   std::memcpy(tag, ct + n, kTagSize);
   bool ok = EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_SET_TAG, kTagSize, tag) &&
-            EVP_DecryptFinal_ex(c.ctx, out.data() + n, &len) > 0;
+            EVP_DecryptFinal_ex(c.ctx, out + n, &len) > 0;
   sodium_memzero(subkey.b.data(), subkey.b.size());
   if (!ok)
     throw Error(ErrorCode::kCorrupt, std::string(what) + ": authentication failed (data altered, truncated, or "
                                                          "written under another key)");
-  return out;
+  return ByteSpan(out, n);
 }
 
 Key32 DeriveKey(std::string_view password, const KdfParams& params) {

@@ -88,6 +88,9 @@ class Aead {
   // Decrypts and authenticates; throws Error(kCorrupt, "<what>: authentication
   // failed ...") if the unit was altered, truncated, or sealed under another key.
   Bytes Open(ByteSpan sealed, ByteSpan aad, std::string_view what) const;
+  // Same, decrypting into `*buf` (grown when too small, never shrunk or
+  // cleared: no allocation on hot paths); returns the plaintext inside it.
+  ByteSpan OpenInto(ByteSpan sealed, ByteSpan aad, std::string_view what, Bytes* buf) const;
 
  private:
   KeyedHasher kdf_;

@@ -127,10 +127,11 @@ class Backup {
 
   // Content of a file (or stream) through the chunker into the saver.
   // Returns bytes read.
-  // `sparse_size` > 0: fd is a sparse regular file of that size; holes are
-  // not read (SEEK_DATA) but filled with zeros.
+  // Regular files pass their size from fstat (`file_size`, read up to
+  // there: no extra read() to see EOF) and whether they are sparse (holes
+  // are not read, SEEK_DATA, but filled with zeros). Streams pass 0/false.
   uint64_t StoreContent(int fd, std::vector<Id>* content, Bytes* buf, crypto::Sha256Stream* sha,
-                        uint64_t sparse_size = 0);
+                        uint64_t file_size = 0, bool sparse = false);
   // The cut and id of a maximal all-zero chunk (computed once).
   void ZeroChunk(size_t* cut, Id* id);
   void FileWorker();
@@ -205,7 +206,8 @@ static bool AllZero(const uint8_t* p, size_t n) {
 }
 
 uint64_t Backup::StoreContent(int fd, std::vector<Id>* content, Bytes* buf, crypto::Sha256Stream* sha,
-                              uint64_t sparse_size) {
+                              uint64_t file_size, bool sparse) {
+  const uint64_t sparse_size = sparse ? file_size : 0;
   const size_t max = chunker_.params().max_size;
   // One maximal chunk plus a read-ahead window: enough to always find a cut.
   const size_t want = max + (1u << 20);
@@ -223,6 +225,10 @@ uint64_t Backup::StoreContent(int fd, std::vector<Id>* content, Bytes* buf, cryp
       }
       while (end < buf->size()) {
         size_t room = buf->size() - end;
+        if (file_size > 0 && file_pos >= file_size) {
+          eof = true;  // the size fstat saw; a file growing meanwhile is cut there
+          break;
+        }
         if (sparse_size > 0) {
           if (file_pos >= sparse_size) {
             eof = true;
@@ -313,8 +319,11 @@ void Backup::FileWorker() {
     Node& node = job.dir->nodes[job.index];
     bool ok = true;
     try {
-      int fd = ::open(job.path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
-      if (fd < 0 && errno == EPERM) fd = ::open(job.path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+      // O_NOATIME: reading must not dirty every inode (journal writes under
+      // relatime); only the owner or root may ask for it, so retry without.
+      const int flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK;
+      int fd = ::open(job.path.c_str(), flags | O_NOATIME);
+      if (fd < 0 && errno == EPERM) fd = ::open(job.path.c_str(), flags);
       if (fd < 0) throw ErrnoError("open", job.path);
       struct FdGuard {
         int fd;
@@ -327,8 +336,8 @@ void Backup::FileWorker() {
       // O_NONBLOCK has no effect on regular files: no need to clear it.
       if (st.st_size > (1 << 20)) posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
       node.content.clear();
-      uint64_t sparse_size = node.sparse ? static_cast<uint64_t>(st.st_size) : 0;
-      uint64_t n = WithContext(job.path, [&] { return StoreContent(fd, &node.content, &buf, nullptr, sparse_size); });
+      uint64_t size = static_cast<uint64_t>(st.st_size);
+      uint64_t n = WithContext(job.path, [&] { return StoreContent(fd, &node.content, &buf, nullptr, size, node.sparse); });
       node.size = n;
       progress_->files++;
     } catch (const RepositoryFailure& f) {

@@ -124,7 +124,8 @@ CheckResult Check(repo::Repository& repo, const CheckOptions& options) {
         std::vector<std::string> errs;
         uint64_t blobs_ok = 0, bytes = 0;
         try {
-          Bytes data = backend.Get(name);
+          thread_local Bytes buf;
+          ByteSpan data = backend.GetRangeInto(name, 0, present.at(pack), &buf);
           bytes = data.size();
           if (crypto::Sha256(data) != pack) {
             errs.push_back("pack " + pack.Hex() + ": content does not match its name (damaged)");
@@ -151,7 +152,7 @@ CheckResult Check(repo::Repository& repo, const CheckOptions& options) {
               continue;
             }
             try {
-              repo::OpenBlob(repo.aead(), repo.ids(), blob, ByteSpan(data.data() + blob.offset, blob.length),
+              repo::OpenBlobView(repo.aead(), repo.ids(), blob, ByteSpan(data.data() + blob.offset, blob.length),
                              "blob " + blob.id.Short() + " in pack " + pack.Short());
               blobs_ok++;
             } catch (const Error& e) {

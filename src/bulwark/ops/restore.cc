@@ -335,21 +335,22 @@ void Restorer::RestoreData() {
       uint64_t lo = pw.blobs[item.begin].first.offset;
       uint64_t hi = pw.blobs[item.end - 1].first.offset + pw.blobs[item.end - 1].first.length;
       std::string name = repo::Repository::ObjectName(repo::ObjectType::kPack, pw.pack);
-      Bytes range;
+      thread_local Bytes range_buf;
+      ByteSpan range;
       std::string read_error;
       try {
-        range = repo_.backend().GetRange(name, lo, hi - lo);
+        range = repo_.backend().GetRangeInto(name, lo, hi - lo, &range_buf);
       } catch (const Error& e) {
         read_error = e.what();
       }
       for (size_t bi = item.begin; bi < item.end; ++bi) {
         auto& [blob, targets] = pw.blobs[bi];
-        Bytes plain;
+        ByteSpan plain;
         std::string err = read_error;
         if (err.empty()) {
           try {
             ByteSpan sealed(range.data() + (blob.offset - lo), blob.length);
-            plain = repo::OpenBlob(repo_.aead(), repo_.ids(), blob, sealed,
+            plain = repo::OpenBlobView(repo_.aead(), repo_.ids(), blob, sealed,
                                    "blob " + blob.id.Short() + " in pack " + pw.pack.Short());
           } catch (const Error& e) {
             err = e.what();

@@ -74,17 +74,24 @@ void SealBlob(const crypto::Aead& aead, ByteSpan plaintext, int level, PackedBlo
   meta->length = static_cast<uint32_t>(out->size());
 }
 
-Bytes OpenBlob(const crypto::Aead& aead, const crypto::KeyedHasher& ids, const PackedBlob& meta, ByteSpan sealed,
-               std::string_view what) {
+ByteSpan OpenBlobView(const crypto::Aead& aead, const crypto::KeyedHasher& ids, const PackedBlob& meta, ByteSpan sealed,
+                      std::string_view what) {
+  thread_local Bytes decrypted, decompressed;
   uint8_t aad[33];
   BlobAad(meta, aad);
-  Bytes plain = aead.Open(sealed, ByteSpan(aad, 33), what);
-  if (meta.compressed) plain = compress::Decompress(plain, meta.raw_length, what);
+  ByteSpan plain = aead.OpenInto(sealed, ByteSpan(aad, 33), what, &decrypted);
+  if (meta.compressed) plain = compress::DecompressInto(plain, meta.raw_length, what, &decompressed);
   else if (plain.size() != meta.raw_length)
     throw Error(ErrorCode::kCorrupt, std::string(what) + ": blob length mismatch");
   if (ids.Mac(plain) != meta.id)
     throw Error(ErrorCode::kCorrupt, std::string(what) + ": content does not match its id");
   return plain;
+}
+
+Bytes OpenBlob(const crypto::Aead& aead, const crypto::KeyedHasher& ids, const PackedBlob& meta, ByteSpan sealed,
+               std::string_view what) {
+  ByteSpan v = OpenBlobView(aead, ids, meta, sealed, what);
+  return Bytes(v.begin(), v.end());
 }
 
 bool ParsePackTail(const crypto::Aead& aead, ByteSpan tail, uint64_t pack_size, std::string_view what,

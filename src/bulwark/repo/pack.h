@@ -74,6 +74,13 @@ inline Bytes SealBlob(const crypto::Aead& aead, ByteSpan plaintext, int level, P
 Bytes OpenBlob(const crypto::Aead& aead, const crypto::KeyedHasher& ids, const PackedBlob& meta, ByteSpan sealed,
                std::string_view what);
 
+// Same, using per-thread scratch buffers: returns the verified plaintext,
+// valid until the calling thread's next OpenBlobView. For hot paths (restore,
+// check) where allocating and zero-filling every blob costs more than the
+// decryption.
+ByteSpan OpenBlobView(const crypto::Aead& aead, const crypto::KeyedHasher& ids, const PackedBlob& meta, ByteSpan sealed,
+                      std::string_view what);
+
 // Reads the blob list of a complete pack (all its bytes); throws kCorrupt.
 std::vector<PackedBlob> ParsePack(const crypto::Aead& aead, ByteSpan pack, std::string_view what);
 // Same from the pack's tail only: `tail` is the last bytes of a pack of total

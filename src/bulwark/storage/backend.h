@@ -50,6 +50,12 @@ class Backend {
   virtual Bytes Get(const std::string& name) = 0;
   // Returns `length` bytes from `offset`; kCorrupt if the object is shorter.
   virtual Bytes GetRange(const std::string& name, uint64_t offset, uint64_t length) = 0;
+  // Like GetRange, into `*buf` (grown when too small, never shrunk: no
+  // allocation on hot paths); returns the bytes inside it.
+  virtual ByteSpan GetRangeInto(const std::string& name, uint64_t offset, uint64_t length, Bytes* buf) {
+    *buf = GetRange(name, offset, length);
+    return ByteSpan(*buf);
+  }
   // Returns nullopt if the object does not exist.
   virtual std::optional<ObjectInfo> Stat(const std::string& name) = 0;
   // All objects whose name starts with `prefix` (e.g. "data/"), any order.

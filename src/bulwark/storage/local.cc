@@ -112,6 +112,16 @@ class LocalBackend : public Backend {
     return out;
   }
 
+  ByteSpan GetRangeInto(const std::string& name, uint64_t offset, uint64_t length, Bytes* buf) override {
+    std::string path = Path(name);
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw ErrnoError("opening", path);
+    Fd guard(fd);
+    if (buf->size() < length) buf->resize(length);
+    ReadAt(fd, buf->data(), length, offset, path);
+    return ByteSpan(buf->data(), length);
+  }
+
   std::optional<ObjectInfo> Stat(const std::string& name) override {
     std::string path = Path(name);
     struct stat st;
