@@ -90,42 +90,51 @@ Bytes EncodeKeyFile(const crypto::MasterKey& master, std::string_view password, 
   return out;
 }
 
-std::optional<crypto::MasterKey> OpenKeyFile(ByteSpan data, std::string_view password, std::string_view what,
-                                             KeyInfo* info) {
+namespace {
+struct ParsedKeyFile {
+  crypto::KdfParams kdf;
+  Bytes sealed;
+  KeyInfo info;
+};
+
+ParsedKeyFile ParseKeyFile(ByteSpan data, std::string_view what) {
   CheckEnvelope(data, ObjectType::kKey, what);
   ByteSpan body = data.subspan(kEnvelopeSize);
   json j = json::parse(body.begin(), body.end(), nullptr, false);
   if (j.is_discarded() || !j.is_object()) throw Error(ErrorCode::kCorrupt, std::string(what) + ": not valid JSON");
-  crypto::KdfParams kdf;
-  Bytes sealed;
+  ParsedKeyFile k;
   try {
-    if (j.at("kdf").get<std::string>() != "argon2id")
-      throw Error(ErrorCode::kUnsupported, std::string(what) + ": unknown KDF");
-    kdf.ops = static_cast<uint64_t>(JsonInt(j, "ops", what, true, 0, 0));
-    kdf.mem = static_cast<uint64_t>(JsonInt(j, "mem", what, true, 0, 0));
-    kdf.salt = FromHexField(j, "salt", what);
-    sealed = FromHexField(j, "master_key", what);
-    if (info) {
-      info->host = j.value("host", "");
-      info->username = j.value("username", "");
-      info->created_ns = JsonInt(j, "created_ns", what, false);
-      info->kdf = kdf;
-    }
+    if (JsonString(j, "kdf", what) != "argon2id") throw Error(ErrorCode::kUnsupported, std::string(what) + ": unknown KDF");
+    k.kdf.ops = static_cast<uint64_t>(JsonInt(j, "ops", what, true, 0, 0));
+    k.kdf.mem = static_cast<uint64_t>(JsonInt(j, "mem", what, true, 0, 0));
+    k.kdf.salt = FromHexField(j, "salt", what);
+    k.sealed = FromHexField(j, "master_key", what);
+    k.info.host = j.value("host", "");
+    k.info.username = j.value("username", "");
+    k.info.created_ns = JsonInt(j, "created_ns", what, false);
+    k.info.kdf = k.kdf;
   } catch (const json::exception& e) {
     throw Error(ErrorCode::kCorrupt, std::string(what) + ": malformed key file: " + e.what());
   }
-  if (!info || password.data() != nullptr || !password.empty()) {
-    crypto::Key32 kek = crypto::DeriveKey(password, kdf);
-    crypto::Aead wrap(kek);
-    try {
-      Bytes master = wrap.Open(sealed, AsBytes(kKeyAad), what);
-      return crypto::MasterKey::Parse(master);
-    } catch (const Error& e) {
-      if (e.code() == ErrorCode::kCorrupt) return std::nullopt;  // wrong password (or damaged: indistinguishable)
-      throw;
-    }
+  return k;
+}
+}  // namespace
+
+KeyInfo ReadKeyInfo(ByteSpan data, std::string_view what) { return ParseKeyFile(data, what).info; }
+
+std::optional<crypto::MasterKey> OpenKeyFile(ByteSpan data, std::string_view password, std::string_view what,
+                                             KeyInfo* info) {
+  ParsedKeyFile k = ParseKeyFile(data, what);
+  if (info) *info = k.info;
+  crypto::Key32 kek = crypto::DeriveKey(password, k.kdf);
+  crypto::Aead wrap(kek);
+  try {
+    Bytes master = wrap.Open(k.sealed, AsBytes(kKeyAad), what);
+    return crypto::MasterKey::Parse(master);
+  } catch (const Error& e) {
+    if (e.code() == ErrorCode::kCorrupt) return std::nullopt;  // wrong password (or damaged: indistinguishable)
+    throw;
   }
-  return std::nullopt;
 }
 
 Repository::Repository(std::unique_ptr<storage::Backend> backend, const crypto::MasterKey& master, RepoConfig config,
@@ -390,9 +399,8 @@ Snapshot Repository::ResolveSnapshot(const std::string& spec, const SnapshotFilt
 std::vector<KeyInfo> Repository::ListKeys() const {
   std::vector<KeyInfo> out;
   for (const auto& k : backend_->List("keys/")) {
-    KeyInfo info;
     Bytes data = backend_->Get(k.name);
-    OpenKeyFile(data, std::string_view(), k.name, &info);
+    KeyInfo info = ReadKeyInfo(data, k.name);
     info.id = Id::FromHexOrThrow(k.name.substr(5));
     info.current = info.id == key_id_;
     out.push_back(info);

@@ -46,10 +46,14 @@ struct KeyInfo {
 // Key file payload (plaintext JSON after the envelope): KDF parameters, salt
 // and the master key sealed under the Argon2id-derived key.
 Bytes EncodeKeyFile(const crypto::MasterKey& master, std::string_view password, const crypto::KdfParams& kdf);
-// Returns the master key if `password` opens it; nullopt if the password is
-// wrong; throws kCorrupt for a malformed key file.
+// Returns the master key if `password` opens it (runs Argon2id with the
+// file's parameters); nullopt if the password is wrong; throws kCorrupt for a
+// malformed key file. Fills `info` when given.
 std::optional<crypto::MasterKey> OpenKeyFile(ByteSpan data, std::string_view password, std::string_view what,
                                              KeyInfo* info);
+
+// The key file's metadata (no key derivation). Throws kCorrupt.
+KeyInfo ReadKeyInfo(ByteSpan data, std::string_view what);
 
 struct InitOptions {
   chunk::Params chunker;
