@@ -4,6 +4,8 @@
 #include "bulwark/storage/backend.h"
 
 #include <gtest/gtest.h>
+
+#include "test_util.h"
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -29,37 +31,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-template <typename Fn>
-ErrorCode CodeOf(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.code();
-  }
-  ADD_FAILURE() << "expected a bulwark::Error";
-  return ErrorCode::kInternal;
-}
-
 Bytes B(std::string_view s) { return Bytes(s.begin(), s.end()); }
 
 // A fresh temporary directory, removed (with its contents) at the end.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "bulwark-backend-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
 struct MemoryFactory {
   static constexpr const char* kName = "memory";
   std::unique_ptr<Backend> Make() { return NewMemoryBackend(); }

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "test_util.h"
+
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -13,19 +15,6 @@
 
 namespace bulwark {
 namespace {
-
-// Runs `fn` and returns the code of the bulwark::Error it throws; fails the
-// test if it throws nothing.
-template <typename Fn>
-ErrorCode CodeOf(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.code();
-  }
-  ADD_FAILURE() << "expected a bulwark::Error";
-  return ErrorCode::kInternal;
-}
 
 Bytes Enc(uint64_t v) {
   Bytes b;

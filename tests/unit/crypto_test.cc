@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "test_util.h"
+
 #include <set>
 #include <string>
 
@@ -11,17 +13,6 @@
 
 namespace bulwark::crypto {
 namespace {
-
-template <typename Fn>
-ErrorCode CodeOf(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.code();
-  }
-  ADD_FAILURE() << "expected a bulwark::Error";
-  return ErrorCode::kInternal;
-}
 
 Key32 KeyOf(uint8_t first) {
   Key32 k;

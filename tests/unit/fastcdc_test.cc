@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "test_util.h"
+
 #include <cstring>
 #include <set>
 #include <string>
@@ -59,17 +61,6 @@ std::vector<Id> ChunkIds(const Chunker& c, ByteSpan data) {
     pos += len;
   }
   return ids;
-}
-
-template <typename Fn>
-ErrorCode CodeOf(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.code();
-  }
-  ADD_FAILURE() << "expected a bulwark::Error";
-  return ErrorCode::kInternal;
 }
 
 const Params kSmall{256, 1024, 4096};

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "test_util.h"
+
 #include <atomic>
 #include <set>
 #include <thread>
@@ -14,17 +16,6 @@
 
 namespace bulwark::repo {
 namespace {
-
-template <typename Fn>
-ErrorCode CodeOf(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.code();
-  }
-  ADD_FAILURE() << "expected a bulwark::Error";
-  return ErrorCode::kInternal;
-}
 
 bool SameBlob(const PackedBlob& a, const PackedBlob& b) {
   return a.id == b.id && a.type == b.type && a.compressed == b.compressed && a.offset == b.offset &&

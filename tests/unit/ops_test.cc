@@ -3,6 +3,8 @@
 // stream and command backups, and check on healthy and damaged repositories.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+
+#include "test_util.h"
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -30,17 +32,6 @@ namespace {
 namespace fs = std::filesystem;
 using repo::Node;
 
-template <typename Fn>
-ErrorCode CodeOf(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.code();
-  }
-  ADD_FAILURE() << "expected a bulwark::Error";
-  return ErrorCode::kInternal;
-}
-
 // Shares one store between Repository objects; can be told to fail pack uploads.
 class TestBackend : public storage::Backend {
  public:
@@ -62,23 +53,6 @@ class TestBackend : public storage::Backend {
  private:
   std::shared_ptr<storage::Backend> b_;
   std::shared_ptr<std::atomic<bool>> fail_packs_;
-};
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "bulwark-ops-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
 };
 
 Bytes RandomData(size_t n, uint64_t seed) {

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "test_util.h"
+
 #include <unistd.h>
 
 #include <atomic>
@@ -25,17 +27,6 @@
 
 namespace bulwark::repo {
 namespace {
-
-template <typename Fn>
-ErrorCode CodeOf(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.code();
-  }
-  ADD_FAILURE() << "expected a bulwark::Error";
-  return ErrorCode::kInternal;
-}
 
 // Lets several Repository objects (which own their backend) share one store.
 class SharedBackend : public storage::Backend {

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "test_util.h"
+
 #include <ctime>
 #include <string>
 
@@ -14,17 +16,6 @@ namespace bulwark::repo {
 namespace {
 
 using nlohmann::json;
-
-template <typename Fn>
-ErrorCode CodeOf(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.code();
-  }
-  ADD_FAILURE() << "expected a bulwark::Error";
-  return ErrorCode::kInternal;
-}
 
 Bytes B(std::string_view s) { return Bytes(s.begin(), s.end()); }
 

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "test_util.h"
+
 #include <algorithm>
 #include <limits>
 #include <string>
@@ -15,17 +17,6 @@
 
 namespace bulwark::repo {
 namespace {
-
-template <typename Fn>
-ErrorCode CodeOf(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.code();
-  }
-  ADD_FAILURE() << "expected a bulwark::Error";
-  return ErrorCode::kInternal;
-}
 
 Id IdOf(std::string_view s) { return crypto::Sha256(AsBytes(s)); }
 
