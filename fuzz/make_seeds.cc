@@ -15,6 +15,7 @@
 #include <fstream>
 #include <string>
 
+#include "fuzz_key.h"
 #include "bulwark/crypto/crypto.h"
 #include "bulwark/repo/format.h"
 #include "bulwark/repo/index.h"
@@ -28,11 +29,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-crypto::MasterKey Master() {
-  Bytes b(64);
-  for (int i = 0; i < 64; ++i) b[i] = static_cast<uint8_t>(i);
-  return crypto::MasterKey::Parse(b);
-}
+using fuzz::Master;
 
 fs::path g_root;
 

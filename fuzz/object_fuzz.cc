@@ -13,6 +13,7 @@
 #include <cstdlib>
 
 #include "bulwark/base/error.h"
+#include "fuzz_key.h"
 #include "bulwark/repo/format.h"
 #include "bulwark/repo/repository.h"
 
@@ -20,15 +21,7 @@ using namespace bulwark;
 
 namespace {
 
-// The fixed fuzzing master key: bytes 0x00..0x3f (enc = 0..31, id = 32..63).
-const crypto::MasterKey& Master() {
-  static const crypto::MasterKey m = [] {
-    Bytes b(64);
-    for (int i = 0; i < 64; ++i) b[i] = static_cast<uint8_t>(i);
-    return crypto::MasterKey::Parse(b);
-  }();
-  return m;
-}
+using fuzz::Master;
 
 void DecodeConfig(ByteSpan json) {
   repo::RepoConfig c;

@@ -16,6 +16,7 @@
 
 #include "bulwark/base/bytes.h"
 #include "bulwark/base/error.h"
+#include "fuzz_key.h"
 #include "bulwark/crypto/crypto.h"
 #include "bulwark/repo/format.h"
 #include "bulwark/repo/pack.h"
@@ -24,15 +25,7 @@ using namespace bulwark;
 
 namespace {
 
-// The fixed fuzzing master key: bytes 0x00..0x3f (enc = 0..31, id = 32..63).
-const crypto::MasterKey& Master() {
-  static const crypto::MasterKey m = [] {
-    Bytes b(64);
-    for (int i = 0; i < 64; ++i) b[i] = static_cast<uint8_t>(i);
-    return crypto::MasterKey::Parse(b);
-  }();
-  return m;
-}
+using fuzz::Master;
 
 void Check(const crypto::Aead& aead, const crypto::KeyedHasher& ids, ByteSpan pack) {
   std::vector<repo::PackedBlob> blobs;

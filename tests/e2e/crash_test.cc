@@ -61,7 +61,6 @@ TEST(CrashSafety, KillNineAtRandomPointsNeverDamagesTheRepository) {
   s.Init();
   std::string src = s.Path("src");
   MakeDataset(src, 42, 40, 1 << 20);  // ~60 MiB of incompressible data in 40 files
-  uint64_t total = TreeBytes(src);
 
   // Calibrate: how long does an uninterrupted backup of this data take here?
   Scratch calib;
@@ -99,7 +98,6 @@ TEST(CrashSafety, KillNineAtRandomPointsNeverDamagesTheRepository) {
   ASSERT_EQ(b.exit_code, 0) << b.err;
   uint64_t added = b.Json()["bytes_added"].get<uint64_t>();
   if (had_packs) EXPECT_LT(added, TreeBytes(src)) << "the interrupted runs' uploads must be reused";
-  (void)total;
   RunResult c = s.Bw({"check", "--read-data"});
   EXPECT_EQ(c.exit_code, 0) << c.err;
   ASSERT_EQ(s.Bw({"restore", "latest", "--target", s.Path("out")}).exit_code, 0);

@@ -33,25 +33,16 @@ namespace fs = std::filesystem;
 using repo::Node;
 
 // Shares one store between Repository objects; can be told to fail pack uploads.
-class TestBackend : public storage::Backend {
+class TestBackend : public storage::ForwardingBackend {
  public:
-  explicit TestBackend(std::shared_ptr<storage::Backend> b, std::shared_ptr<std::atomic<bool>> fail_packs)
-      : b_(std::move(b)), fail_packs_(std::move(fail_packs)) {}
-  std::string Location() const override { return b_->Location(); }
-  storage::Capabilities capabilities() const override { return b_->capabilities(); }
+  TestBackend(std::shared_ptr<storage::Backend> b, std::shared_ptr<std::atomic<bool>> fail_packs)
+      : ForwardingBackend(std::move(b)), fail_packs_(std::move(fail_packs)) {}
   void Put(const std::string& n, ByteSpan d) override {
     if (*fail_packs_ && n.rfind("data/", 0) == 0) throw Error(ErrorCode::kNoSpace, "test: " + n + ": disk full");
-    b_->Put(n, d);
+    ForwardingBackend::Put(n, d);
   }
-  Bytes Get(const std::string& n) override { return b_->Get(n); }
-  Bytes GetRange(const std::string& n, uint64_t o, uint64_t l) override { return b_->GetRange(n, o, l); }
-  std::optional<storage::ObjectInfo> Stat(const std::string& n) override { return b_->Stat(n); }
-  std::vector<storage::ObjectInfo> List(const std::string& p) override { return b_->List(p); }
-  void Remove(const std::string& n) override { b_->Remove(n); }
-  void Create() override { b_->Create(); }
 
  private:
-  std::shared_ptr<storage::Backend> b_;
   std::shared_ptr<std::atomic<bool>> fail_packs_;
 };
 

@@ -28,23 +28,6 @@
 namespace bulwark::repo {
 namespace {
 
-// Lets several Repository objects (which own their backend) share one store.
-class SharedBackend : public storage::Backend {
- public:
-  explicit SharedBackend(std::shared_ptr<storage::Backend> b) : b_(std::move(b)) {}
-  std::string Location() const override { return b_->Location(); }
-  storage::Capabilities capabilities() const override { return b_->capabilities(); }
-  void Put(const std::string& n, ByteSpan d) override { b_->Put(n, d); }
-  Bytes Get(const std::string& n) override { return b_->Get(n); }
-  Bytes GetRange(const std::string& n, uint64_t o, uint64_t l) override { return b_->GetRange(n, o, l); }
-  std::optional<storage::ObjectInfo> Stat(const std::string& n) override { return b_->Stat(n); }
-  std::vector<storage::ObjectInfo> List(const std::string& p) override { return b_->List(p); }
-  void Remove(const std::string& n) override { b_->Remove(n); }
-  void Create() override { b_->Create(); }
-
- private:
-  std::shared_ptr<storage::Backend> b_;
-};
 
 crypto::KdfParams FastKdf() { return crypto::KdfParams{1, 8 << 20, {}}; }
 
@@ -72,7 +55,8 @@ class RepositoryTest : public ::testing::Test {
  protected:
   RepositoryTest() : store_(storage::NewMemoryBackend()) {}
 
-  std::unique_ptr<storage::Backend> Handle() { return std::make_unique<SharedBackend>(store_); }
+  // Several Repository objects (each owns its backend) share one store.
+  std::unique_ptr<storage::Backend> Handle() { return std::make_unique<storage::ForwardingBackend>(store_); }
   void Init(std::string_view password = "pw", InitOptions o = FastInit()) {
     Repository::Init(*store_, password, std::move(o));
   }

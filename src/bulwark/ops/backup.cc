@@ -577,9 +577,7 @@ void Backup::StopThreads() {
 }
 
 repo::Snapshot Backup::Commit(const Id& root, bool partial, const std::vector<std::string>& paths, const std::string& kind) {
-  auto t0 = std::chrono::steady_clock::now();
   saver_.Flush();  // packs and index objects are durable before the snapshot
-  (void)t0;
   repo::Snapshot s;
   s.time_ns = opts_.time_ns.value_or(repo::NowNs());
   s.host = opts_.host.empty() ? sys::Hostname() : opts_.host;

@@ -32,7 +32,6 @@ struct BackupProgress {
   std::atomic<uint64_t> files{0}, dirs{0}, bytes{0}, bytes_added{0}, errors{0};
   std::atomic<uint64_t> total_files{0}, total_bytes{0};  // from the scanner; may lag
   std::atomic<bool> scan_done{false};
-  std::string current;  // not synchronised: informational
 };
 
 struct BackupOptions {

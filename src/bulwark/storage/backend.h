@@ -67,6 +67,34 @@ class Backend {
   virtual void Create() = 0;
 };
 
+// Forwards every call to another backend. Decorators (fault injection,
+// retries, metrics) derive from it and override only what they change, so a
+// method added to Backend needs forwarding in one place.
+class ForwardingBackend : public Backend {
+ public:
+  explicit ForwardingBackend(std::shared_ptr<Backend> inner) : inner_(std::move(inner)) {}
+  std::string Location() const override { return inner_->Location(); }
+  Capabilities capabilities() const override { return inner_->capabilities(); }
+  void Put(const std::string& name, ByteSpan data) override { inner_->Put(name, data); }
+  Bytes Get(const std::string& name) override { return inner_->Get(name); }
+  Bytes GetRange(const std::string& name, uint64_t offset, uint64_t length) override {
+    return inner_->GetRange(name, offset, length);
+  }
+  ByteSpan GetRangeInto(const std::string& name, uint64_t offset, uint64_t length, Bytes* buf) override {
+    return inner_->GetRangeInto(name, offset, length, buf);
+  }
+  std::optional<ObjectInfo> Stat(const std::string& name) override { return inner_->Stat(name); }
+  std::vector<ObjectInfo> List(const std::string& prefix) override { return inner_->List(prefix); }
+  void Remove(const std::string& name) override { inner_->Remove(name); }
+  void Create() override { inner_->Create(); }
+
+ protected:
+  Backend& inner() { return *inner_; }
+
+ private:
+  std::shared_ptr<Backend> inner_;
+};
+
 // Opens a backend for a repository URL. Today: a local path ("/srv/repo",
 // "local:/srv/repo", relative paths) or "memory:" (tests).
 std::unique_ptr<Backend> Open(const std::string& url);
