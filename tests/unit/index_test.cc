@@ -340,3 +340,24 @@ TEST(IndexMemory, ConcurrentFindAndAddPack) {
 
 }  // namespace
 }  // namespace bulwark::repo
+
+namespace bulwark::repo {
+namespace {
+
+TEST(IndexFileRegression, PackListedTwiceInOneObjectIsCorrupt) {
+  // Found by index_fuzz: the second listing's blobs were silently dropped.
+  IndexFile f;
+  Id pack;
+  pack.b[0] = 7;
+  PackedBlob b;
+  b.id.b[0] = 1;
+  b.length = 40;
+  b.raw_length = 8;
+  f.packs.push_back({pack, {b}});
+  b.id.b[0] = 2;
+  f.packs.push_back({pack, {b}});
+  EXPECT_EQ(CodeOf([&] { IndexFile::Decode(f.Encode(), "dup"); }), ErrorCode::kCorrupt);
+}
+
+}  // namespace
+}  // namespace bulwark::repo

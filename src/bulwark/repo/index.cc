@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <mutex>
+#include <unordered_set>
 
 #include "bulwark/base/error.h"
 
@@ -34,9 +35,13 @@ IndexFile IndexFile::Decode(ByteSpan data, std::string_view what) {
   uint64_t np = r.Varint();
   if (np > data.size() / 33) r.Fail("pack count out of range");
   f.packs.reserve(np);
+  std::unordered_set<Id, IdHash> seen;
   for (uint64_t i = 0; i < np; ++i) {
     IndexFile::Pack p;
     p.id = r.ReadId();
+    // Index::AddPack keeps a pack's first listing (another index object may
+    // list it again, identically); two listings in one object are malformed.
+    if (!seen.insert(p.id).second) r.Fail("pack listed twice");
     uint64_t nb = r.Varint();
     if (nb > r.remaining() / 37) r.Fail("blob count out of range");
     p.blobs.reserve(nb);
