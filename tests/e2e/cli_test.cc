@@ -256,7 +256,8 @@ std::vector<std::string> Objects(const std::string& dir) {
   std::vector<std::string> out;
   if (!fs::exists(dir)) return out;
   for (auto& e : fs::recursive_directory_iterator(dir))
-    if (e.is_regular_file()) out.push_back(e.path());
+    // A writer's temp file (".tmp-...") is not an object until it is renamed into place.
+    if (e.is_regular_file() && e.path().filename().string().rfind(".tmp-", 0) != 0) out.push_back(e.path());
   std::sort(out.begin(), out.end());
   return out;
 }

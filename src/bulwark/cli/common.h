@@ -59,6 +59,22 @@ void AddInspect(CLI::App& app);
 void AddKey(CLI::App& app);
 void AddCheck(CLI::App& app);
 void AddConfig(CLI::App& app);
+void AddForget(CLI::App& app);  // forget, tag (cmd_forget.cc)
+void AddPrune(CLI::App& app);   // prune (cmd_prune.cc)
+void AddCopy(CLI::App& app);    // copy (cmd_copy.cc)
+
+// Prune options shared by `prune` and `forget --prune` (cmd_prune.cc).
+struct PruneFlags {
+  std::string max_unused = "5%";  // repository-wide tolerated unused share
+  std::string max_repack_size;    // e.g. "2GiB"; empty = unlimited
+  std::string grace = "1h";       // storage-time grace before deleting marked packs
+  bool dry_run = false;
+};
+// Registers the prune flags on `cmd` (for forget: prefixed help, same names).
+void AddPruneFlags(CLI::App* cmd, PruneFlags* f);
+// Runs prune on an open repository whose caller already holds an exclusive
+// lock; prints the plan/result (text or --json). Throws bulwark::Error.
+void RunPrune(repo::Repository* repo, const PruneFlags& f);
 
 // Set by a command to its exit code.
 int& ExitCode();

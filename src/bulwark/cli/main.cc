@@ -37,6 +37,9 @@ int main(int argc, char** argv) {
   AddKey(app);
   AddCheck(app);
   AddConfig(app);
+  AddForget(app);
+  AddPrune(app);
+  AddCopy(app);
 
   try {
     app.parse(argc, argv);
