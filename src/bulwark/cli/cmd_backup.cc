@@ -116,8 +116,12 @@ void Run(const Opts& o) {
     if (::access(p.c_str(), F_OK) != 0 && errno == ENOENT)
       throw Error(ErrorCode::kNotFound, "backup path " + p + " does not exist");
 
-  auto repo = OpenRepository(true, o.source);
+  auto repo = OpenRepository(false, o.source);
   auto lock = repo::Lock::Acquire(repo.get(), false, LockWaitSeconds());
+  repo->LoadIndex();  // after the lock: an index read before it could predate a prune
+  // A backup whose lock was removed meanwhile (judged stale) must not commit:
+  // a prune may have removed data it deduplicated against.
+  b.before_commit = [l = lock.get()] { l->CheckHeld(); };
   ops::BackupProgress progress;
   b.progress = &progress;
   b.on_error = [](const std::string& path, const std::string& msg) {

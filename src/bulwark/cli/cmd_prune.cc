@@ -1,19 +1,126 @@
-// bulwark prune (work in progress).
+// bulwark prune: reclaim space (ops/prune.h), and the prune step of
+// `forget --prune`.
+#include <cmath>
+#include <cstdio>
+
 #include "bulwark/base/error.h"
+#include "bulwark/base/log.h"
 #include "bulwark/cli/common.h"
+#include "bulwark/cli/progress.h"  // FormatDuration
+#include "bulwark/config/config.h"
+#include "bulwark/ops/prune.h"
+#include "bulwark/repo/lock.h"
 
 namespace bulwark::cli {
 
+namespace {
+
+double ParseMaxUnused(const std::string& s) {
+  if (s == "unlimited") return 1.0;
+  double pct = 0;
+  char tail = 0;
+  if (std::sscanf(s.c_str(), "%lf%c", &pct, &tail) == 2 && tail == '%' && pct >= 0 && pct <= 100 &&
+      s.find('%') == s.size() - 1)
+    return pct / 100.0;
+  throw Error(ErrorCode::kInvalidArgument, "--max-unused wants a percentage such as 5% or 'unlimited', got '" + s + "'");
+}
+
+nlohmann::json StatsJson(const ops::PruneStats& s, bool dry_run) {
+  return {{"message_type", "summary"},
+          {"dry_run", dry_run},
+          {"snapshots", s.snapshots},
+          {"blobs", s.blobs},
+          {"blobs_used", s.blobs_used},
+          {"packs", s.packs},
+          {"used_bytes", s.used_bytes},
+          {"unused_bytes", s.unused_bytes},
+          {"packs_keep", s.packs_keep},
+          {"bytes_keep", s.bytes_keep},
+          {"packs_repack", s.packs_repack},
+          {"bytes_repack", s.bytes_repack},
+          {"bytes_repack_unused", s.bytes_repack_unused},
+          {"packs_marked", s.packs_unused + s.packs_repack},
+          {"packs_unused", s.packs_unused},
+          {"bytes_unused_packs", s.bytes_unused_packs},
+          {"packs_missing_dropped", s.packs_missing_unused},
+          {"packs_recovered", s.packs_recovered},
+          {"packs_written", s.packs_written},
+          {"bytes_written", s.bytes_written},
+          {"packs_deleted", s.packs_deleted},
+          {"bytes_deleted", s.bytes_deleted},
+          {"packs_waiting", s.packs_waiting},
+          {"bytes_waiting", s.bytes_waiting},
+          {"index_objects_before", s.index_objects_before},
+          {"index_objects_written", s.index_objects_written},
+          {"index_objects_removed", s.index_objects_removed},
+          {"duration_seconds", s.duration_seconds}};
+}
+
+std::string Packs(uint64_t n, uint64_t bytes) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%6llu packs  %10s", static_cast<unsigned long long>(n), HumanBytes(bytes).c_str());
+  return buf;
+}
+
+}  // namespace
+
 void AddPruneFlags(CLI::App* cmd, PruneFlags* f) {
-  cmd->add_option("--max-unused", f->max_unused, "tolerated unused share of the repository, e.g. 5% (default)");
-  cmd->add_option("--max-repack-size", f->max_repack_size, "repack at most this many bytes, e.g. 2GiB");
-  cmd->add_option("--grace", f->grace, "delete marked packs only after this storage-time grace period (default 1h)");
+  cmd->add_option("--max-unused", f->max_unused,
+                  "tolerated unused space, as a share of the used space: repack until below it (default 5%; "
+                  "'unlimited' never repacks)");
+  cmd->add_option("--max-repack-size", f->max_repack_size, "repack at most this many bytes per run, e.g. 2GiB");
+  cmd->add_option("--grace", f->grace,
+                  "delete marked and unindexed packs only once they are this old by the storage's clock "
+                  "(default 1h; 0 deletes at once)");
 }
 
-void RunPrune(repo::Repository* repo, const PruneFlags& f) {
-  throw Error(ErrorCode::kUnsupported, "prune is not implemented yet");
+void RunPrune(repo::Repository* repo, repo::Lock* lock, const PruneFlags& f) {
+  ops::PruneOptions po;
+  po.max_unused = ParseMaxUnused(f.max_unused);
+  if (!f.max_repack_size.empty()) po.max_repack_bytes = ParseSize(f.max_repack_size);
+  po.grace_ns = config::ParseDuration(f.grace) * 1000000000;
+  po.dry_run = f.dry_run;
+  po.storage_now_ns = lock->Touch();
+  if (!G().json && !G().quiet && StderrIsTty())
+    po.progress = [](const std::string& phase, uint64_t done, uint64_t total) {
+      std::fprintf(stderr, "\r%s %llu/%llu   ", phase.c_str(), static_cast<unsigned long long>(done),
+                   static_cast<unsigned long long>(total));
+    };
+  ops::PruneStats s = ops::Prune(*repo, po);
+  if (po.progress) std::fprintf(stderr, "\r\033[K");
+  if (G().json) {
+    PrintJson(StatsJson(s, f.dry_run));
+    return;
+  }
+  const char* verb = f.dry_run ? "would " : "";
+  Say(std::string(f.dry_run ? "prune plan" : "prune") + " for " + repo->backend().Location() + ": " +
+      std::to_string(s.snapshots) + " snapshots, " + std::to_string(s.blobs_used) + " of " + std::to_string(s.blobs) +
+      " blobs in use, " + HumanBytes(s.unused_bytes) + " unused of " + HumanBytes(s.used_bytes + s.unused_bytes));
+  Say("  keep     " + Packs(s.packs_keep, s.bytes_keep));
+  Say("  repack   " + Packs(s.packs_repack, s.bytes_repack) + "  (" + HumanBytes(s.bytes_repack_unused) + " unused)");
+  Say("  unused   " + Packs(s.packs_unused, s.bytes_unused_packs) + "  (no blob in use)");
+  Say("  delete   " + Packs(s.packs_deleted, s.bytes_deleted) + "  (" + verb + "delete now: grace period over)");
+  Say("  waiting  " + Packs(s.packs_waiting, s.bytes_waiting) + "  (marked or unindexed, within the grace period)");
+  if (s.packs_recovered)
+    Say("  " + std::string(verb) + "put " + std::to_string(s.packs_recovered) +
+        " marked/unindexed packs back: snapshots need them");
+  if (!f.dry_run)
+    Say("wrote " + std::to_string(s.packs_written) + " packs (" + HumanBytes(s.bytes_written) + ") and " +
+        std::to_string(s.index_objects_written) + " index objects, removed " +
+        std::to_string(s.index_objects_removed) + " index objects, freed " + HumanBytes(s.bytes_deleted) + " in " +
+        FormatDuration(s.duration_seconds));
 }
 
-void AddPrune(CLI::App& app) {}
+void AddPrune(CLI::App& app) {
+  auto f = std::make_shared<PruneFlags>();
+  auto* cmd = app.add_subcommand("prune", "remove data no snapshot needs (two-phase: mark, then delete after --grace)");
+  AddPruneFlags(cmd, f.get());
+  cmd->add_flag("-n,--dry-run", f->dry_run, "only print the plan");
+  cmd->callback([f] {
+    auto repo = OpenRepository(false);
+    auto lock = repo::Lock::Acquire(repo.get(), true, LockWaitSeconds());
+    RunPrune(repo.get(), lock.get(), *f);
+  });
+}
 
 }  // namespace bulwark::cli

@@ -28,8 +28,9 @@ void AddRestore(CLI::App& app) {
   cmd->add_option("--threads", o->threads, "parallel readers");
   AddFilterFlags(cmd, &o->filter);
   cmd->callback([o] {
-    auto repo = OpenRepository(true, o->filter.source);
+    auto repo = OpenRepository(false, o->filter.source);
     auto lock = repo::Lock::Acquire(repo.get(), false, LockWaitSeconds());
+    repo->LoadIndex();  // after the lock: an index read before it could predate a prune
     repo::Snapshot snap = repo->ResolveSnapshot(o->snapshot, o->filter.Filter());
     ops::RestoreOptions ro;
     ro.target = o->target;
@@ -79,8 +80,9 @@ void AddRestore(CLI::App& app) {
   dump->add_option("path", d->second, "path of the file inside the snapshot")->required();
   AddFilterFlags(dump, df.get());
   dump->callback([d, df] {
-    auto repo = OpenRepository(true, df->source);
+    auto repo = OpenRepository(false, df->source);
     auto lock = repo::Lock::Acquire(repo.get(), false, LockWaitSeconds());
+    repo->LoadIndex();
     repo::Snapshot snap = repo->ResolveSnapshot(d->first, df->Filter());
     repo::Node n = ops::FindNode(*repo, snap, d->second);
     if (n.type != repo::NodeType::kFile)

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "bulwark/repo/lock.h"
 #include "bulwark/repo/repository.h"
 
 namespace bulwark::cli {
@@ -72,9 +73,9 @@ struct PruneFlags {
 };
 // Registers the prune flags on `cmd` (for forget: prefixed help, same names).
 void AddPruneFlags(CLI::App* cmd, PruneFlags* f);
-// Runs prune on an open repository whose caller already holds an exclusive
+// Runs prune on an open repository whose caller holds `lock`, an exclusive
 // lock; prints the plan/result (text or --json). Throws bulwark::Error.
-void RunPrune(repo::Repository* repo, const PruneFlags& f);
+void RunPrune(repo::Repository* repo, repo::Lock* lock, const PruneFlags& f);
 
 // Set by a command to its exit code.
 int& ExitCode();

@@ -671,6 +671,7 @@ BackupResult Backup::RunPaths() {
   r.snapshot = Commit(root_id_, !errors_.empty(), abs_paths, "fs");
   r.snapshot.summary.duration_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (opts_.before_commit) opts_.before_commit();
   repo_.SaveSnapshot(r.snapshot);
   r.errors = errors_;
   return r;
@@ -710,6 +711,7 @@ BackupResult Backup::RunStream(int fd, const std::string& name, const std::strin
   r.snapshot.facts = facts;
   r.snapshot.summary.duration_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (opts_.before_commit) opts_.before_commit();
   repo_.SaveSnapshot(r.snapshot);
   return r;
 }

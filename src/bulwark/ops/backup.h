@@ -50,6 +50,10 @@ struct BackupOptions {
   nlohmann::json facts = nlohmann::json::object();
   BackupProgress* progress = nullptr;
   std::function<void(const std::string& path, const std::string& message)> on_error;
+  // Called after every pack and index object is durable, right before the
+  // snapshot is written; may throw to abort without a snapshot (the CLI
+  // checks that its repository lock is still held).
+  std::function<void()> before_commit;
 };
 
 struct BackupResult {

@@ -37,17 +37,29 @@ bool BlobSaver::Save(BlobType type, ByteSpan plaintext, const Id& id) {
   std::unique_lock<std::mutex> lock(mu_);
   RethrowLocked();
   if (!in_flight_.insert(id).second) return false;
-  PackBuilder& builder = type == BlobType::kTree ? tree_pack_ : data_pack_;
+  AddLocked(lock, meta, sealed, plaintext.size());
+  return true;
+}
+
+void BlobSaver::SaveSealed(const PackedBlob& meta, ByteSpan sealed) {
+  std::unique_lock<std::mutex> lock(mu_);
+  RethrowLocked();
+  if (!in_flight_.insert(meta.id).second) return;
+  AddLocked(lock, meta, sealed, meta.raw_length);
+}
+
+void BlobSaver::AddLocked(std::unique_lock<std::mutex>& lock, const PackedBlob& meta, ByteSpan sealed,
+                          uint64_t plain_bytes) {
+  PackBuilder& builder = meta.type == BlobType::kTree ? tree_pack_ : data_pack_;
   builder.Add(meta, sealed);
   stats_.blobs_added++;
-  stats_.bytes_added += plaintext.size();
+  stats_.bytes_added += plain_bytes;
   if (builder.size() >= kPackTargetSize) {
     // Backpressure: bound the packs held in memory.
     cv_.wait(lock, [&] { return queue_.size() < kMaxQueuedPacks || error_; });
     RethrowLocked();
     if (builder.size() >= kPackTargetSize) Enqueue(&builder);  // another thread may have done it
   }
-  return true;
 }
 
 Id BlobSaver::SaveTree(Tree& tree) {
@@ -108,12 +120,14 @@ void BlobSaver::WriteIndexLocked() {
   if (unindexed_.empty()) return;
   IndexFile f;
   for (auto& [id, blobs] : unindexed_) f.packs.push_back({id, blobs});
-  repo_->SaveUnpacked(ObjectType::kIndex, f.Encode());
+  written_index_ids_.push_back(repo_->SaveUnpacked(ObjectType::kIndex, f.Encode()));
   stats_.index_objects_written++;
   for (auto& [id, blobs] : unindexed_) {
     repo_->index().AddPack(id, blobs);
     for (const auto& b : blobs) in_flight_.erase(b.id);
   }
+  if (record_packs_)
+    for (auto& p : unindexed_) written_packs_.push_back(std::move(p));
   unindexed_.clear();
 }
 

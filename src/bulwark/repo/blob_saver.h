@@ -45,12 +45,24 @@ class BlobSaver {
   // unless the repository already holds it. Returns true if newly added.
   // Throws what the upload thread hit (e.g. kNoSpace), at the latest in Flush.
   bool Save(BlobType type, ByteSpan plaintext, const Id& id);
+  // Adds a blob unit already sealed under this repository's key (prune's
+  // repack copies units verbatim: their AAD binds type and id, not the pack).
+  // `meta` gives id, type, compressed, length and raw_length. Unlike Save it
+  // does not skip blobs the index already lists (the caller is moving them);
+  // a blob already added by this saver is skipped.
+  void SaveSealed(const PackedBlob& meta, ByteSpan sealed);
   // Computes the id and saves; returns the id.
   Id SaveTree(Tree& tree);
   // Uploads open packs and writes an index object for every uploaded pack
   // not yet indexed. Blocks until durable.
   void Flush();
   const SaverStats& stats() const { return stats_; }
+  // Packs uploaded and index objects written so far; the packs' blob lists
+  // are kept only after RecordWrittenPacks() (prune builds its consolidated
+  // index from them; a backup does not pay the memory). Call after Flush.
+  void RecordWrittenPacks() { record_packs_ = true; }
+  const std::vector<std::pair<Id, std::vector<PackedBlob>>>& written_packs() const { return written_packs_; }
+  const std::vector<Id>& written_index_ids() const { return written_index_ids_; }
 
  private:
   struct Finished {
@@ -58,6 +70,7 @@ class BlobSaver {
     std::vector<PackedBlob> blobs;
   };
   void Enqueue(PackBuilder* builder);  // called with mu_ held
+  void AddLocked(std::unique_lock<std::mutex>& lock, const PackedBlob& meta, ByteSpan sealed, uint64_t plain_bytes);
   void UploadLoop();
   void WriteIndexLocked();  // mu_ held
   void RethrowLocked();
@@ -71,6 +84,9 @@ class BlobSaver {
   std::deque<Finished> queue_;
   size_t uploading_ = 0;
   std::vector<std::pair<Id, std::vector<PackedBlob>>> unindexed_;
+  std::vector<std::pair<Id, std::vector<PackedBlob>>> written_packs_;
+  std::vector<Id> written_index_ids_;
+  bool record_packs_ = false;
   std::optional<Error> error_;
   bool stop_ = false;
   SaverStats stats_;

@@ -15,6 +15,7 @@ std::string_view ObjectTypeName(ObjectType t) {
     case ObjectType::kIndex: return "index";
     case ObjectType::kSnapshot: return "snapshot";
     case ObjectType::kLock: return "lock";
+    case ObjectType::kMarks: return "marks";
   }
   return "unknown";
 }

@@ -26,6 +26,7 @@ enum class ObjectType : uint8_t {
   kIndex = 4,
   kSnapshot = 5,
   kLock = 6,
+  kMarks = 7,  // prune's packs marked for deletion ("marked/<sha256>")
 };
 
 std::string_view ObjectTypeName(ObjectType t);

@@ -95,7 +95,99 @@ void Index::AddPack(const Id& pack, const std::vector<PackedBlob>& blobs) {
   uint32_t no = static_cast<uint32_t>(packs_.size());
   packs_.push_back(pack);
   pack_numbers_[pack] = no;
-  for (const auto& b : blobs) pending_.emplace(b.id, MakeEntry(no, b));
+  PackStats st;
+  for (const auto& b : blobs) {
+    pending_.emplace(b.id, MakeEntry(no, b));
+    st.listed_bytes += b.length;
+    st.listed_blobs++;
+  }
+  pack_stats_.push_back(st);
+}
+
+void Index::AppendPack(const Id& pack, const std::vector<PackedBlob>& blobs) {
+  std::unique_lock lock(mu_);
+  if (pack_numbers_.count(pack)) return;
+  if (packs_.size() >= (1u << 28)) throw Error(ErrorCode::kUnsupported, "index: too many packs");
+  uint32_t no = static_cast<uint32_t>(packs_.size());
+  packs_.push_back(pack);
+  pack_numbers_[pack] = no;
+  PackStats st;
+  for (const auto& b : blobs) {
+    main_.push_back(MakeEntry(no, b));
+    st.listed_bytes += b.length;
+    st.listed_blobs++;
+  }
+  pack_stats_.push_back(st);
+}
+
+void Index::FinishLoad() {
+  std::unique_lock lock(mu_);
+  const uint32_t mask = (1u << 28) - 1;
+  std::sort(main_.begin(), main_.end(), [mask](const Entry& a, const Entry& b) {
+    if (a.id != b.id) return a.id < b.id;
+    return (a.pack_flags & mask) < (b.pack_flags & mask);
+  });
+  main_.erase(std::unique(main_.begin(), main_.end(), [](const Entry& a, const Entry& b) { return a.id == b.id; }),
+              main_.end());
+  main_.shrink_to_fit();
+}
+
+void Index::Clear() {
+  std::unique_lock lock(mu_);
+  packs_.clear();
+  pack_stats_.clear();
+  pack_numbers_.clear();
+  std::vector<Entry>().swap(main_);
+  pending_.clear();
+}
+
+size_t Index::sorted_size() const {
+  std::shared_lock lock(mu_);
+  return main_.size();
+}
+
+std::optional<size_t> Index::Position(const Id& blob) const {
+  std::shared_lock lock(mu_);
+  auto it = std::lower_bound(main_.begin(), main_.end(), blob, [](const Entry& e, const Id& id) { return e.id < id; });
+  if (it != main_.end() && it->id == blob) return static_cast<size_t>(it - main_.begin());
+  return std::nullopt;
+}
+
+BlobLocation Index::At(size_t pos) const {
+  std::shared_lock lock(mu_);
+  return ToLocation(main_.at(pos));
+}
+
+uint32_t Index::PackNumberAt(size_t pos) const {
+  std::shared_lock lock(mu_);
+  return main_.at(pos).pack_flags & ((1u << 28) - 1);
+}
+
+uint32_t Index::LengthAt(size_t pos) const {
+  std::shared_lock lock(mu_);
+  return main_.at(pos).length;
+}
+
+BlobType Index::TypeAt(size_t pos) const {
+  std::shared_lock lock(mu_);
+  return static_cast<BlobType>((main_.at(pos).pack_flags >> 29) & 3);
+}
+
+Id Index::PackById(uint32_t pack_number) const {
+  std::shared_lock lock(mu_);
+  return packs_.at(pack_number);
+}
+
+std::optional<uint32_t> Index::PackNumber(const Id& pack) const {
+  std::shared_lock lock(mu_);
+  auto it = pack_numbers_.find(pack);
+  if (it == pack_numbers_.end()) return std::nullopt;
+  return it->second;
+}
+
+Index::PackStats Index::pack_stats(uint32_t pack_number) const {
+  std::shared_lock lock(mu_);
+  return pack_stats_.at(pack_number);
 }
 
 std::optional<BlobLocation> Index::Find(const Id& blob) const {

@@ -7,7 +7,7 @@
 //
 // In memory: a sorted vector of 48-byte entries (id, pack number, offset,
 // lengths, flags) plus a hash map for blobs added since the last Finalize().
-// Memory: 48 bytes per blob + 32 bytes per pack.
+// Memory: 48 bytes per blob + about 80 bytes per pack.
 //
 // Thread-safety: Find/Has/AddPack may run concurrently (shared mutex).
 // Finalize must not run concurrently with anything else.
@@ -59,6 +59,34 @@ class Index {
   void ForEach(const std::function<void(const Id& pack, const PackedBlob& blob)>& fn) const;
   bool HasPack(const Id& pack) const;
 
+  // Bulk loading (Repository::LoadIndex): AppendPack adds a pack's listing
+  // unsorted (a pack already known is ignored, as in AddPack); FinishLoad
+  // sorts once and drops duplicate blob ids (lowest pack number wins). No
+  // hash map is involved: 48 bytes per blob. Clear empties the index.
+  void AppendPack(const Id& pack, const std::vector<PackedBlob>& blobs);
+  void FinishLoad();
+  void Clear();
+
+  // Totals over every blob an index object lists in a pack, including blobs
+  // whose id is also stored in another pack (prune counts those as unused).
+  struct PackStats {
+    uint64_t listed_bytes = 0;  // sum of sealed lengths (bytes)
+    uint32_t listed_blobs = 0;
+  };
+
+  // Positional access to the sorted table, for prune's one-bit-per-blob
+  // marks. Valid after Finalize/FinishLoad while nothing is pending; a
+  // position stays valid until the next Finalize/FinishLoad/Clear.
+  size_t sorted_size() const;
+  std::optional<size_t> Position(const Id& blob) const;
+  BlobLocation At(size_t pos) const;
+  uint32_t PackNumberAt(size_t pos) const;
+  uint32_t LengthAt(size_t pos) const;  // sealed length (bytes)
+  BlobType TypeAt(size_t pos) const;
+  Id PackById(uint32_t pack_number) const;  // pack_number < pack_count()
+  std::optional<uint32_t> PackNumber(const Id& pack) const;
+  PackStats pack_stats(uint32_t pack_number) const;
+
  private:
   struct Entry {
     Id id;
@@ -71,6 +99,7 @@ class Index {
 
   mutable std::shared_mutex mu_;
   std::vector<Id> packs_;
+  std::vector<PackStats> pack_stats_;  // parallel to packs_
   std::unordered_map<Id, uint32_t, IdHash> pack_numbers_;
   std::vector<Entry> main_;  // sorted by id
   std::unordered_map<Id, Entry, IdHash> pending_;

@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <random>
+#include <thread>
 #include <nlohmann/json.hpp>
 
 #include "bulwark/base/error.h"
@@ -87,36 +89,92 @@ void Lock::Write() {
 std::unique_ptr<Lock> Lock::Acquire(Repository* repo, bool exclusive, int64_t wait_seconds) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(wait_seconds);
   std::unique_ptr<Lock> lock(new Lock(repo, exclusive));
+  auto last_write = std::chrono::steady_clock::now();
+  auto drop_own = [&] {
+    if (lock->id_.IsZero()) return;
+    repo->backend().Remove(Repository::ObjectName(ObjectType::kLock, lock->id_));
+    lock->id_ = Id{};
+  };
+  thread_local std::mt19937 rng(std::random_device{}());
   for (int attempt = 0;; ++attempt) {
     std::optional<LockInfo> conflict;
-    for (const auto& l : List(repo, true))
-      if (l.id != lock->id_ && (exclusive || l.exclusive)) conflict = l;
-    if (!conflict) {
+    bool keep_waiting_with_own = false;
+    auto others = List(repo, true);
+    if (exclusive) {
+      // Writer preference: an exclusive waiter keeps its lock object while it
+      // waits, so new shared lockers back off and a stream of backups cannot
+      // starve a prune. Of two exclusive waiters the smaller id goes first.
       if (lock->id_.IsZero()) {
         lock->Write();
-        continue;  // re-check: another process may have locked concurrently
+        last_write = std::chrono::steady_clock::now();
+        continue;
       }
-      break;
+      for (const auto& l : others) {
+        if (l.id == lock->id_) continue;
+        conflict = l;
+        if (l.exclusive && l.id < lock->id_) {
+          keep_waiting_with_own = false;
+          break;
+        }
+        keep_waiting_with_own = true;
+      }
+      if (!conflict) break;
+      if (!keep_waiting_with_own) drop_own();
+    } else {
+      for (const auto& l : others)
+        if (l.id != lock->id_ && l.exclusive) conflict = l;
+      if (!conflict) {
+        if (lock->id_.IsZero()) {
+          lock->Write();
+          continue;  // re-check: an exclusive locker may have arrived concurrently
+        }
+        break;
+      }
+      drop_own();
     }
-    if (!lock->id_.IsZero()) {
-      // Both of us wrote a lock at once: back off (remove ours) and retry.
-      repo->backend().Remove(Repository::ObjectName(ObjectType::kLock, lock->id_));
-      lock->id_ = Id{};
-    }
-    if (std::chrono::steady_clock::now() >= deadline)
+    if (std::chrono::steady_clock::now() >= deadline) {
+      drop_own();
       throw Error(ErrorCode::kLocked, "repository " + repo->backend().Location() + " is locked: " + Describe(*conflict) +
                                           " (use --lock-wait to wait, or 'bulwark unlock' if that process is gone "
                                           "on another host)");
-    std::this_thread::sleep_for(std::chrono::milliseconds(std::min(5000, 200 * (attempt + 1))));
+    }
+    if (!lock->id_.IsZero() &&
+        std::chrono::steady_clock::now() - last_write > std::chrono::seconds(kRefreshSeconds)) {
+      lock->Write();  // a waiting lock is refreshed like a held one
+      last_write = std::chrono::steady_clock::now();
+    }
+    int base = std::min(5000, 200 * (attempt + 1));
+    std::this_thread::sleep_for(std::chrono::milliseconds(base / 2 + rng() % (base / 2 + 1)));
   }
   lock->refresher_ = std::thread([l = lock.get()] { l->RefreshLoop(); });
   return lock;
+}
+
+int64_t Lock::Touch() {
+  std::lock_guard<std::mutex> guard(mu_);
+  Write();
+  auto st = repo_->backend().Stat(Repository::ObjectName(ObjectType::kLock, id_));
+  if (!st) throw Error(ErrorCode::kLocked, "lock " + id_.Short() + " vanished right after it was written");
+  return st->mtime_ns;
+}
+
+void Lock::CheckHeld() {
+  std::lock_guard<std::mutex> guard(mu_);
+  if (lost_ || !repo_->backend().Stat(Repository::ObjectName(ObjectType::kLock, id_)))
+    throw Error(ErrorCode::kLocked, "this process's lock on " + repo_->backend().Location() +
+                                        " was removed by another process (it was considered stale); stopping so "
+                                        "that nothing refers to data a concurrent prune may have removed");
 }
 
 void Lock::RefreshLoop() {
   std::unique_lock<std::mutex> guard(mu_);
   while (!cv_.wait_for(guard, std::chrono::seconds(kRefreshSeconds), [&] { return stop_; })) {
     try {
+      if (!repo_->backend().Stat(Repository::ObjectName(ObjectType::kLock, id_))) {
+        lost_ = true;
+        log::Warn("lock " + id_.Short() + " was removed by another process; this operation will not commit");
+        continue;
+      }
       Write();
     } catch (const Error& e) {
       log::Warn(std::string("refreshing lock: ") + e.what());

@@ -37,6 +37,16 @@ class Lock {
   static std::unique_ptr<Lock> Acquire(Repository* repo, bool exclusive, int64_t wait_seconds = 0);
   ~Lock();  // releases (removes the lock object)
 
+  // Rewrites the lock now and returns its storage modification time (ns,
+  // UTC, the storage's clock): prune's "now" for grace periods, so a client
+  // with a wrong clock cannot shorten them. Throws what the backend throws.
+  int64_t Touch();
+  // Throws Error(kLocked) if the lock object is gone: another process judged
+  // it stale (e.g. this one was suspended for 30 minutes) and may have
+  // started an exclusive operation such as prune. A backup calls this before
+  // writing its snapshot, which then is not written.
+  void CheckHeld();
+
   // Lists all locks; removes stale ones (with a notice) when `remove_stale`.
   static std::vector<LockInfo> List(Repository* repo, bool remove_stale);
 
@@ -51,6 +61,7 @@ class Lock {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
+  bool lost_ = false;  // the lock object was removed by someone else
   std::thread refresher_;
 };
 

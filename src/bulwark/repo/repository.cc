@@ -6,6 +6,7 @@
 #include <atomic>
 #include <mutex>
 #include <thread>
+#include <unordered_set>
 
 #include <nlohmann/json.hpp>
 
@@ -222,6 +223,7 @@ std::string Repository::ObjectName(ObjectType type, const Id& id) {
     case ObjectType::kSnapshot: return "snapshots/" + hex;
     case ObjectType::kKey: return "keys/" + hex;
     case ObjectType::kLock: return "locks/" + hex;
+    case ObjectType::kMarks: return "marked/" + hex;
     case ObjectType::kConfig: return "config";
   }
   return hex;
@@ -254,55 +256,101 @@ void Repository::LoadIndex() {
     ids.push_back(Id::FromSpan(b));
   }
   std::sort(ids.begin(), ids.end());
-  std::vector<IndexFile> files(ids.size());
-  std::atomic<size_t> next{0};
-  std::mutex err_mu;
-  std::optional<Error> first_error;
-  auto work = [&] {
-    for (size_t i; (i = next++) < ids.size();) {
-      try {
-        std::string what = backend_->Location() + "/" + ObjectName(ObjectType::kIndex, ids[i]);
-        files[i] = IndexFile::Decode(LoadUnpacked(ObjectType::kIndex, ids[i]), what);
-      } catch (const Error& e) {
-        std::lock_guard<std::mutex> lock(err_mu);
-        if (!first_error) first_error = e;
+  // Objects are decoded in parallel and appended straight into the index's
+  // table (no per-object copies kept): peak memory stays near 48 bytes per
+  // blob. An object named in another's `supersedes` list (left behind by a
+  // prune that stopped before deleting it) must not count; that is rare, so
+  // the index is simply loaded a second time without them.
+  std::unordered_set<Id, IdHash> superseded;
+  auto load = [&](const std::vector<Id>& which) {
+    index_.Clear();
+    std::atomic<size_t> next{0};
+    std::mutex mu;
+    std::optional<Error> first_error;
+    auto work = [&] {
+      for (size_t i; (i = next++) < which.size();) {
+        try {
+          std::string what = backend_->Location() + "/" + ObjectName(ObjectType::kIndex, which[i]);
+          IndexFile f = IndexFile::Decode(LoadUnpacked(ObjectType::kIndex, which[i]), what);
+          for (const auto& p : f.packs) index_.AppendPack(p.id, p.blobs);
+          std::lock_guard<std::mutex> lock(mu);
+          superseded.insert(f.supersedes.begin(), f.supersedes.end());
+        } catch (const Error& e) {
+          std::lock_guard<std::mutex> lock(mu);
+          if (!first_error) first_error = e;
+        }
       }
-    }
+    };
+    size_t nthreads = std::min<size_t>(which.size(), std::max(2u, std::thread::hardware_concurrency()));
+    std::vector<std::thread> threads;
+    for (size_t t = 1; t < nthreads; ++t) threads.emplace_back(work);
+    work();
+    for (auto& t : threads) t.join();
+    if (first_error) throw *first_error;
   };
-  size_t nthreads = std::min<size_t>(ids.size(), std::max(2u, std::thread::hardware_concurrency()));
-  std::vector<std::thread> threads;
-  for (size_t t = 1; t < nthreads; ++t) threads.emplace_back(work);
-  work();
-  for (auto& t : threads) t.join();
-  if (first_error) throw *first_error;
-  for (const auto& f : files)
-    for (const auto& p : f.packs) index_.AddPack(p.id, p.blobs);
-  index_.Finalize();
-  index_ids_ = std::move(ids);
+  load(ids);
+  superseded_ids_.clear();
+  std::vector<Id> live;
+  for (const auto& id : ids) (superseded.count(id) ? superseded_ids_ : live).push_back(id);
+  if (!superseded_ids_.empty()) load(live);
+  index_.FinishLoad();
+  index_ids_ = std::move(live);
+}
+
+std::optional<std::vector<PackedBlob>> Repository::ReadPackHeader(const storage::ObjectInfo& o, const Id& pack) const {
+  try {
+    std::string what = "pack " + pack.Short();
+    size_t want = std::min<uint64_t>(o.size, 64 << 10), need = 0;
+    std::vector<PackedBlob> blobs;
+    Bytes tail = backend_->GetRange(o.name, o.size - want, want);
+    if (!ParsePackTail(aead_, tail, o.size, what, &blobs, &need)) {
+      tail = backend_->GetRange(o.name, o.size - need, need);
+      if (!ParsePackTail(aead_, tail, o.size, what, &blobs, &need)) return std::nullopt;
+    }
+    return blobs;
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::kCorrupt && e.code() != ErrorCode::kNotFound) throw;
+    log::Debug(std::string("cannot read the header of ") + e.what());
+    return std::nullopt;
+  }
+}
+
+std::vector<MarksObject> Repository::LoadMarks() const {
+  std::vector<MarksObject> out;
+  for (const auto& o : backend_->List("marked/")) {
+    Bytes b;
+    std::string hex = o.name.substr(o.name.rfind('/') + 1);
+    if (hex.size() != 64 || !FromHex(hex, &b)) continue;
+    MarksObject m;
+    m.id = Id::FromSpan(b);
+    m.mtime_ns = o.mtime_ns;
+    try {
+      m.packs = IndexFile::Decode(LoadUnpacked(ObjectType::kMarks, m.id), backend_->Location() + "/" + o.name);
+    } catch (const Error& e) {
+      if (e.code() == ErrorCode::kNotFound) continue;  // deleted meanwhile
+      if (e.code() != ErrorCode::kCorrupt) throw;
+      // Without it its packs count as unindexed: still deleted only after
+      // the grace period, by their own age.
+      log::Warn(std::string("ignoring damaged prune marks: ") + e.what());
+      continue;
+    }
+    out.push_back(std::move(m));
+  }
+  return out;
 }
 
 size_t Repository::IndexOrphanPacks() {
   IndexFile f;
+  std::unordered_set<Id, IdHash> marked;  // prune's marked packs are not orphans
+  for (const auto& m : LoadMarks())
+    for (const auto& p : m.packs.packs) marked.insert(p.id);
   for (const auto& o : backend_->List("data/")) {
     std::string hex = o.name.substr(o.name.rfind('/') + 1);
     Bytes b;
     if (hex.size() != 64 || !FromHex(hex, &b)) continue;
     Id pack = Id::FromSpan(b);
-    if (index_.HasPack(pack)) continue;
-    try {
-      std::string what = "pack " + pack.Short();
-      size_t want = std::min<uint64_t>(o.size, 64 << 10), need = 0;
-      std::vector<PackedBlob> blobs;
-      Bytes tail = backend_->GetRange(o.name, o.size - want, want);
-      if (!ParsePackTail(aead_, tail, o.size, what, &blobs, &need)) {
-        tail = backend_->GetRange(o.name, o.size - need, need);
-        if (!ParsePackTail(aead_, tail, o.size, what, &blobs, &need)) continue;
-      }
-      f.packs.push_back({pack, std::move(blobs)});
-    } catch (const Error& e) {
-      if (e.code() != ErrorCode::kCorrupt && e.code() != ErrorCode::kNotFound) throw;
-      log::Debug(std::string("not indexing ") + e.what());
-    }
+    if (index_.HasPack(pack) || marked.count(pack)) continue;
+    if (auto blobs = ReadPackHeader(o, pack)) f.packs.push_back({pack, std::move(*blobs)});
   }
   if (f.packs.empty()) return 0;
   SaveUnpacked(ObjectType::kIndex, f.Encode());

@@ -69,6 +69,14 @@ struct SnapshotFilter {
   bool Matches(const Snapshot& s) const;
 };
 
+// One `marked/<sha256>` object: packs a prune removed from the index and will
+// delete once the grace period has passed (docs/FORMAT.md, "Prune marks").
+struct MarksObject {
+  Id id;
+  int64_t mtime_ns = 0;  // storage timestamp of the object (ns, UTC)
+  IndexFile packs;       // the marked packs (their blob lists are empty)
+};
+
 class Repository {
  public:
   // Creates a repository in an empty location. Throws kAlreadyExists.
@@ -85,17 +93,28 @@ class Repository {
   const crypto::MasterKey& master_key() const { return master_; }
   const Id& key_id() const { return key_id_; }
   Index& index() { return index_; }
+  const Index& index() const { return index_; }
 
-  // Loads every index object (parallel). Throws kCorrupt naming a damaged one.
+  // Loads every index object (parallel), honouring `supersedes` lists.
+  // Throws kCorrupt naming a damaged one.
   void LoadIndex();
   // Finds packs that no index object lists (an interrupted backup uploaded
   // them), reads their headers from the pack tails and writes one index
   // object for them, so their blobs are reused instead of uploaded again.
   // Damaged or partial packs are skipped (check reports them). Returns the
   // number of packs recovered. The index must be loaded.
+  // Packs listed in prune marks are not orphans and are skipped.
   size_t IndexOrphanPacks();
-  // Ids of the index objects loaded by LoadIndex.
+  // Reads a pack's blob list from its tail (one or two ranged reads).
+  // Returns nullopt for a damaged, partial or vanished pack.
+  std::optional<std::vector<PackedBlob>> ReadPackHeader(const storage::ObjectInfo& object, const Id& pack) const;
+  // Every prune marks object; a damaged one is skipped with a warning.
+  std::vector<MarksObject> LoadMarks() const;
+  // Ids of the index objects loaded by LoadIndex, and of the objects it
+  // skipped because a newer index object supersedes them (prune deletes
+  // those; they exist only when a prune stopped before finishing).
   const std::vector<Id>& index_ids() const { return index_ids_; }
+  const std::vector<Id>& superseded_index_ids() const { return superseded_ids_; }
 
   // Reads, authenticates, decompresses and verifies one blob.
   // Throws kNotFound if the index does not know it, kCorrupt if damaged.
@@ -134,6 +153,7 @@ class Repository {
   Id key_id_;
   Index index_;
   std::vector<Id> index_ids_;
+  std::vector<Id> superseded_ids_;
 };
 
 // Resolves a unique object id from a hex prefix among `names` (object names

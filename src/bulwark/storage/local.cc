@@ -151,7 +151,7 @@ class LocalBackend : public Backend {
     if (::stat((root_ + "/config").c_str(), &st) == 0)
       throw Error(ErrorCode::kAlreadyExists, "a repository already exists at " + root_);
     MakeDirs(root_);
-    for (const char* d : {"keys", "data", "index", "snapshots", "locks"}) MakeDirs(root_ + "/" + d);
+    for (const char* d : {"keys", "data", "index", "snapshots", "locks", "marked"}) MakeDirs(root_ + "/" + d);
     char sub[4];
     for (int i = 0; i < 256; ++i) {
       std::snprintf(sub, sizeof sub, "%02x", i);

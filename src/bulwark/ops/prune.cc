@@ -1,0 +1,465 @@
+#include "bulwark/ops/prune.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "bulwark/base/error.h"
+#include "bulwark/base/log.h"
+#include "bulwark/repo/blob_saver.h"
+#include "bulwark/repo/pack.h"
+
+namespace bulwark::ops {
+namespace {
+
+using repo::IndexFile;
+using repo::ObjectType;
+using repo::Repository;
+
+// Index objects the consolidated index is split into: about 2 MiB each.
+constexpr size_t kBlobsPerIndexObject = 50000;
+
+struct StoredPack {
+  uint64_t size = 0;
+  int64_t mtime_ns = 0;
+};
+
+std::optional<Id> IdFromName(const std::string& name) {
+  std::string hex = name.substr(name.rfind('/') + 1);
+  Bytes b;
+  if (hex.size() != 64 || !FromHex(hex, &b)) return std::nullopt;
+  return Id::FromSpan(b);
+}
+
+// One bit per sorted index entry, set concurrently.
+class Marks {
+ public:
+  explicit Marks(size_t n) : words_((n + 63) / 64), bits_(new std::atomic<uint64_t>[words_]) {
+    for (size_t i = 0; i < words_; ++i) bits_[i].store(0, std::memory_order_relaxed);
+  }
+  // Returns true if the bit was not set before.
+  bool Set(size_t i) {
+    uint64_t m = uint64_t(1) << (i & 63);
+    return !(bits_[i >> 6].fetch_or(m, std::memory_order_relaxed) & m);
+  }
+  bool Get(size_t i) const { return bits_[i >> 6].load(std::memory_order_relaxed) & (uint64_t(1) << (i & 63)); }
+
+ private:
+  size_t words_;
+  std::unique_ptr<std::atomic<uint64_t>[]> bits_;
+};
+
+// Marks every blob reachable from the snapshots. Trees are loaded by a few
+// threads; a tree is walked once however many snapshots share it (its mark
+// bit is the visited flag). Referenced ids the index lacks go to `missing`.
+void MarkReachable(const Repository& repo, const std::vector<repo::Snapshot>& snapshots, Marks* marks,
+                   std::unordered_set<Id, IdHash>* missing, const PruneOptions& o) {
+  const repo::Index& index = repo.index();
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<Id> queue;
+  size_t active = 0;
+  uint64_t trees_done = 0;
+  std::optional<Error> error;
+  // Returns true when `id` is a tree to descend into.
+  auto visit = [&](const Id& id, std::unordered_set<Id, IdHash>* local_missing) {
+    auto pos = index.Position(id);
+    if (!pos) {
+      local_missing->insert(id);
+      return false;
+    }
+    return marks->Set(*pos);
+  };
+  {
+    std::unordered_set<Id, IdHash> m;
+    for (const auto& s : snapshots)
+      if (visit(s.tree, &m)) queue.push_back(s.tree);
+    missing->insert(m.begin(), m.end());
+  }
+  auto work = [&] {
+    std::unique_lock<std::mutex> lock(mu);
+    for (;;) {
+      cv.wait(lock, [&] { return error || !queue.empty() || active == 0; });
+      if (error || (queue.empty() && active == 0)) {
+        cv.notify_all();
+        return;
+      }
+      Id id = queue.front();
+      queue.pop_front();
+      ++active;
+      lock.unlock();
+      std::vector<Id> subtrees;
+      std::unordered_set<Id, IdHash> local_missing;
+      std::optional<Error> err;
+      try {
+        repo::Tree tree = repo.LoadTree(id);
+        for (const auto& n : tree.nodes) {
+          for (const auto& c : n.content) visit(c, &local_missing);
+          if (!n.subtree.IsZero() && visit(n.subtree, &local_missing)) subtrees.push_back(n.subtree);
+        }
+      } catch (const Error& e) {
+        err = e.WithContext("reading tree " + id.Short());
+      }
+      lock.lock();
+      --active;
+      ++trees_done;
+      if (err && !error) error = err;
+      missing->insert(local_missing.begin(), local_missing.end());
+      for (auto& s : subtrees) queue.push_back(s);
+      if (o.progress && trees_done % 256 == 0) o.progress("mark", trees_done, trees_done + queue.size());
+      cv.notify_all();
+    }
+  };
+  size_t nthreads = std::max(2u, std::min(8u, std::thread::hardware_concurrency() * 2));
+  std::vector<std::thread> threads;
+  for (size_t i = 1; i < nthreads; ++i) threads.emplace_back(work);
+  work();
+  for (auto& t : threads) t.join();
+  if (error) throw *error;
+}
+
+std::string FirstIds(const std::unordered_set<Id, IdHash>& ids) {
+  std::vector<Id> v(ids.begin(), ids.end());
+  std::sort(v.begin(), v.end());
+  std::string out;
+  for (size_t i = 0; i < v.size() && i < 3; ++i) out += (i ? ", " : "") + v[i].Short();
+  if (v.size() > 3) out += ", ...";
+  return out;
+}
+
+enum PackState : uint8_t { kKeep, kRepack, kDelete, kDropMissing };
+
+}  // namespace
+
+PruneStats Prune(Repository& repo, const PruneOptions& o) {
+  if (o.storage_now_ns <= 0) throw Error(ErrorCode::kInternal, "prune: the storage's current time is unknown");
+  if (!(o.max_unused >= 0 && o.max_unused <= 1))
+    throw Error(ErrorCode::kInvalidArgument, "prune: max unused share must be between 0 and 100%");
+  if (o.grace_ns < 0) throw Error(ErrorCode::kInvalidArgument, "prune: grace period must not be negative");
+  const auto t0 = std::chrono::steady_clock::now();
+  storage::Backend& be = repo.backend();
+  PruneStats st;
+
+  // Every snapshot must be readable: an unreadable one could reference
+  // anything, and prune would delete its data.
+  std::vector<repo::Snapshot> snapshots = repo.LoadSnapshots();
+  st.snapshots = snapshots.size();
+
+  repo.LoadIndex();
+  std::vector<Id> supersede = repo.index_ids();
+  for (const auto& id : repo.superseded_index_ids()) supersede.push_back(id);
+  st.index_objects_before = supersede.size();
+
+  std::unordered_map<Id, StoredPack, IdHash> stored;
+  for (const auto& obj : be.List("data/"))
+    if (auto id = IdFromName(obj.name)) stored[*id] = {obj.size, obj.mtime_ns};
+  std::vector<repo::MarksObject> marks_objects = repo.LoadMarks();
+
+  repo::Index& index = repo.index();
+  std::unique_ptr<Marks> marks;
+  for (int round = 0;; ++round) {
+    marks = std::make_unique<Marks>(index.sorted_size());
+    std::unordered_set<Id, IdHash> missing;
+    MarkReachable(repo, snapshots, marks.get(), &missing, o);
+    if (missing.empty()) break;
+    if (round > 0)
+      throw Error(ErrorCode::kCorrupt, "prune: " + std::to_string(missing.size()) +
+                                           " blob(s) referenced by snapshots are in no pack (" + FirstIds(missing) +
+                                           "); nothing was deleted; run 'bulwark check'");
+    // A snapshot needs blobs no indexed pack holds. They may be in a pack an
+    // earlier prune marked (a backup that started before the marking used
+    // them) or in an unindexed pack: put such packs back into the index.
+    IndexFile put_back;
+    for (const auto& [id, sp] : stored) {
+      if (index.HasPack(id)) continue;
+      auto blobs = repo.ReadPackHeader({Repository::ObjectName(ObjectType::kPack, id), sp.size, sp.mtime_ns}, id);
+      if (!blobs) continue;
+      bool needed = false;
+      for (const auto& b : *blobs) needed |= missing.erase(b.id) > 0;
+      if (needed) put_back.packs.push_back({id, std::move(*blobs)});
+    }
+    if (!missing.empty())
+      throw Error(ErrorCode::kCorrupt, "prune: " + std::to_string(missing.size()) +
+                                           " blob(s) referenced by snapshots are in no pack (" + FirstIds(missing) +
+                                           "); nothing was deleted; run 'bulwark check'");
+    if (!o.dry_run) supersede.push_back(repo.SaveUnpacked(ObjectType::kIndex, put_back.Encode()));
+    for (const auto& p : put_back.packs) index.AddPack(p.id, p.blobs);
+    index.Finalize();
+    st.packs_recovered = put_back.packs.size();
+    log::Info("prune: put " + std::to_string(put_back.packs.size()) +
+              " marked or unindexed pack(s) back into the index: snapshots reference their blobs");
+  }
+
+  // Per pack: bytes and blobs in use.
+  const size_t n = index.sorted_size();
+  const uint32_t npacks = static_cast<uint32_t>(index.pack_count());
+  std::vector<uint64_t> used_bytes(npacks, 0);
+  std::vector<uint32_t> used_blobs(npacks, 0);
+  st.blobs = n;
+  for (size_t i = 0; i < n; ++i) {
+    if (!marks->Get(i)) continue;
+    uint32_t pk = index.PackNumberAt(i);
+    used_bytes[pk] += index.LengthAt(i);
+    used_blobs[pk]++;
+    st.blobs_used++;
+  }
+
+  // Plan.
+  std::vector<uint8_t> state(npacks, kKeep);
+  struct Candidate {
+    uint32_t pack;
+    uint64_t used, unused;
+  };
+  std::vector<Candidate> candidates;
+  uint64_t total_used = 0, unused_in_partial = 0;
+  for (uint32_t pk = 0; pk < npacks; ++pk) {
+    Id id = index.PackById(pk);
+    auto ps = index.pack_stats(pk);
+    auto it = stored.find(id);
+    if (it == stored.end()) {
+      if (used_blobs[pk])
+        throw Error(ErrorCode::kCorrupt, "prune: pack " + id.Short() + " is in the index but missing from " +
+                                             be.Location() + ", and snapshots need " + std::to_string(used_blobs[pk]) +
+                                             " of its blobs; nothing was deleted; run 'bulwark check'");
+      state[pk] = kDropMissing;
+      st.packs_missing_unused++;
+      continue;
+    }
+    st.packs++;
+    uint64_t unused = ps.listed_bytes > used_bytes[pk] ? ps.listed_bytes - used_bytes[pk] : 0;
+    st.used_bytes += used_bytes[pk];
+    st.unused_bytes += unused;
+    if (used_blobs[pk] == 0) {
+      state[pk] = kDelete;
+      st.packs_unused++;
+      st.bytes_unused_packs += it->second.size;
+      continue;
+    }
+    total_used += used_bytes[pk];
+    if (unused > 0) {
+      candidates.push_back({pk, used_bytes[pk], unused});
+      unused_in_partial += unused;
+    }
+  }
+  // Most wasteful packs first, until the unused share is tolerable (restic's
+  // --max-unused policy: unused <= max_unused / (1 - max_unused) * used).
+  std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
+    return double(a.unused) / double(a.used + a.unused) > double(b.unused) / double(b.used + b.unused);
+  });
+  const double allowed = o.max_unused >= 1 ? std::numeric_limits<double>::infinity()
+                                           : o.max_unused / (1 - o.max_unused) * double(total_used);
+  uint64_t budget = o.max_repack_bytes;
+  for (const auto& c : candidates) {
+    if (double(unused_in_partial) <= allowed) break;
+    uint64_t size = stored[index.PackById(c.pack)].size;
+    if (size > budget) continue;
+    budget -= size;
+    state[c.pack] = kRepack;
+    unused_in_partial -= c.unused;
+    st.packs_repack++;
+    st.bytes_repack += size;
+    st.bytes_repack_unused += c.unused;
+  }
+  for (uint32_t pk = 0; pk < npacks; ++pk)
+    if (state[pk] == kKeep) {
+      st.packs_keep++;
+      st.bytes_keep += stored[index.PackById(pk)].size;
+    }
+
+  // A pack is protected when the index keeps it: never deleted, whatever a
+  // marks object says. `extra_indexed` are packs written by this run.
+  auto indexed_and_kept = [&](const Id& id) {
+    auto pk = index.PackNumber(id);
+    return pk && (*pk >= npacks || state[*pk] == kKeep);
+  };
+
+  if (o.dry_run) {
+    // What the second phase would delete now.
+    std::unordered_set<Id, IdHash> in_marks;
+    for (const auto& m : marks_objects)
+      for (const auto& p : m.packs.packs) {
+        in_marks.insert(p.id);
+        auto it = stored.find(p.id);
+        if (it == stored.end() || indexed_and_kept(p.id)) continue;
+        bool due = o.storage_now_ns - m.mtime_ns >= o.grace_ns;
+        (due ? st.packs_deleted : st.packs_waiting)++;
+        (due ? st.bytes_deleted : st.bytes_waiting) += it->second.size;
+      }
+    for (const auto& [id, sp] : stored) {
+      if (index.HasPack(id) || in_marks.count(id)) continue;
+      bool due = o.storage_now_ns - sp.mtime_ns >= o.grace_ns;
+      (due ? st.packs_deleted : st.packs_waiting)++;
+      (due ? st.bytes_deleted : st.bytes_waiting) += sp.size;
+    }
+    st.duration_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return st;
+  }
+
+  // Repack: copy the live units of the chosen packs into new packs.
+  std::unique_ptr<repo::BlobSaver> saver;
+  if (st.packs_repack > 0) {
+    saver = std::make_unique<repo::BlobSaver>(&repo, o.compression >= 0 ? o.compression : repo.config().compression);
+    saver->RecordWrittenPacks();
+    std::unordered_map<uint32_t, std::vector<size_t>> live;
+    for (size_t i = 0; i < n; ++i)
+      if (marks->Get(i)) {
+        uint32_t pk = index.PackNumberAt(i);
+        if (state[pk] == kRepack) live[pk].push_back(i);
+      }
+    uint64_t done = 0;
+    for (const auto& [pk, positions] : live) {
+      Id pack = index.PackById(pk);
+      std::string name = Repository::ObjectName(ObjectType::kPack, pack);
+      Bytes data = WithContext("repacking pack " + pack.Short(), [&] { return be.Get(name); });
+      for (size_t pos : positions) {
+        repo::BlobLocation loc = index.At(pos);
+        std::string what = "blob " + loc.blob.id.Short() + " in pack " + pack.Short();
+        if (uint64_t(loc.blob.offset) + loc.blob.length > data.size())
+          throw Error(ErrorCode::kCorrupt, "prune: " + what + " lies beyond the end of the pack; nothing was deleted");
+        ByteSpan sealed(data.data() + loc.blob.offset, loc.blob.length);
+        // Verify before copying: a damaged unit must not spread into new packs.
+        WithContext("prune: repacking " + what, [&] {
+          repo::OpenBlobView(repo.aead(), repo.ids(), loc.blob, sealed, what);
+          return 0;
+        });
+        saver->SaveSealed(loc.blob, sealed);
+      }
+      if (o.progress) o.progress("repack", ++done, live.size());
+    }
+    saver->Flush();
+    st.packs_written = saver->stats().packs_written;
+    st.bytes_written = saver->stats().bytes_stored;
+    for (const auto& id : saver->written_index_ids()) supersede.push_back(id);
+  }
+
+  // Phase one: record the packs to delete (they leave the index next).
+  std::optional<repo::MarksObject> new_marks;
+  {
+    IndexFile mk;
+    for (uint32_t pk = 0; pk < npacks; ++pk)
+      if (state[pk] == kDelete || state[pk] == kRepack) mk.packs.push_back({index.PackById(pk), {}});
+    if (!mk.packs.empty()) {
+      repo::MarksObject m;
+      m.id = repo.SaveUnpacked(ObjectType::kMarks, mk.Encode());
+      auto info = be.Stat(Repository::ObjectName(ObjectType::kMarks, m.id));
+      m.mtime_ns = info ? info->mtime_ns : o.storage_now_ns;
+      m.packs = std::move(mk);
+      new_marks = std::move(m);
+    }
+  }
+
+  // The consolidated index: every kept pack and every new pack; its last
+  // object supersedes all older index objects, which are removed after.
+  bool changed = st.packs_repack || st.packs_unused || st.packs_missing_unused || st.packs_recovered;
+  if (changed || supersede.size() > 1 || !repo.superseded_index_ids().empty()) {
+    std::vector<uint32_t> count(npacks, 0);
+    size_t kept_entries = 0;
+    for (size_t i = 0; i < n; ++i) {
+      uint32_t pk = index.PackNumberAt(i);
+      if (state[pk] == kKeep) count[pk]++, kept_entries++;
+    }
+    std::vector<uint32_t> start(npacks + 1, 0);
+    for (uint32_t pk = 0; pk < npacks; ++pk) start[pk + 1] = start[pk] + count[pk];
+    std::vector<uint32_t> order(kept_entries);  // positions grouped by pack: 4 bytes per blob
+    {
+      std::vector<uint32_t> fill(start.begin(), start.end() - 1);
+      for (size_t i = 0; i < n; ++i) {
+        uint32_t pk = index.PackNumberAt(i);
+        if (state[pk] == kKeep) order[fill[pk]++] = static_cast<uint32_t>(i);
+      }
+    }
+    std::vector<IndexFile> pending;  // written in order; only the last one supersedes
+    IndexFile cur;
+    size_t cur_blobs = 0;
+    auto add_pack = [&](const Id& id, std::vector<repo::PackedBlob> blobs) {
+      if (cur_blobs > 0 && cur_blobs + blobs.size() > kBlobsPerIndexObject) {
+        repo.SaveUnpacked(ObjectType::kIndex, cur.Encode());
+        st.index_objects_written++;
+        cur = IndexFile();
+        cur_blobs = 0;
+      }
+      cur_blobs += blobs.size();
+      cur.packs.push_back({id, std::move(blobs)});
+    };
+    for (uint32_t pk = 0; pk < npacks; ++pk) {
+      if (count[pk] == 0) continue;
+      std::vector<repo::PackedBlob> blobs;
+      blobs.reserve(count[pk]);
+      for (uint32_t j = start[pk]; j < start[pk + 1]; ++j) blobs.push_back(index.At(order[j]).blob);
+      std::sort(blobs.begin(), blobs.end(), [](auto& a, auto& b) { return a.offset < b.offset; });
+      add_pack(index.PackById(pk), std::move(blobs));
+    }
+    if (saver)
+      for (const auto& [id, blobs] : saver->written_packs()) add_pack(id, blobs);
+    cur.supersedes = supersede;
+    repo.SaveUnpacked(ObjectType::kIndex, cur.Encode());
+    st.index_objects_written++;
+    for (const auto& id : supersede) {
+      be.Remove(Repository::ObjectName(ObjectType::kIndex, id));
+      st.index_objects_removed++;
+    }
+  }
+
+  // Phase two: delete what was marked at least `grace` ago (storage clock),
+  // and unindexed packs at least that old.
+  int64_t now = o.storage_now_ns;
+  if (new_marks) {
+    now = std::max(now, new_marks->mtime_ns);
+    marks_objects.push_back(*new_marks);
+  }
+  std::unordered_set<Id, IdHash> in_marks;
+  uint64_t to_delete = 0, deleted_so_far = 0;
+  for (const auto& m : marks_objects)
+    if (now - m.mtime_ns >= o.grace_ns) to_delete += m.packs.packs.size();
+  auto remove_pack = [&](const Id& id) {
+    auto it = stored.find(id);
+    if (it == stored.end()) return;
+    be.Remove(Repository::ObjectName(ObjectType::kPack, id));
+    st.packs_deleted++;
+    st.bytes_deleted += it->second.size;
+    stored.erase(it);
+  };
+  for (const auto& m : marks_objects) {
+    bool due = now - m.mtime_ns >= o.grace_ns;
+    for (const auto& p : m.packs.packs) {
+      in_marks.insert(p.id);
+      if (indexed_and_kept(p.id)) continue;
+      if (due) {
+        remove_pack(p.id);
+        if (o.progress && ++deleted_so_far % 64 == 0) o.progress("delete", deleted_so_far, to_delete);
+      } else if (auto it = stored.find(p.id); it != stored.end()) {
+        st.packs_waiting++;
+        st.bytes_waiting += it->second.size;
+      }
+    }
+    if (due) {
+      be.Remove(Repository::ObjectName(ObjectType::kMarks, m.id));
+      st.marks_objects_removed++;
+    }
+  }
+  std::vector<Id> orphans;
+  for (const auto& [id, sp] : stored)
+    if (!index.HasPack(id) && !in_marks.count(id)) orphans.push_back(id);
+  for (const auto& id : orphans) {
+    const StoredPack& sp = stored[id];
+    if (now - sp.mtime_ns >= o.grace_ns) {
+      remove_pack(id);
+    } else {
+      st.packs_waiting++;
+      st.bytes_waiting += sp.size;
+    }
+  }
+  st.duration_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return st;
+}
+
+}  // namespace bulwark::ops
