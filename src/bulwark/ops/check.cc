@@ -22,6 +22,8 @@ CheckResult Check(repo::Repository& repo, const CheckOptions& options) {
   // 1. Index objects, one by one.
   std::unordered_map<Id, std::vector<repo::PackedBlob>, IdHash> expected;  // pack -> blobs per index
   repo::Index& index = repo.index();
+  std::vector<std::pair<Id, repo::IndexFile>> files;
+  std::unordered_set<Id, IdHash> superseded;
   for (const auto& o : backend.List("index/")) {
     std::string hex = o.name.substr(o.name.rfind('/') + 1);
     Bytes b;
@@ -32,15 +34,25 @@ CheckResult Check(repo::Repository& repo, const CheckOptions& options) {
     try {
       Id id = Id::FromSpan(b);
       auto f = repo::IndexFile::Decode(repo.LoadUnpacked(ObjectType::kIndex, id), o.name);
-      for (const auto& p : f.packs) {
-        index.AddPack(p.id, p.blobs);
-        expected.emplace(p.id, p.blobs);
-      }
-      r.index_objects++;
+      superseded.insert(f.supersedes.begin(), f.supersedes.end());
+      files.emplace_back(id, std::move(f));
     } catch (const Error& e) {
       r.errors.push_back(std::string("index: ") + e.what());
     }
   }
+  for (const auto& [id, f] : files) {
+    if (superseded.count(id)) {
+      r.warnings.push_back("index " + id.Short() + " is superseded by a newer index object (left by a prune that "
+                           "stopped early; the next prune removes it)");
+      continue;
+    }
+    for (const auto& p : f.packs) {
+      index.AddPack(p.id, p.blobs);
+      expected.emplace(p.id, p.blobs);
+    }
+    r.index_objects++;
+  }
+  files.clear();
   index.Finalize();
   r.blobs = index.blob_count();
 
@@ -64,9 +76,15 @@ CheckResult Check(repo::Repository& repo, const CheckOptions& options) {
     if (it->second < end + repo::kPackTrailerSize + crypto::Aead::kOverhead)
       r.errors.push_back("pack " + pack.Hex() + " is truncated: " + std::to_string(it->second) + " bytes, index expects more than " + std::to_string(end));
   }
+  std::unordered_set<Id, IdHash> marked;
+  for (const auto& m : repo.LoadMarks())
+    for (const auto& p : m.packs.packs) marked.insert(p.id);
   for (const auto& [pack, size] : present)
     if (!expected.count(pack))
-      r.warnings.push_back("pack " + pack.Short() + " is not referenced by any index (left by an interrupted backup; prune will remove it)");
+      r.warnings.push_back("pack " + pack.Short() +
+                           (marked.count(pack) ? " is marked for deletion by prune (deleted after the grace period)"
+                                               : " is not referenced by any index (left by an interrupted backup; "
+                                                 "prune will remove it)"));
 
   // 3. Snapshots and trees.
   std::vector<repo::Snapshot> snaps = repo.LoadSnapshots([&](const Error& e) { r.errors.push_back(std::string("snapshot: ") + e.what()); });

@@ -166,15 +166,11 @@ PruneStats Prune(Repository& repo, const PruneOptions& o) {
 
   repo::Index& index = repo.index();
   std::unique_ptr<Marks> marks;
-  for (int round = 0;; ++round) {
+  for (;;) {
     marks = std::make_unique<Marks>(index.sorted_size());
     std::unordered_set<Id, IdHash> missing;
     MarkReachable(repo, snapshots, marks.get(), &missing, o);
     if (missing.empty()) break;
-    if (round > 0)
-      throw Error(ErrorCode::kCorrupt, "prune: " + std::to_string(missing.size()) +
-                                           " blob(s) referenced by snapshots are in no pack (" + FirstIds(missing) +
-                                           "); nothing was deleted; run 'bulwark check'");
     // A snapshot needs blobs no indexed pack holds. They may be in a pack an
     // earlier prune marked (a backup that started before the marking used
     // them) or in an unindexed pack: put such packs back into the index.
@@ -187,14 +183,16 @@ PruneStats Prune(Repository& repo, const PruneOptions& o) {
       for (const auto& b : *blobs) needed |= missing.erase(b.id) > 0;
       if (needed) put_back.packs.push_back({id, std::move(*blobs)});
     }
-    if (!missing.empty())
+    // Trees put back may reveal more missing blobs (their children, maybe
+    // in other marked packs): go round again while packs are found.
+    if (put_back.packs.empty())
       throw Error(ErrorCode::kCorrupt, "prune: " + std::to_string(missing.size()) +
                                            " blob(s) referenced by snapshots are in no pack (" + FirstIds(missing) +
                                            "); nothing was deleted; run 'bulwark check'");
     if (!o.dry_run) supersede.push_back(repo.SaveUnpacked(ObjectType::kIndex, put_back.Encode()));
     for (const auto& p : put_back.packs) index.AddPack(p.id, p.blobs);
     index.Finalize();
-    st.packs_recovered = put_back.packs.size();
+    st.packs_recovered += put_back.packs.size();
     log::Info("prune: put " + std::to_string(put_back.packs.size()) +
               " marked or unindexed pack(s) back into the index: snapshots reference their blobs");
   }
