@@ -46,9 +46,9 @@ sources:
     timeout: 1h
 )";
 
-// kExample with the first occurrence of `from` replaced by `to`.
-std::string Edit(const std::string& from, const std::string& to) {
-  std::string s = kExample;
+// `base` (kExample) with the first occurrence of `from` replaced by `to`.
+std::string Edit(const std::string& from, const std::string& to, const std::string& base = kExample) {
+  std::string s = base;
   size_t pos = s.find(from);
   EXPECT_NE(pos, std::string::npos) << "test bug: '" << from << "' not in example";
   if (pos != std::string::npos) s.replace(pos, from.size(), to);
@@ -466,11 +466,7 @@ TEST(ConfigTest, RetentionFullBlockAndTtl) {
 }
 
 TEST(ConfigTest, RetentionErrorsPointAtTheValue) {
-  auto edit = [](const std::string& from, const std::string& to) {
-    std::string s = kRetention;
-    s.replace(s.find(from), from.size(), to);
-    return s;
-  };
+  auto edit = [](const std::string& from, const std::string& to) { return Edit(from, to, kRetention); };
   EXPECT_EQ(ParseError(edit("keep_tags: [\"release\", \"a,b\"", "keep_tags: [\"release\", \"a,,b\"")),
             "t.yaml:18:30: 'keep_tags' in retention of source 'db': tag set 'a,,b' has an empty tag (write 'a,b' "
             "for snapshots having both a and b)");

@@ -200,33 +200,26 @@ class Parser {
     return v;
   }
 
-  int64_t Duration(const Entry& e) const {
+  // The value parsed by `parse` (a bulwark parser throwing Error), its error
+  // re-thrown at the value's position.
+  template <typename Fn>
+  auto Parsed(const Entry& e, Fn&& parse) const -> decltype(parse(std::string())) {
     const std::string s = String(e);
     try {
-      return ParseDuration(s);
+      return parse(s);
     } catch (const Error& err) {
       Fail(e.ValueMark(), e.what + ": " + err.what());
     }
   }
 
+  int64_t Duration(const Entry& e) const { return Parsed(e, [](const std::string& s) { return ParseDuration(s); }); }
+
   // A retention count: 0..1000000, or -1 / unlimited.
-  int Count(const Entry& e) const {
-    const std::string s = String(e);
-    try {
-      return ParseRetentionCount(s);
-    } catch (const Error& err) {
-      Fail(e.ValueMark(), e.what + ": " + err.what());
-    }
-  }
+  int Count(const Entry& e) const { return Parsed(e, [](const std::string& s) { return ParseRetentionCount(s); }); }
 
   // A calendar duration (y, m = months, w, d, h).
   CalendarDuration Calendar(const Entry& e) const {
-    const std::string s = String(e);
-    try {
-      return CalendarDuration::Parse(s);
-    } catch (const Error& err) {
-      Fail(e.ValueMark(), e.what + ": " + err.what());
-    }
+    return Parsed(e, [](const std::string& s) { return CalendarDuration::Parse(s); });
   }
 
   // A list of strings. Returns the elements and (via `marks`) their positions.
@@ -698,7 +691,7 @@ std::string GroupBy::ToString() const {
   std::string out;
   const std::pair<bool, const char*> fields[] = {{host, "host"}, {source, "source"}, {paths, "paths"}, {tags, "tags"}};
   for (const auto& [on, name] : fields)
-    if (on) out += (out.empty() ? "" : ",") + std::string(name);
+    if (on) out.append(out.empty() ? "" : ",").append(name);
   return out;
 }
 
