@@ -33,6 +33,12 @@ std::string FormatTime(int64_t time_ns) {
   return buf;
 }
 
+std::string FormatTimeShort(int64_t time_ns) {
+  std::string t = FormatTime(time_ns).substr(0, 19);
+  t[10] = ' ';
+  return t;
+}
+
 int64_t ParseTime(std::string_view s) {
   auto bad = [&]() -> Error {
     return Error(ErrorCode::kInvalidArgument,

@@ -63,6 +63,8 @@ struct Snapshot {
 
 // RFC 3339 UTC with nanoseconds: "2026-11-21T10:00:00.123456789Z".
 std::string FormatTime(int64_t time_ns);
+// For tables: "2026-11-21 10:00:00" (UTC, seconds truncated).
+std::string FormatTimeShort(int64_t time_ns);
 // Parses RFC 3339 ("2026-11-21T10:00:00Z", fractional seconds, offsets
 // "+02:00") and "2026-11-21 10:00:00" (UTC); throws kInvalidArgument.
 int64_t ParseTime(std::string_view s);
