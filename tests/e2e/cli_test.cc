@@ -167,12 +167,7 @@ TEST(CliConfig, SourcesFromBulwarkYamlAndErrorsWithLineAndColumn) {
   fs::create_directories(s.Path("src/sub"));
   WriteFile(s.Path("src/sub/a.txt"), "from config");
   WriteFile(s.Path("src/skip.tmp"), "excluded");
-  std::string yaml = "version: 1\n"
-                     "default_repository: main\n"
-                     "repositories:\n"
-                     "  main:\n"
-                     "    url: " + s.repo() + "\n"
-                     "    password_file: " + s.Path("password") + "\n"
+  std::string yaml = s.ConfigPrelude() +
                      "sources:\n"
                      "  docs:\n"
                      "    kind: fs\n"
@@ -186,11 +181,7 @@ TEST(CliConfig, SourcesFromBulwarkYamlAndErrorsWithLineAndColumn) {
                      "    command: [sh, -c, 'printf hi']\n"
                      "    stdin_name: greeting.txt\n";
   WriteFile(s.Path("bulwark.yaml"), yaml);
-  auto bw = [&](std::vector<std::string> args) {
-    std::vector<std::string> argv{BulwarkBin(), "--config", s.Path("bulwark.yaml")};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return bulwark::testing::Run(argv, {});  // repository and password come from the file
-  };
+  auto bw = [&](std::vector<std::string> args) { return s.BwConfig(s.Path("bulwark.yaml"), args); };
   ASSERT_EQ(bw({"init", "--kdf-ops", "1", "--kdf-memory", "8MiB"}).exit_code, 0);
   RunResult b = bw({"backup", "--source", "docs"});
   ASSERT_EQ(b.exit_code, 0) << b.err;

@@ -128,6 +128,17 @@ RunResult Scratch::Bw(std::vector<std::string> args, const std::string& input) c
   return Run(argv, Env(), input);
 }
 
+std::string Scratch::ConfigPrelude() const {
+  return "version: 1\ndefault_repository: main\nrepositories:\n  main:\n    url: " + repo() +
+         "\n    password_file: " + Path("password") + "\n";
+}
+
+RunResult Scratch::BwConfig(const std::string& config, std::vector<std::string> args) const {
+  std::vector<std::string> argv{BulwarkBin(), "--config", config};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return Run(argv, {});
+}
+
 void Scratch::Init() const {
   RunResult r = Bw({"init", "--kdf-ops", "1", "--kdf-memory", "8MiB"});
   if (r.exit_code != 0) throw std::runtime_error("init failed: " + r.err);

@@ -31,6 +31,12 @@ class Scratch {
   std::vector<std::string> Env() const;  // BULWARK_PASSWORD_FILE=...
   // Runs `bulwark --repo <repo> args...`.
   RunResult Bw(std::vector<std::string> args, const std::string& input = "") const;
+  // The start of a bulwark.yaml naming this scratch repository ("main", the
+  // default) and its password file; append "sources:\n..." to it.
+  std::string ConfigPrelude() const;
+  // Runs `bulwark --config <config> args...` without --repo or password
+  // environment: the configuration file names both.
+  RunResult BwConfig(const std::string& config, std::vector<std::string> args) const;
   // init with cheap KDF parameters (tests only).
   void Init() const;
 

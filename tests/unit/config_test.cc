@@ -46,9 +46,9 @@ sources:
     timeout: 1h
 )";
 
-// kExample with the first occurrence of `from` replaced by `to`.
-std::string Edit(const std::string& from, const std::string& to) {
-  std::string s = kExample;
+// `base` (kExample) with the first occurrence of `from` replaced by `to`.
+std::string Edit(const std::string& from, const std::string& to, const std::string& base = kExample) {
+  std::string s = base;
   size_t pos = s.find(from);
   EXPECT_NE(pos, std::string::npos) << "test bug: '" << from << "' not in example";
   if (pos != std::string::npos) s.replace(pos, from.size(), to);
@@ -112,7 +112,9 @@ TEST(ConfigTest, ParsesExample) {
   EXPECT_EQ(docs.retention.keep_weekly, 4);
   EXPECT_EQ(docs.retention.keep_monthly, 3);
   EXPECT_EQ(docs.retention.keep_yearly, 1);
-  EXPECT_EQ(docs.retention.keep_within_seconds, 30 * 86400);
+  EXPECT_EQ(docs.retention.keep_within, CalendarDuration::Parse("30d"));
+  EXPECT_FALSE(docs.retention.group_by.has_value());
+  EXPECT_FALSE(docs.ttl.has_value());
   EXPECT_FALSE(docs.retention.empty());
   EXPECT_EQ(docs.copy_to, std::vector<std::string>{"offsite"});
   EXPECT_TRUE(docs.command.empty());
@@ -397,15 +399,92 @@ TEST(ConfigTest, Schedule) {
 }
 
 TEST(ConfigTest, Retention) {
-  EXPECT_EQ(ParseError(Edit("keep_last: 3", "keep_last: -1")),
-            "t.yaml:23:28: 'keep_last' in retention of source 'docs' must be between 0 and 1000000, got '-1'");
+  EXPECT_EQ(ParseError(Edit("keep_last: 3", "keep_last: -2")),
+            "t.yaml:23:28: 'keep_last' in retention of source 'docs': invalid count '-2': want 0..1000000, or -1 / "
+            "unlimited to keep all");
   EXPECT_EQ(ParseError(Edit("keep_last: 3", "keep_last: 2.5")),
-            "t.yaml:23:28: 'keep_last' in retention of source 'docs' must be an integer, got '2.5'");
+            "t.yaml:23:28: 'keep_last' in retention of source 'docs': invalid count '2.5': want 0..1000000, or -1 / "
+            "unlimited to keep all");
   EXPECT_EQ(ParseError(Edit("keep_within: 30d", "keep_within: 30")),
-            "t.yaml:23:124: 'keep_within' in retention of source 'docs': invalid duration '30': missing unit "
-            "(s, m, h, d, w) (expected e.g. 30s, 15m, 6h, 30d, 1w, 1h30m)");
+            "t.yaml:23:124: 'keep_within' in retention of source 'docs': invalid duration '30': missing unit after 30 "
+            "(y, m, w, d or h) (want e.g. 36h, 7d, 4w, 3m, 1y or 1y5m7d2h; m = months)");
+  EXPECT_EQ(ParseError(Edit("keep_within: 30d", "keep_within: 3x")),
+            "t.yaml:23:124: 'keep_within' in retention of source 'docs': invalid duration '3x': unknown unit 'x' "
+            "(use y, m, w, d or h) (want e.g. 36h, 7d, 4w, 3m, 1y or 1y5m7d2h; m = months)");
   EXPECT_EQ(ParseError(Edit("    retention: {", "    retention: 5 #{")),
             "t.yaml:23:16: 'retention' in source 'docs' must be a mapping (key: value)");
+  EXPECT_EQ(Parse(Edit("keep_last: 3", "keep_last: -1"), "t").Source("docs").retention.keep_last, -1);
+  EXPECT_EQ(Parse(Edit("keep_last: 3", "keep_last: unlimited"), "t").Source("docs").retention.keep_last, -1);
+}
+
+// The full retention block and ttl: keep_within* are calendar durations where
+// m is months (unlike timeout, where m is minutes).
+const char kRetention[] = R"(version: 1
+repositories: {r: {url: /r}}
+sources:
+  db:
+    kind: command
+    command: [pg_dump]
+    timeout: 90m
+    ttl: 1y6m
+    retention:
+      keep_hourly: 24
+      keep_weekly: unlimited
+      keep_within: 3m
+      keep_within_hourly: 36h
+      keep_within_daily: 4w
+      keep_within_weekly: 1y5m7d2h
+      keep_within_monthly: 2y
+      keep_within_yearly: 10y
+      keep_tags: ["release", "a,b", ""]
+      group_by: [host, paths]
+)";
+
+TEST(ConfigTest, RetentionFullBlockAndTtl) {
+  const Config c = Parse(kRetention, "t.yaml");
+  const SourceConfig& db = c.Source("db");
+  EXPECT_EQ(db.timeout_seconds, 90 * 60);
+  ASSERT_TRUE(db.ttl.has_value());
+  EXPECT_EQ(*db.ttl, (CalendarDuration{1, 6, 0, 0, 0}));
+  const Retention& r = db.retention;
+  EXPECT_EQ(r.keep_hourly, 24);
+  EXPECT_EQ(r.keep_weekly, -1);
+  EXPECT_EQ(r.keep_within, (CalendarDuration{0, 3, 0, 0, 0}));
+  EXPECT_EQ(r.keep_within_hourly, (CalendarDuration{0, 0, 0, 0, 36}));
+  EXPECT_EQ(r.keep_within_daily, (CalendarDuration{0, 0, 4, 0, 0}));
+  EXPECT_EQ(r.keep_within_weekly, (CalendarDuration{1, 5, 0, 7, 2}));
+  EXPECT_EQ(r.keep_within_monthly, (CalendarDuration{2, 0, 0, 0, 0}));
+  EXPECT_EQ(r.keep_within_yearly, (CalendarDuration{10, 0, 0, 0, 0}));
+  EXPECT_EQ(r.keep_tags, (std::vector<std::vector<std::string>>{{"release"}, {"a", "b"}, {""}}));
+  ASSERT_TRUE(r.group_by.has_value());
+  EXPECT_EQ(*r.group_by, (GroupBy{true, false, true, false}));
+  EXPECT_FALSE(r.empty());
+  EXPECT_TRUE(Retention{}.empty());
+  Retention only_tags;
+  only_tags.keep_tags = {{"x"}};
+  EXPECT_FALSE(only_tags.empty());
+}
+
+TEST(ConfigTest, RetentionErrorsPointAtTheValue) {
+  auto edit = [](const std::string& from, const std::string& to) { return Edit(from, to, kRetention); };
+  EXPECT_EQ(ParseError(edit("keep_tags: [\"release\", \"a,b\"", "keep_tags: [\"release\", \"a,,b\"")),
+            "t.yaml:18:30: 'keep_tags' in retention of source 'db': tag set 'a,,b' has an empty tag (write 'a,b' "
+            "for snapshots having both a and b)");
+  EXPECT_EQ(ParseError(edit("group_by: [host, paths]", "group_by: [hots, paths]")),
+            "t.yaml:19:18: 'group_by' in retention of source 'db': unknown group-by field 'hots' (did you mean "
+            "'host'?) (use a comma-separated list of host, source, paths, tags; '' for one group)");
+  EXPECT_EQ(ParseError(edit("keep_within_daily: 4w", "keep_within_daily: 4w4w")),
+            "t.yaml:14:26: 'keep_within_daily' in retention of source 'db': invalid duration '4w4w': unit 'w' given "
+            "twice (want e.g. 36h, 7d, 4w, 3m, 1y or 1y5m7d2h; m = months)");
+  EXPECT_EQ(ParseError(edit("ttl: 1y6m", "ttl: 0")), "t.yaml:8:10: 'ttl' in source 'db' must not be zero (leave it out for no expiry)");
+  EXPECT_EQ(ParseError(edit("ttl: 1y6m", "ttl: 90s")),
+            "t.yaml:8:10: 'ttl' in source 'db': invalid duration '90s': unknown unit 's' (use y, m, w, d or h) (want "
+            "e.g. 36h, 7d, 4w, 3m, 1y or 1y5m7d2h; m = months)");
+  EXPECT_EQ(ParseError(edit("keep_hourly: 24", "keep_hourly: -5")),
+            "t.yaml:10:20: 'keep_hourly' in retention of source 'db': invalid count '-5': want 0..1000000, or -1 / "
+            "unlimited to keep all");
+  EXPECT_EQ(ParseError(edit("keep_hourly: 24", "keep_houry: 24")),
+            "t.yaml:10:7: unknown key 'keep_houry' in retention of source 'db' (did you mean 'keep_hourly'?)");
 }
 
 TEST(ConfigTest, SelfReferentialAliasIsRejectedNotLooped) {

@@ -62,6 +62,8 @@ Snapshot Full() {
   s.summary.duration_seconds = 12.5;
   s.facts = {{"exit_code", 0}, {"stream", {{"sha256", "00ff"}, {"size", 123}}}, {"list", {1, 2, 3}}};
   s.program_version = "0.1.0";
+  s.expires_ns = 1826791200000000001;  // 2027-11-21T10:00:00.000000001Z
+  s.original = crypto::Sha256(AsBytes("original"));
   return s;
 }
 
@@ -92,6 +94,8 @@ void ExpectSame(const Snapshot& a, const Snapshot& b) {
   EXPECT_DOUBLE_EQ(a.summary.duration_seconds, b.summary.duration_seconds);
   EXPECT_EQ(a.facts, b.facts);
   EXPECT_EQ(a.program_version, b.program_version);
+  EXPECT_EQ(a.expires_ns, b.expires_ns);
+  EXPECT_EQ(a.original, b.original);
 }
 
 TEST(SnapshotJson, RoundTripAllFields) {
@@ -108,6 +112,8 @@ TEST(SnapshotJson, RoundTripAllFields) {
   EXPECT_EQ(stored["version"], 1);
   EXPECT_EQ(stored["time"], "2026-11-21T10:00:00.123456789Z");
   EXPECT_EQ(stored["tree"], s.tree.Hex());
+  EXPECT_EQ(stored["expires"], "2027-11-21T10:00:00.000000001Z");
+  EXPECT_EQ(stored["original"], s.original->Hex());
   json shown = s.ToJson(true);
   EXPECT_EQ(shown["id"], s.id.Hex());
   EXPECT_EQ(shown["short_id"], s.id.Short());
@@ -131,6 +137,20 @@ TEST(SnapshotJson, MinimalAndDefaults) {
   EXPECT_TRUE(m.paths.empty());
   EXPECT_FALSE(m.partial);
   EXPECT_FALSE(m.parent.has_value());
+  EXPECT_FALSE(m.expires_ns.has_value());
+  EXPECT_FALSE(m.original.has_value());
+  EXPECT_FALSE(m.pinned());
+  json plain = json::parse(AsString(s.Encode()));
+  EXPECT_FALSE(plain.contains("expires"));
+  EXPECT_FALSE(plain.contains("original"));
+}
+
+TEST(SnapshotJson, PinnedIsTheKeepTag) {
+  Snapshot s;
+  s.tags = {"daily", "keep"};
+  EXPECT_TRUE(s.pinned());
+  s.tags = {"keeper"};
+  EXPECT_FALSE(s.pinned());
 }
 
 TEST(SnapshotJson, DecodeRejectsMalformed) {
@@ -150,6 +170,10 @@ TEST(SnapshotJson, DecodeRejectsMalformed) {
   EXPECT_EQ(code(R"({"version":1,"time_ns":5,"host":"h","tree":")" + tree + R"(","paths":"/x"})"),
             ErrorCode::kCorrupt);
   EXPECT_EQ(code(R"({"version":1,"time_ns":5,"host":"h","tree":")" + tree + R"(","uid":"0"})"), ErrorCode::kCorrupt);
+  EXPECT_EQ(code(R"({"version":1,"time_ns":5,"host":"h","tree":")" + tree + R"(","expires":"soon"})"),
+            ErrorCode::kCorrupt);
+  EXPECT_EQ(code(R"({"version":1,"time_ns":5,"host":"h","tree":")" + tree + R"(","original":"x"})"),
+            ErrorCode::kCorrupt);
   EXPECT_EQ(code(R"({"version":2,"time_ns":5,"host":"h","tree":")" + tree + "\"}"), ErrorCode::kUnsupported);
   EXPECT_EQ(code(R"({"version":1,"time_ns":5,"host":"h","tree":")" + tree + "\"} trailing"), ErrorCode::kCorrupt);
   try {

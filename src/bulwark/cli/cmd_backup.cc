@@ -21,7 +21,7 @@ namespace {
 
 struct Opts {
   std::vector<std::string> paths, excludes, exclude_files, tags;
-  std::string source, host, time, parent, stdin_name;
+  std::string source, host, time, parent, stdin_name, ttl;
   bool one_fs = false, force = false, from_stdin = false, from_command = false;
   int threads = 0;
   int compression = -1;
@@ -60,6 +60,7 @@ nlohmann::json SummaryJson(const ops::BackupResult& r) {
                       {"partial", s.partial},
                       {"duration_seconds", s.summary.duration_seconds}};
   if (!s.facts.empty()) j["facts"] = s.facts;
+  if (s.expires_ns) j["expires"] = repo::FormatTime(*s.expires_ns);
   return j;
 }
 
@@ -99,6 +100,11 @@ void Run(const Opts& o) {
     b.tags.insert(b.tags.end(), src.tags.begin(), src.tags.end());
     if (b.host.empty()) b.host = src.host;
     if (src.chunker) b.chunker = chunk::Params{src.chunker->min_size, src.chunker->avg_size, src.chunker->max_size};
+    b.ttl = src.ttl;
+  }
+  if (!o.ttl.empty()) {
+    b.ttl = WithContext("--ttl", [&] { return CalendarDuration::Parse(o.ttl); });
+    if (b.ttl->zero()) throw Error(ErrorCode::kInvalidArgument, "--ttl must not be zero (leave it out for no expiry)");
   }
   for (const auto& f : o.exclude_files) {
     auto ex = ReadExcludeFile(f);
@@ -180,6 +186,7 @@ void Run(const Opts& o) {
     Say("  processed " + HumanBytes(s.summary.bytes_processed) + ", added " + HumanBytes(s.summary.bytes_added) +
         " (" + HumanBytes(s.summary.bytes_stored) + " stored) in " + FormatDuration(s.summary.duration_seconds));
     if (s.facts.contains("stream")) Say("  stream sha256 " + s.facts["stream"]["sha256"].get<std::string>());
+    if (s.expires_ns) Say("  expires " + repo::FormatTime(*s.expires_ns));
   }
   if (s.partial) {
     log::Warn(std::to_string(r.errors.size()) + " entries could not be read; the snapshot is partial (exit code 3)");
@@ -200,6 +207,9 @@ void AddBackup(CLI::App& app) {
   cmd->add_option("--tag", o->tags, "add a tag to the snapshot (repeatable)")->allow_extra_args(false);
   cmd->add_option("--host", o->host, "record this host name instead of this machine's");
   cmd->add_option("--time", o->time, "snapshot time (RFC 3339), for imports and tests");
+  cmd->add_option("--ttl", o->ttl,
+                  "expire the snapshot this long after its time, e.g. 90d, 6m (months), 1y; forget then removes it "
+                  "unless it is pinned (tag 'keep')");
   cmd->add_option("--parent", o->parent, "compare against this snapshot (default: latest of same host/paths)");
   cmd->add_flag("-f,--force", o->force, "re-read every file, ignoring the parent snapshot");
   cmd->add_flag("--stdin", o->from_stdin, "back up standard input as one file");

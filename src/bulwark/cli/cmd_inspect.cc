@@ -98,19 +98,24 @@ void AddInspect(CLI::App& app) {
       for (auto& s : repo->LoadSnapshots([](const Error& e) { log::Err(e.what()); }))
         if (filter.Matches(s)) list.push_back(s);
       if (G().json) {
-        for (auto& s : list) arr.push_back(s.ToJson(true));
+        for (auto& s : list) {
+          json j = s.ToJson(true);  // has "expires" when the snapshot has a TTL
+          j["pinned"] = s.pinned();
+          arr.push_back(std::move(j));
+        }
         PrintJson(arr);
         return;
       }
-      std::printf("%-8s  %-19s  %-12s  %-10s  %-12s  %s\n", "ID", "Time (UTC)", "Host", "Source", "Tags", "Paths");
+      std::printf("%-8s  %-19s  %-12s  %-10s  %-12s  %-19s  %s\n", "ID", "Time (UTC)", "Host", "Source", "Tags",
+                  "Expires (UTC)", "Paths");
       for (auto& s : list) {
         std::string tags, paths;
         for (auto& t : s.tags) tags += (tags.empty() ? "" : ",") + t;
         for (auto& p : s.paths) paths += (paths.empty() ? "" : " ") + p;
-        std::string time = repo::FormatTime(s.time_ns).substr(0, 19);
-        time[10] = ' ';
-        std::printf("%-8s  %-19s  %-12s  %-10s  %-12s  %s%s\n", s.id.Short().c_str(), time.c_str(), s.host.c_str(),
-                    s.source.c_str(), tags.c_str(), paths.c_str(), s.partial ? "  (partial)" : "");
+        const std::string expires = s.expires_ns ? repo::FormatTimeShort(*s.expires_ns) : "-";
+        std::printf("%-8s  %-19s  %-12s  %-10s  %-12s  %-19s  %s%s%s\n", s.id.Short().c_str(),
+                    repo::FormatTimeShort(s.time_ns).c_str(), s.host.c_str(), s.source.c_str(), tags.c_str(), expires.c_str(),
+                    paths.c_str(), s.partial ? "  (partial)" : "", s.pinned() ? "  (pinned)" : "");
       }
       std::printf("%zu snapshots\n", list.size());
     });

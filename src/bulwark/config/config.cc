@@ -128,7 +128,7 @@ const std::vector<KindInfo>& Kinds() {
 }
 
 const std::vector<std::string_view> kCommonSourceKeys = {
-    "kind", "tags", "host", "repository", "chunker", "schedule", "timezone", "retention", "copy_to"};
+    "kind", "tags", "host", "repository", "chunker", "schedule", "timezone", "retention", "ttl", "copy_to"};
 
 // ---------------------------------------------------------------------------
 // YAML walking with positioned errors.
@@ -200,13 +200,26 @@ class Parser {
     return v;
   }
 
-  int64_t Duration(const Entry& e) const {
+  // The value parsed by `parse` (a bulwark parser throwing Error), its error
+  // re-thrown at the value's position.
+  template <typename Fn>
+  auto Parsed(const Entry& e, Fn&& parse) const -> decltype(parse(std::string())) {
     const std::string s = String(e);
     try {
-      return ParseDuration(s);
+      return parse(s);
     } catch (const Error& err) {
       Fail(e.ValueMark(), e.what + ": " + err.what());
     }
+  }
+
+  int64_t Duration(const Entry& e) const { return Parsed(e, [](const std::string& s) { return ParseDuration(s); }); }
+
+  // A retention count: 0..1000000, or -1 / unlimited.
+  int Count(const Entry& e) const { return Parsed(e, [](const std::string& s) { return ParseRetentionCount(s); }); }
+
+  // A calendar duration (y, m = months, w, d, h).
+  CalendarDuration Calendar(const Entry& e) const {
+    return Parsed(e, [](const std::string& s) { return CalendarDuration::Parse(s); });
   }
 
   // A list of strings. Returns the elements and (via `marks`) their positions.
@@ -376,8 +389,9 @@ ChunkerSizes ParseChunker(const Parser& p, const Entry& entry, const std::string
 Retention ParseRetention(const Parser& p, const Entry& entry, const std::string& source) {
   const std::string where = "in retention of source '" + source + "'";
   auto f = MapOf(p, entry, where, /*null_is_empty=*/false);
-  f->CheckKeys({"keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly",
-                "keep_yearly", "keep_within"});
+  f->CheckKeys({"keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly",
+                "keep_within", "keep_within_hourly", "keep_within_daily", "keep_within_weekly",
+                "keep_within_monthly", "keep_within_yearly", "keep_tags", "group_by"});
   Retention r;
   const std::pair<const char*, int*> counts[] = {
       {"keep_last", &r.keep_last},       {"keep_hourly", &r.keep_hourly},
@@ -385,8 +399,45 @@ Retention ParseRetention(const Parser& p, const Entry& entry, const std::string&
       {"keep_monthly", &r.keep_monthly}, {"keep_yearly", &r.keep_yearly},
   };
   for (const auto& [name, field] : counts)
-    if (const Entry* e = f->Find(name)) *field = static_cast<int>(p.Int(*e, 0, kMaxRetentionCount));
-  if (const Entry* e = f->Find("keep_within")) r.keep_within_seconds = p.Duration(*e);
+    if (const Entry* e = f->Find(name)) *field = p.Count(*e);
+  const std::pair<const char*, CalendarDuration*> durations[] = {
+      {"keep_within", &r.keep_within},
+      {"keep_within_hourly", &r.keep_within_hourly},
+      {"keep_within_daily", &r.keep_within_daily},
+      {"keep_within_weekly", &r.keep_within_weekly},
+      {"keep_within_monthly", &r.keep_within_monthly},
+      {"keep_within_yearly", &r.keep_within_yearly},
+  };
+  for (const auto& [name, field] : durations)
+    if (const Entry* e = f->Find(name)) *field = p.Calendar(*e);
+  if (const Entry* e = f->Find("keep_tags")) {
+    std::vector<YAML::Mark> marks;
+    const std::vector<std::string> sets = p.StringList(*e, /*allow_empty_elements=*/true, &marks);
+    for (size_t i = 0; i < sets.size(); ++i) {
+      try {
+        r.keep_tags.push_back(ParseTagSet(sets[i]));
+      } catch (const Error& err) {
+        p.Fail(marks[i], e->what + ": " + err.what());
+      }
+    }
+  }
+  if (const Entry* e = f->Find("group_by")) {
+    std::vector<YAML::Mark> marks;
+    const std::vector<std::string> fields = p.StringList(*e, /*allow_empty_elements=*/false, &marks);
+    GroupBy g{false, false, false, false};
+    for (size_t i = 0; i < fields.size(); ++i) {
+      try {
+        const GroupBy one = GroupBy::Parse(fields[i]);
+        g.host |= one.host;
+        g.source |= one.source;
+        g.paths |= one.paths;
+        g.tags |= one.tags;
+      } catch (const Error& err) {
+        p.Fail(marks[i], e->what + ": " + err.what());
+      }
+    }
+    r.group_by = g;
+  }
   return r;
 }
 
@@ -513,6 +564,10 @@ SourceConfig ParseSource(const Parser& p, const Config& c, const Entry& entry) {
   }
   if (const Entry* e = f->Find("timezone")) s.timezone = p.NonEmptyString(*e);
   if (const Entry* e = f->Find("retention")) s.retention = ParseRetention(p, *e, s.name);
+  if (const Entry* e = f->Find("ttl")) {
+    s.ttl = p.Calendar(*e);
+    if (s.ttl->zero()) p.Fail(e->ValueMark(), e->what + " must not be zero (leave it out for no expiry)");
+  }
   if (const Entry* e = f->Find("copy_to")) {
     std::vector<YAML::Mark> marks;
     s.copy_to = p.StringList(*e, false, &marks);
@@ -606,8 +661,64 @@ std::string_view SourceKindName(SourceKind kind) {
 }
 
 bool Retention::empty() const {
-  return keep_last == 0 && keep_hourly == 0 && keep_daily == 0 && keep_weekly == 0 &&
-         keep_monthly == 0 && keep_yearly == 0 && keep_within_seconds == 0;
+  return keep_last == 0 && keep_hourly == 0 && keep_daily == 0 && keep_weekly == 0 && keep_monthly == 0 &&
+         keep_yearly == 0 && keep_within.zero() && keep_within_hourly.zero() && keep_within_daily.zero() &&
+         keep_within_weekly.zero() && keep_within_monthly.zero() && keep_within_yearly.zero() && keep_tags.empty();
+}
+
+GroupBy GroupBy::Parse(std::string_view list) {
+  GroupBy g{false, false, false, false};
+  size_t start = 0;
+  while (!list.empty() && start <= list.size()) {
+    size_t end = list.find(',', start);
+    if (end == std::string_view::npos) end = list.size();
+    const std::string_view field = list.substr(start, end - start);
+    if (field == "host") g.host = true;
+    else if (field == "source") g.source = true;
+    else if (field == "paths") g.paths = true;
+    else if (field == "tags") g.tags = true;
+    else
+      throw Error(ErrorCode::kInvalidArgument,
+                  "unknown group-by field " + Quote(field) +
+                      Suggest(field, std::vector<std::string>{"host", "source", "paths", "tags"}) +
+                      " (use a comma-separated list of host, source, paths, tags; '' for one group)");
+    start = end + 1;
+  }
+  return g;
+}
+
+std::string GroupBy::ToString() const {
+  std::string out;
+  const std::pair<bool, const char*> fields[] = {{host, "host"}, {source, "source"}, {paths, "paths"}, {tags, "tags"}};
+  for (const auto& [on, name] : fields)
+    if (on) out.append(out.empty() ? "" : ",").append(name);
+  return out;
+}
+
+std::vector<std::string> ParseTagSet(std::string_view s) {
+  if (s.empty()) return {""};
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t end = s.find(',', start);
+    if (end == std::string_view::npos) end = s.size();
+    if (end == start)
+      throw Error(ErrorCode::kInvalidArgument,
+                  "tag set " + Quote(s) + " has an empty tag (write 'a,b' for snapshots having both a and b)");
+    out.emplace_back(s.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+int ParseRetentionCount(std::string_view s) {
+  if (s == "unlimited" || s == "-1") return -1;
+  int v = 0;
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc() || ptr != s.data() + s.size() || v < 0 || v > kMaxRetentionCount)
+    throw Error(ErrorCode::kInvalidArgument, "invalid count " + Quote(s) + ": want 0.." +
+                                                 std::to_string(kMaxRetentionCount) + ", or -1 / unlimited to keep all");
+  return v;
 }
 
 const SourceConfig& Config::Source(std::string_view name) const {

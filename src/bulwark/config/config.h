@@ -31,9 +31,13 @@
 //                                       # repository if there is exactly one
 //       chunker: {min: 512KiB, avg: 1MiB, max: 8MiB}  # optional, see below
 //       schedule: "0 2 * * *"           # optional, see cron.h
-//       timezone: UTC                   # optional non-empty string (stored
-//                                       # only; schedules are evaluated in UTC)
-//       retention: {keep_last: 3, keep_daily: 7, keep_within: 30d}
+//       timezone: UTC                   # optional non-empty string; forget
+//                                       # --source buckets snapshots in this
+//                                       # zone (checked there); schedules are
+//                                       # evaluated in UTC
+//       retention: {keep_last: 3, keep_daily: 7, keep_within: 30d}  # see below
+//       ttl: 90d                        # optional calendar duration: backups
+//                                       # of this source expire after it
 //       copy_to: [offsite]              # optional; repositories, unique, not
 //                                       # the source's own repository
 //
@@ -44,7 +48,18 @@
 // min/avg/max may be omitted (defaults 512 KiB / 1 MiB / 8 MiB) and the result
 // must satisfy 64 B <= min < avg < max <= 64 MiB with avg a power of two.
 //
-// Retention counts are integers 0..1000000; keep_within is a duration.
+// Retention (the policy `bulwark forget --source NAME` applies; semantics in
+// bulwark/ops/retention.h):
+//   keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly,
+//   keep_yearly: counts 0..1000000, or -1 / unlimited (keep all);
+//   keep_within, keep_within_hourly, keep_within_daily, keep_within_weekly,
+//   keep_within_monthly, keep_within_yearly: calendar durations
+//   (bulwark::CalendarDuration: "1y5m7d2h", "36h", "4w"; here 'm' is MONTHS,
+//   unlike `timeout` and other durations, where 'm' is minutes);
+//   keep_tags: list of tag sets, each "a,b" = a snapshot having both a and b
+//   ("" = snapshots without tags);
+//   group_by: list of host, source, paths, tags (default [host, source];
+//   [] = one group).
 //
 // YAML details: `repositories:` or `sources:` with no value is an empty
 // mapping; any other key with no value is an error. Only one YAML document
@@ -65,6 +80,8 @@
 #include <string_view>
 #include <vector>
 
+#include "bulwark/base/civil_time.h"
+
 namespace bulwark::config {
 
 // Content-defined chunking sizes in bytes (see bulwark/chunk/fastcdc.h).
@@ -75,8 +92,29 @@ struct ChunkerSizes {
   bool operator==(const ChunkerSizes&) const = default;
 };
 
-// Snapshot retention policy ("forget"). A zero count disables that rule;
-// keep_within_seconds keeps every snapshot younger than that age (0 = off).
+// Which snapshot fields split snapshots into groups that a retention policy
+// is applied to separately (forget --group-by, restic's --group-by).
+struct GroupBy {
+  bool host = true, source = true, paths = false, tags = false;
+  // A comma-separated list of host, source, paths, tags; "" = one group for
+  // all snapshots. Throws Error(kInvalidArgument) naming an unknown field.
+  static GroupBy Parse(std::string_view list);
+  std::string ToString() const;  // "host,source"; "" for one group
+  bool operator==(const GroupBy&) const = default;
+};
+
+// A tag set of keep_tags / --keep-tag: "a,b" -> {a, b} (a snapshot must have
+// all of them); "" -> {""} (matches snapshots without tags). Throws
+// Error(kInvalidArgument) on an empty element ("a,,b").
+std::vector<std::string> ParseTagSet(std::string_view s);
+
+// Parses a retention count: "0".."1000000", or "-1" / "unlimited" (= -1,
+// keep all). Throws Error(kInvalidArgument) naming the value.
+int ParseRetentionCount(std::string_view s);
+
+// Snapshot retention policy ("forget"); semantics (restic's) in
+// bulwark/ops/retention.h. A count of 0 or a zero duration disables a rule;
+// -1 is unlimited.
 struct Retention {
   int keep_last = 0;
   int keep_hourly = 0;
@@ -84,12 +122,16 @@ struct Retention {
   int keep_weekly = 0;
   int keep_monthly = 0;
   int keep_yearly = 0;
-  int64_t keep_within_seconds = 0;
-  // True when no rule is set (the policy keeps everything).
+  CalendarDuration keep_within;  // keep all snapshots this close to the newest
+  CalendarDuration keep_within_hourly, keep_within_daily, keep_within_weekly, keep_within_monthly,
+      keep_within_yearly;
+  std::vector<std::vector<std::string>> keep_tags;  // see ParseTagSet
+  std::optional<GroupBy> group_by;                  // unset = the default (host,source)
+  // True when no keep rule is set (group_by is not a rule): a policy that
+  // keeps everything.
   bool empty() const;
   bool operator==(const Retention&) const = default;
 };
-
 struct RepositoryConfig {
   std::string name;
   std::string url;            // a local directory path, or "s3:bucket/prefix", ...
@@ -126,7 +168,8 @@ struct SourceConfig {
   std::string timezone;    // as written, or empty
   std::optional<ChunkerSizes> chunker;  // unset = repository default
   Retention retention;
-  std::vector<std::string> copy_to;  // repository names
+  std::optional<CalendarDuration> ttl;  // backups expire this long after their time
+  std::vector<std::string> copy_to;     // repository names
 };
 
 struct Config {

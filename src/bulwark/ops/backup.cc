@@ -580,6 +580,7 @@ repo::Snapshot Backup::Commit(const Id& root, bool partial, const std::vector<st
   saver_.Flush();  // packs and index objects are durable before the snapshot
   repo::Snapshot s;
   s.time_ns = opts_.time_ns.value_or(repo::NowNs());
+  if (opts_.ttl && !opts_.ttl->zero()) s.expires_ns = opts_.ttl->AddTo(s.time_ns, TimeZone());
   s.host = opts_.host.empty() ? sys::Hostname() : opts_.host;
   s.username = sys::Username();
   s.uid = geteuid();

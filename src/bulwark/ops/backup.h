@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "bulwark/base/civil_time.h"
 #include "bulwark/chunk/fastcdc.h"
 #include "bulwark/repo/repository.h"
 
@@ -42,6 +43,9 @@ struct BackupOptions {
   std::string host;                   // default: this host's name
   std::string source;                 // configured source name, or ""
   std::optional<int64_t> time_ns;     // snapshot time override (UTC ns)
+  // Expiry: the snapshot's expires_ns = time + ttl (calendar arithmetic in
+  // UTC, CalendarDuration::AddTo). Unset or zero: no expiry.
+  std::optional<CalendarDuration> ttl;
   std::optional<std::string> parent;  // snapshot spec; default: latest matching
   bool force = false;                 // ignore the parent: re-read every file
   std::optional<chunk::Params> chunker;  // default: the repository's

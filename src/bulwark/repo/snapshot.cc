@@ -1,5 +1,6 @@
 #include "bulwark/repo/snapshot.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -30,6 +31,12 @@ std::string FormatTime(int64_t time_ns) {
   std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%09lldZ", tm.tm_year + 1900, tm.tm_mon + 1,
                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(ns));
   return buf;
+}
+
+std::string FormatTimeShort(int64_t time_ns) {
+  std::string t = FormatTime(time_ns).substr(0, 19);
+  t[10] = ' ';
+  return t;
 }
 
 int64_t ParseTime(std::string_view s) {
@@ -116,6 +123,8 @@ json Snapshot::ToJson(bool with_id) const {
                   {"duration_seconds", summary.duration_seconds}};
   j["facts"] = facts;
   j["program_version"] = program_version;
+  if (expires_ns) j["expires"] = FormatTime(*expires_ns);
+  if (original) j["original"] = original->Hex();
   return j;
 }
 
@@ -153,6 +162,8 @@ Snapshot Snapshot::FromJson(const json& j, std::string_view what) {
     }
     s.facts = j.value("facts", json::object());
     s.program_version = j.value("program_version", "");
+    if (j.contains("expires")) s.expires_ns = ParseTime(j["expires"].get<std::string>());
+    if (j.contains("original")) s.original = Id::FromHexOrThrow(j["original"].get<std::string>());
     return s;
   } catch (const json::exception& e) {
     throw Error(ErrorCode::kCorrupt, std::string(what) + ": malformed snapshot: " + e.what());
@@ -161,6 +172,8 @@ Snapshot Snapshot::FromJson(const json& j, std::string_view what) {
     throw;
   }
 }
+
+bool Snapshot::pinned() const { return std::find(tags.begin(), tags.end(), kPinTag) != tags.end(); }
 
 Bytes Snapshot::Encode() const {
   std::string s = ToJson(false).dump(-1, ' ', false, json::error_handler_t::replace);

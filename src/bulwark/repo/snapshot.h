@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -14,6 +15,9 @@
 #include "bulwark/base/bytes.h"
 
 namespace bulwark::repo {
+
+// The tag that pins a snapshot (`bulwark tag ID --add keep`, `backup --tag keep`).
+inline constexpr std::string_view kPinTag = "keep";
 
 struct SnapshotSummary {
   uint64_t files_new = 0, files_changed = 0, files_unmodified = 0;
@@ -40,6 +44,15 @@ struct Snapshot {
   SnapshotSummary summary;
   nlohmann::json facts = nlohmann::json::object();  // facts for later validation
   std::string program_version;
+  // Expiry (backup --ttl): ns since the Unix epoch (UTC). After it, forget
+  // removes the snapshot unless it is pinned (ops/retention.h).
+  std::optional<int64_t> expires_ns;
+  // Set when `bulwark tag` rewrote this snapshot: the id of the snapshot as
+  // first written (kept across further rewrites, as restic's "original").
+  std::optional<Id> original;
+
+  // A pinned snapshot carries the tag kPinTag; no retention policy removes it.
+  bool pinned() const;
 
   nlohmann::json ToJson(bool with_id) const;
   // Throws kCorrupt naming `what` on malformed JSON or fields.
@@ -50,6 +63,8 @@ struct Snapshot {
 
 // RFC 3339 UTC with nanoseconds: "2026-11-21T10:00:00.123456789Z".
 std::string FormatTime(int64_t time_ns);
+// For tables: "2026-11-21 10:00:00" (UTC, seconds truncated).
+std::string FormatTimeShort(int64_t time_ns);
 // Parses RFC 3339 ("2026-11-21T10:00:00Z", fractional seconds, offsets
 // "+02:00") and "2026-11-21 10:00:00" (UTC); throws kInvalidArgument.
 int64_t ParseTime(std::string_view s);
