@@ -174,7 +174,7 @@ void RemoveSnapshots(repo::Repository* repo, const std::vector<Id>& ids) {
   }
 }
 
-void Finish(repo::Repository* repo, const ForgetOpts& o, const std::vector<Id>& remove) {
+void Finish(repo::Repository* repo, repo::Lock* lock, const ForgetOpts& o, const std::vector<Id>& remove) {
   if (o.dry_run) {
     Say("would remove " + Snapshots(remove.size()) + " (dry run: nothing removed)");
   } else {
@@ -184,12 +184,12 @@ void Finish(repo::Repository* repo, const ForgetOpts& o, const std::vector<Id>& 
   if (o.prune && !remove.empty()) {
     PruneFlags pf = o.prune_flags;
     pf.dry_run = pf.dry_run || o.dry_run;
-    RunPrune(repo, pf);
+    RunPrune(repo, lock, pf);
   }
 }
 
 // forget ID...: exactly these snapshots; pinned ones are refused.
-void ForgetIds(repo::Repository* repo, const ForgetOpts& o) {
+void ForgetIds(repo::Repository* repo, repo::Lock* lock, const ForgetOpts& o) {
   std::vector<ops::RetentionDecision> rows;
   std::set<Id> seen;
   for (const auto& spec : o.ids) {
@@ -211,10 +211,10 @@ void ForgetIds(repo::Repository* repo, const ForgetOpts& o) {
   }
   if (G().json) PrintJson(json::array({{{"keep", json::array()}, {"remove", removed}}}));
   else if (!G().quiet) PrintTable("remove", table);
-  Finish(repo, o, remove);
+  Finish(repo, lock, o, remove);
 }
 
-void ForgetPolicy(repo::Repository* repo, const ForgetOpts& o, const std::vector<Job>& jobs) {
+void ForgetPolicy(repo::Repository* repo, repo::Lock* lock, const ForgetOpts& o, const std::vector<Job>& jobs) {
   const int64_t now = repo::NowNs();
   const auto all = repo->LoadSnapshots([](const Error& e) { log::Err(e.what()); });
   // Decide everything before printing or removing anything: a policy that
@@ -268,7 +268,7 @@ void ForgetPolicy(repo::Repository* repo, const ForgetOpts& o, const std::vector
     if (text) std::printf("\n");
   }
   if (G().json) PrintJson(doc);
-  Finish(repo, o, remove);
+  Finish(repo, lock, o, remove);
 }
 
 void RunForget(const ForgetOpts& o) {
@@ -280,8 +280,8 @@ void RunForget(const ForgetOpts& o) {
   else if (!o.timezone.empty()) TimeZone::Load(o.timezone);
   auto repo = OpenRepository(false, o.filter.source);
   auto lock = repo::Lock::Acquire(repo.get(), /*exclusive=*/!o.dry_run, LockWaitSeconds());
-  if (!o.ids.empty()) ForgetIds(repo.get(), o);
-  else ForgetPolicy(repo.get(), o, jobs);
+  if (!o.ids.empty()) ForgetIds(repo.get(), lock.get(), o);
+  else ForgetPolicy(repo.get(), lock.get(), o, jobs);
 }
 
 // ---------------------------------------------------------------------------
