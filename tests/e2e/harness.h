@@ -42,4 +42,18 @@ std::string BulwarkBin();
 std::string WriteFile(const std::string& path, const std::string& content);
 std::string ReadFileOrDie(const std::string& path);
 
+// `n` pseudo-random (incompressible) bytes, the same for the same seed.
+std::string RandomBytes(size_t n, uint64_t seed);
+// Expects (gtest) that the trees at `a` and `b` are identical (CompareTrees)
+// and hold at least one file; prints the first differences.
+void ExpectIdentical(const std::string& a, const std::string& b);
+// Flips one byte in the middle (plus `offset_from_middle`) of an object file.
+void Corrupt(const std::string& path, long offset_from_middle = 0);
+// The object files below `dir` (e.g. <repo>/data), sorted; writers' temp
+// files (".tmp-...") are not objects until renamed into place.
+std::vector<std::string> Objects(const std::string& dir);
+// The largest object file below `dir` ("" if none): in a repository's data/,
+// the pack holding a big file's chunks.
+std::string LargestObject(const std::string& dir);
+
 }  // namespace bulwark::testing
