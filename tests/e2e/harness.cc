@@ -126,7 +126,9 @@ Scratch::~Scratch() {
   RemoveTree(dir_);
 }
 
-std::vector<std::string> Scratch::Env() const { return {"BULWARK_PASSWORD_FILE=" + dir_ + "/password"}; }
+std::vector<std::string> Scratch::Env() const {
+  return {"BULWARK_PASSWORD_FILE=" + dir_ + "/password", "BULWARK_CACHE_DIR=" + dir_ + "/cache"};
+}
 
 RunResult Scratch::Bw(std::vector<std::string> args, const std::string& input) const {
   std::vector<std::string> argv{BulwarkBin(), "--repo", repo()};

@@ -28,7 +28,10 @@ class Scratch {
   const std::string& dir() const { return dir_; }
   std::string repo() const { return dir_ + "/repo"; }
   std::string Path(const std::string& rel) const { return dir_ + "/" + rel; }
-  std::vector<std::string> Env() const;  // BULWARK_PASSWORD_FILE=...
+  // BULWARK_PASSWORD_FILE=<dir>/password, BULWARK_CACHE_DIR=<dir>/cache (so
+  // tests never write the user's ~/.cache).
+  std::vector<std::string> Env() const;
+  std::string CacheDir() const { return dir_ + "/cache"; }
   // Runs `bulwark --repo <repo> args...`.
   RunResult Bw(std::vector<std::string> args, const std::string& input = "") const;
   // init with cheap KDF parameters (tests only).

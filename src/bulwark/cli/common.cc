@@ -10,6 +10,7 @@
 #include "bulwark/base/error.h"
 #include "bulwark/base/sys.h"
 #include "bulwark/config/config.h"
+#include "bulwark/repo/cache.h"
 #include "bulwark/storage/backend.h"
 
 namespace bulwark::cli {
@@ -184,11 +185,8 @@ std::unique_ptr<repo::Repository> OpenFromRepository(const FromRepoFlags& f, boo
 
 std::string RepositoryCacheDir(const Id& repo_id) {
   if (G().no_cache) return "";
-  std::string base = EnvOr("BULWARK_CACHE_DIR");
-  if (base.empty() && !EnvOr("XDG_CACHE_HOME").empty()) base = EnvOr("XDG_CACHE_HOME") + "/bulwark";
-  if (base.empty() && !EnvOr("HOME").empty()) base = EnvOr("HOME") + "/.cache/bulwark";
-  if (base.empty()) return "";
-  return base + "/" + repo_id.Hex();
+  std::string base = repo::CacheBaseDir(std::getenv("BULWARK_CACHE_DIR"), std::getenv("XDG_CACHE_HOME"), std::getenv("HOME"));
+  return base.empty() ? "" : base + "/" + repo_id.Hex();
 }
 
 int64_t LockWaitSeconds() { return config::ParseDuration(G().lock_wait); }
