@@ -192,10 +192,14 @@ int main(int argc, char** argv) {
   {
     repo::VerifiedPacks v;
     v.repository = IdOf("repo");
-    Write("verified_cache_fuzz", "empty", v.Encode());
+    // Mode byte (see fuzz/verified_cache_fuzz.cc): 0 as is, 1 checksum fixed up.
+    Write("verified_cache_fuzz", "empty", WithMode(0, v.Encode()));
     for (int i = 0; i < 3; ++i) v.packs[IdOf("pack" + std::to_string(i))] = 1795255200 + i * 86400;
     v.packs[IdOf("epoch")] = 0;
-    Write("verified_cache_fuzz", "four_packs", v.Encode());
+    Write("verified_cache_fuzz", "four_packs", WithMode(0, v.Encode()));
+    Bytes unsummed = v.Encode();
+    std::fill(unsummed.end() - 32, unsummed.end(), 0);
+    Write("verified_cache_fuzz", "four_packs_fixup", WithMode(1, unsummed));
   }
 
   // ---- key files

@@ -2,20 +2,33 @@
 // src/bulwark/repo/cache.h). Any input must decode or throw bulwark::Error; a
 // decoded file must re-encode canonically and decode to the same records, and
 // the re-verification rule must stay within its bounds for every record.
+//
+// Input: a mode byte, then the file. Mode 0: the file as given. Mode 1: its
+// last 32 bytes are first replaced by the correct SHA-256 of the rest, so
+// mutations reach the parser behind the checksum.
 // Seeds: fuzz/corpus/verified_cache_fuzz (fuzz/make_seeds.cc).
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 
 #include "bulwark/base/error.h"
+#include "bulwark/crypto/crypto.h"
 #include "bulwark/repo/cache.h"
 
 using namespace bulwark;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size < 1) return 0;
+  Bytes file(data + 1, data + size);
+  if ((data[0] & 1) && file.size() >= Id::kSize) {
+    Id sum = crypto::Sha256(ByteSpan(file).first(file.size() - Id::kSize));
+    std::copy(sum.b.begin(), sum.b.end(), file.end() - Id::kSize);
+  }
+  size = file.size();
   repo::VerifiedPacks v;
   try {
-    v = repo::VerifiedPacks::Decode(ByteSpan(data, size), "fuzz verified-packs");
+    v = repo::VerifiedPacks::Decode(file, "fuzz verified-packs");
   } catch (const Error&) {
     return 0;
   }
@@ -29,7 +42,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (seconds < 0) abort();
     int64_t after = repo::ReverifyAfter(pack, seconds, week);
     if (after < week / 2 || after >= week) abort();
-    if (!repo::IsDue(pack, seconds, seconds + week, week) || repo::IsDue(pack, seconds, seconds, week)) abort();
+    if (repo::IsDue(pack, seconds, seconds, week) || !repo::IsDue(pack, seconds, seconds - 1, week)) abort();
+    if (seconds <= INT64_MAX - week && !repo::IsDue(pack, seconds, seconds + week, week)) abort();
   }
   return 0;
 }

@@ -159,6 +159,8 @@ TEST(ReverifyRule, BoundsAndEdges) {
   EXPECT_GE(ReverifyAfter(p, now, INT64_MAX), INT64_MAX / 2) << "no overflow";
   EXPECT_EQ(ReverifyAfter(p, now, 1), 0);
   EXPECT_EQ(ReverifyAfter(p, now, 0), 0);
+  EXPECT_TRUE(IsDue(p, INT64_MIN, INT64_MAX, week)) << "no overflow";
+  EXPECT_FALSE(IsDue(p, INT64_MAX, INT64_MAX, week));
   // Deterministic, and drawn afresh for each verification time.
   EXPECT_EQ(SpreadOf(p, now), SpreadOf(p, now));
   EXPECT_NE(SpreadOf(p, now), SpreadOf(p, now + 1));

@@ -113,7 +113,9 @@ int64_t ReverifyAfter(const Id& pack, int64_t verified_at, int64_t max_age_secon
 
 bool IsDue(const Id& pack, std::optional<int64_t> last, int64_t now, int64_t max_age_seconds) {
   if (!last || *last > now) return true;
-  return now - *last >= ReverifyAfter(pack, *last, max_age_seconds);
+  // now >= *last: the difference always fits in a u64 (no signed overflow).
+  uint64_t age = static_cast<uint64_t>(now) - static_cast<uint64_t>(*last);
+  return age >= static_cast<uint64_t>(ReverifyAfter(pack, *last, max_age_seconds));
 }
 
 }  // namespace bulwark::repo
