@@ -149,10 +149,8 @@ TEST(CliConfig, SourcesFromBulwarkYamlAndErrorsWithLineAndColumn) {
   WriteFile(s.Path("src/skip.tmp"), "excluded");
   std::string yaml = "version: 1\n"
                      "default_repository: main\n"
-                     "repositories:\n"
-                     "  main:\n"
-                     "    url: " + s.repo() + "\n"
-                     "    password_file: " + s.Path("password") + "\n"
+                     "repositories:\n" +
+                     YamlRepository("main", s.repo(), s.Path("password")) +
                      "sources:\n"
                      "  docs:\n"
                      "    kind: fs\n"
@@ -166,11 +164,7 @@ TEST(CliConfig, SourcesFromBulwarkYamlAndErrorsWithLineAndColumn) {
                      "    command: [sh, -c, 'printf hi']\n"
                      "    stdin_name: greeting.txt\n";
   WriteFile(s.Path("bulwark.yaml"), yaml);
-  auto bw = [&](std::vector<std::string> args) {
-    std::vector<std::string> argv{BulwarkBin(), "--config", s.Path("bulwark.yaml")};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return bulwark::testing::Run(argv, {});  // repository and password come from the file
-  };
+  auto bw = [&](std::vector<std::string> args) { return BwConfig(s.Path("bulwark.yaml"), args); };
   ASSERT_EQ(bw({"init", "--kdf-ops", "1", "--kdf-memory", "8MiB"}).exit_code, 0);
   RunResult b = bw({"backup", "--source", "docs"});
   ASSERT_EQ(b.exit_code, 0) << b.err;

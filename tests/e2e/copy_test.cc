@@ -230,13 +230,9 @@ TEST(Copy, ConfiguredSourceCopiesToEveryCopyToRepository) {
   WriteFile(s.Path("data/a.txt"), "configured");
   std::string yaml = "version: 1\n"
                      "default_repository: main\n"
-                     "repositories:\n"
-                     "  main:\n"
-                     "    url: " + s.repo() + "\n"
-                     "    password_file: " + s.Path("password") + "\n"
-                     "  offsite:\n"
-                     "    url: " + off.repo() + "\n"
-                     "    password_file: " + off.Path("password") + "\n"
+                     "repositories:\n" +
+                     YamlRepository("main", s.repo(), s.Path("password")) +
+                     YamlRepository("offsite", off.repo(), off.Path("password")) +
                      "sources:\n"
                      "  docs:\n"
                      "    kind: fs\n"
@@ -246,11 +242,7 @@ TEST(Copy, ConfiguredSourceCopiesToEveryCopyToRepository) {
                      "    kind: fs\n"
                      "    paths: [" + s.Path("data") + "]\n";
   WriteFile(s.Path("bulwark.yaml"), yaml);
-  auto bw = [&](std::vector<std::string> args) {
-    std::vector<std::string> argv{BulwarkBin(), "--config", s.Path("bulwark.yaml")};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return testing::Run(argv, {});  // repositories and passwords come from the file
-  };
+  auto bw = [&](std::vector<std::string> args) { return BwConfig(s.Path("bulwark.yaml"), args); };
   ASSERT_EQ(bw({"init", "--kdf-ops", "1", "--kdf-memory", "8MiB"}).exit_code, 0);
   off.Init();
   ASSERT_EQ(bw({"backup", "--source", "docs"}).exit_code, 0);

@@ -156,6 +156,16 @@ std::string ReadFileOrDie(const std::string& path) {
   return ss.str();
 }
 
+RunResult BwConfig(const std::string& config, std::vector<std::string> args) {
+  std::vector<std::string> argv{BulwarkBin(), "--config", config};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return Run(argv, {});
+}
+
+std::string YamlRepository(const std::string& name, const std::string& url, const std::string& password_file) {
+  return "  " + name + ":\n    url: " + url + "\n    password_file: " + password_file + "\n";
+}
+
 std::string RandomBytes(size_t n, uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::string s(n, '\0');

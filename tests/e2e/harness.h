@@ -45,6 +45,12 @@ std::string BulwarkBin();
 std::string WriteFile(const std::string& path, const std::string& content);
 std::string ReadFileOrDie(const std::string& path);
 
+// Runs `bulwark --config <config> args...` with no BULWARK_* environment:
+// repositories and passwords come from the configuration file.
+RunResult BwConfig(const std::string& config, std::vector<std::string> args);
+// One entry of a bulwark.yaml `repositories:` map (indented for it).
+std::string YamlRepository(const std::string& name, const std::string& url, const std::string& password_file);
+
 // `n` pseudo-random (incompressible) bytes, the same for the same seed.
 std::string RandomBytes(size_t n, uint64_t seed);
 // Expects (gtest) that the trees at `a` and `b` are identical (CompareTrees)
