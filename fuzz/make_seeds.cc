@@ -17,6 +17,7 @@
 
 #include "fuzz_key.h"
 #include "bulwark/crypto/crypto.h"
+#include "bulwark/repo/cache.h"
 #include "bulwark/repo/format.h"
 #include "bulwark/repo/index.h"
 #include "bulwark/repo/pack.h"
@@ -182,6 +183,23 @@ int main(int argc, char** argv) {
     m.host = "h";
     m.tree = IdOf("t");
     Write("snapshot_fuzz", "minimal", m.Encode());
+    repo::Snapshot c = m;
+    c.copied_from = repo::CopiedFrom{IdOf("origin repo"), IdOf("origin snapshot")};
+    Write("snapshot_fuzz", "copied", c.Encode());
+  }
+
+  // ---- local cache: verified packs
+  {
+    repo::VerifiedPacks v;
+    v.repository = IdOf("repo");
+    // Mode byte (see fuzz/verified_cache_fuzz.cc): 0 as is, 1 checksum fixed up.
+    Write("verified_cache_fuzz", "empty", WithMode(0, v.Encode()));
+    for (int i = 0; i < 3; ++i) v.packs[IdOf("pack" + std::to_string(i))] = 1795255200 + i * 86400;
+    v.packs[IdOf("epoch")] = 0;
+    Write("verified_cache_fuzz", "four_packs", WithMode(0, v.Encode()));
+    Bytes unsummed = v.Encode();
+    std::fill(unsummed.end() - 32, unsummed.end(), 0);
+    Write("verified_cache_fuzz", "four_packs_fixup", WithMode(1, unsummed));
   }
 
   // ---- key files

@@ -5,8 +5,6 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <fstream>
-#include <random>
 
 #include "harness.h"
 #include "treecmp_lib.h"
@@ -16,24 +14,6 @@ namespace bulwark::testing {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string RandomBytes(size_t n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::string s(n, '\0');
-  for (size_t i = 0; i < n; i += 8) {
-    uint64_t v = rng();
-    std::memcpy(s.data() + i, &v, std::min<size_t>(8, n - i));
-  }
-  return s;
-}
-
-void ExpectIdentical(const std::string& a, const std::string& b) {
-  CompareResult c = CompareTrees(a, b);
-  std::string diffs;
-  for (size_t i = 0; i < c.differences.size() && i < 20; ++i) diffs += c.differences[i] + "\n";
-  EXPECT_TRUE(c.identical) << diffs;
-  EXPECT_GT(c.files, 0u);
-}
 
 TEST(CliRoundTrip, EveryEntryKindRestoresIdentically) {
   Scratch s;
@@ -229,30 +209,6 @@ TEST(CliErrors, WrongPasswordMissingRepositoryAndMissingPath) {
   EXPECT_EQ(usage.exit_code, 2) << usage.err;
 }
 
-// Flips one byte in the middle of an object file.
-void Corrupt(const std::string& path, long offset_from_middle = 0) {
-  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
-  f.seekg(0, std::ios::end);
-  long size = f.tellg();
-  long pos = size / 2 + offset_from_middle;
-  f.seekg(pos);
-  char c;
-  f.read(&c, 1);
-  c ^= 0x5a;
-  f.seekp(pos);
-  f.write(&c, 1);
-}
-
-std::vector<std::string> Objects(const std::string& dir) {
-  std::vector<std::string> out;
-  if (!fs::exists(dir)) return out;
-  for (auto& e : fs::recursive_directory_iterator(dir))
-    // A writer's temp file (".tmp-...") is not an object until it is renamed into place.
-    if (e.is_regular_file() && e.path().filename().string().rfind(".tmp-", 0) != 0) out.push_back(e.path());
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
 TEST(CliDamage, CorruptPackIsFoundByCheckAndNamedByRestore) {
   Scratch s;
   s.Init();
@@ -262,10 +218,7 @@ TEST(CliDamage, CorruptPackIsFoundByCheckAndNamedByRestore) {
   ASSERT_EQ(s.Bw({"backup", s.Path("src")}).exit_code, 0);
   ASSERT_EQ(s.Bw({"check", "--read-data"}).exit_code, 0);
   // The largest pack holds big.bin's data.
-  std::string victim;
-  uintmax_t best = 0;
-  for (auto& p : Objects(s.repo() + "/data"))
-    if (fs::file_size(p) > best) best = fs::file_size(p), victim = p;
+  std::string victim = LargestObject(s.repo() + "/data");
   ASSERT_FALSE(victim.empty());
   Corrupt(victim);
   RunResult structural = s.Bw({"check"});

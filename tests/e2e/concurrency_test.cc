@@ -67,8 +67,8 @@ TEST(ManyWriters, FourBackupsAndAPruneLoopLoseNothing) {
   std::string done_flag = s.Path("writers-done");
   std::string rounds_file = s.Path("prune-rounds");
   std::string prune_script = "set -e; n=0; while [ ! -e " + done_flag + " ]; do " +
-                             "'" + bw + "' -q --lock-wait 10m forget --keep-last 2; " +
-                             "'" + bw + "' -q --lock-wait 10m prune --grace 0 --max-unused 0; " +
+                             "'" + bw + "' --repo " + s.repo() + " -q --lock-wait 10m forget --keep-last 2; " +
+                             "'" + bw + "' --repo " + s.repo() + " -q --lock-wait 10m prune --grace 0 --max-unused 0%; " +
                              "n=$((n+1)); echo $n > " + rounds_file + "; done";
   pid_t pruner = Spawn(prune_script, env);
   for (size_t w = 0; w < writers.size(); ++w) EXPECT_EQ(Wait(writers[w]), 0) << "writer " << w;

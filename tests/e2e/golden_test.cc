@@ -18,7 +18,8 @@ std::string GoldenDir() { return (fs::path(__FILE__).parent_path().parent_path()
 TEST(GoldenRepository, Version1RepositoryStillReadsAndVerifies) {
   Scratch s;
   fs::copy(GoldenDir() + "/repo-v1", s.repo(), fs::copy_options::recursive);  // commands write locks
-  std::vector<std::string> env{"BULWARK_PASSWORD_FILE=" + GoldenDir() + "/repo-v1.password"};
+  std::vector<std::string> env{"BULWARK_PASSWORD_FILE=" + GoldenDir() + "/repo-v1.password",
+                               "BULWARK_CACHE_DIR=" + s.CacheDir()};
   auto bw = [&](std::vector<std::string> args) {
     std::vector<std::string> argv{BulwarkBin(), "--repo", s.repo()};
     argv.insert(argv.end(), args.begin(), args.end());

@@ -7,12 +7,18 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <gtest/gtest.h>
+
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 
+#include "treecmp_lib.h"
 #include "treegen.h"
 
 extern char** environ;
@@ -120,7 +126,9 @@ Scratch::~Scratch() {
   RemoveTree(dir_);
 }
 
-std::vector<std::string> Scratch::Env() const { return {"BULWARK_PASSWORD_FILE=" + dir_ + "/password"}; }
+std::vector<std::string> Scratch::Env() const {
+  return {"BULWARK_PASSWORD_FILE=" + dir_ + "/password", "BULWARK_CACHE_DIR=" + dir_ + "/cache"};
+}
 
 RunResult Scratch::Bw(std::vector<std::string> args, const std::string& input) const {
   std::vector<std::string> argv{BulwarkBin(), "--repo", repo()};
@@ -157,6 +165,65 @@ std::string ReadFileOrDie(const std::string& path) {
   std::stringstream ss;
   ss << f.rdbuf();
   return ss.str();
+}
+
+RunResult BwConfig(const std::string& config, std::vector<std::string> args) {
+  std::vector<std::string> argv{BulwarkBin(), "--config", config};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return Run(argv, {});
+}
+
+std::string YamlRepository(const std::string& name, const std::string& url, const std::string& password_file) {
+  return "  " + name + ":\n    url: " + url + "\n    password_file: " + password_file + "\n";
+}
+
+std::string RandomBytes(size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::string s(n, '\0');
+  for (size_t i = 0; i < n; i += 8) {
+    uint64_t v = rng();
+    std::memcpy(s.data() + i, &v, std::min<size_t>(8, n - i));
+  }
+  return s;
+}
+
+void ExpectIdentical(const std::string& a, const std::string& b) {
+  CompareResult c = CompareTrees(a, b);
+  std::string diffs;
+  for (size_t i = 0; i < c.differences.size() && i < 20; ++i) diffs += c.differences[i] + "\n";
+  EXPECT_TRUE(c.identical) << diffs;
+  EXPECT_GT(c.files, 0u);
+}
+
+void Corrupt(const std::string& path, long offset_from_middle) {
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekg(0, std::ios::end);
+  long size = f.tellg();
+  long pos = size / 2 + offset_from_middle;
+  f.seekg(pos);
+  char c;
+  f.read(&c, 1);
+  c ^= 0x5a;
+  f.seekp(pos);
+  f.write(&c, 1);
+}
+
+std::vector<std::string> Objects(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> out;
+  if (!fs::exists(dir)) return out;
+  for (auto& e : fs::recursive_directory_iterator(dir))
+    if (e.is_regular_file() && e.path().filename().string().rfind(".tmp-", 0) != 0) out.push_back(e.path());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string LargestObject(const std::string& dir) {
+  std::string best;
+  uintmax_t size = 0;
+  for (const auto& p : Objects(dir))
+    if (std::filesystem::file_size(p) > size) size = std::filesystem::file_size(p), best = p;
+  return best;
 }
 
 }  // namespace bulwark::testing

@@ -28,7 +28,10 @@ class Scratch {
   const std::string& dir() const { return dir_; }
   std::string repo() const { return dir_ + "/repo"; }
   std::string Path(const std::string& rel) const { return dir_ + "/" + rel; }
-  std::vector<std::string> Env() const;  // BULWARK_PASSWORD_FILE=...
+  // BULWARK_PASSWORD_FILE=<dir>/password, BULWARK_CACHE_DIR=<dir>/cache (so
+  // tests never write the user's ~/.cache).
+  std::vector<std::string> Env() const;
+  std::string CacheDir() const { return dir_ + "/cache"; }
   // Runs `bulwark --repo <repo> args...`.
   RunResult Bw(std::vector<std::string> args, const std::string& input = "") const;
   // The start of a bulwark.yaml naming this scratch repository ("main", the
@@ -47,5 +50,25 @@ class Scratch {
 std::string BulwarkBin();
 std::string WriteFile(const std::string& path, const std::string& content);
 std::string ReadFileOrDie(const std::string& path);
+
+// Runs `bulwark --config <config> args...` with no BULWARK_* environment:
+// repositories and passwords come from the configuration file.
+RunResult BwConfig(const std::string& config, std::vector<std::string> args);
+// One entry of a bulwark.yaml `repositories:` map (indented for it).
+std::string YamlRepository(const std::string& name, const std::string& url, const std::string& password_file);
+
+// `n` pseudo-random (incompressible) bytes, the same for the same seed.
+std::string RandomBytes(size_t n, uint64_t seed);
+// Expects (gtest) that the trees at `a` and `b` are identical (CompareTrees)
+// and hold at least one file; prints the first differences.
+void ExpectIdentical(const std::string& a, const std::string& b);
+// Flips one byte in the middle (plus `offset_from_middle`) of an object file.
+void Corrupt(const std::string& path, long offset_from_middle = 0);
+// The object files below `dir` (e.g. <repo>/data), sorted; writers' temp
+// files (".tmp-...") are not objects until renamed into place.
+std::vector<std::string> Objects(const std::string& dir);
+// The largest object file below `dir` ("" if none): in a repository's data/,
+// the pack holding a big file's chunks.
+std::string LargestObject(const std::string& dir);
 
 }  // namespace bulwark::testing

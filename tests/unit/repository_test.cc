@@ -108,6 +108,31 @@ TEST_F(RepositoryTest, InitRefusesExistingRepositoryAndBadOptions) {
   EXPECT_FALSE(other->Stat("config").has_value());
 }
 
+TEST_F(RepositoryTest, InitCanShareChunkerParamsAndIdKeyButNeverTheEncryptionKey) {
+  Init("a");
+  auto a = Open("a");
+  auto other = storage::NewMemoryBackend();
+  InitOptions o = FastInit();
+  o.chunker = {64 << 10, 128 << 10, 256 << 10};  // overridden by copy_chunker_from
+  o.copy_chunker_from = a->config();
+  o.id_key = a->master_key().id;
+  Repository::Init(*other, "b", o);
+  auto b = Repository::Open(std::make_unique<storage::ForwardingBackend>(std::shared_ptr<storage::Backend>(std::move(other))), "b");
+  EXPECT_EQ(b->config().chunker_seed, a->config().chunker_seed);
+  EXPECT_EQ(b->config().chunker.avg_size, a->config().chunker.avg_size);
+  EXPECT_NE(b->config().id, a->config().id);
+  EXPECT_EQ(b->master_key().id, a->master_key().id);
+  EXPECT_NE(b->master_key().enc, a->master_key().enc);
+  Bytes data = Text(1000, 3);
+  EXPECT_EQ(b->ids().Mac(data), a->ids().Mac(data)) << "blob ids agree";
+  // Without the options, both are fresh.
+  auto third = storage::NewMemoryBackend();
+  Repository::Init(*third, "c", FastInit());
+  auto c = Repository::Open(std::make_unique<storage::ForwardingBackend>(std::shared_ptr<storage::Backend>(std::move(third))), "c");
+  EXPECT_NE(c->ids().Mac(data), a->ids().Mac(data));
+  EXPECT_NE(c->config().chunker_seed, a->config().chunker_seed);
+}
+
 TEST_F(RepositoryTest, OpenWithWrongPasswordOrNoRepository) {
   EXPECT_EQ(CodeOf([&] { Open("pw"); }), ErrorCode::kNoRepository);
   Init("right");

@@ -96,6 +96,7 @@ void ExpectSame(const Snapshot& a, const Snapshot& b) {
   EXPECT_EQ(a.program_version, b.program_version);
   EXPECT_EQ(a.expires_ns, b.expires_ns);
   EXPECT_EQ(a.original, b.original);
+  EXPECT_EQ(a.copied_from, b.copied_from);
 }
 
 TEST(SnapshotJson, RoundTripAllFields) {
@@ -151,6 +152,28 @@ TEST(SnapshotJson, PinnedIsTheKeepTag) {
   EXPECT_TRUE(s.pinned());
   s.tags = {"keeper"};
   EXPECT_FALSE(s.pinned());
+}
+
+TEST(SnapshotJson, CopiedFromRoundTripsAndIsOptional) {
+  Snapshot s = Full();
+  EXPECT_FALSE(json::parse(AsString(s.Encode())).contains("copied_from")) << "backups do not write the field";
+  s.copied_from = CopiedFrom{crypto::Sha256(AsBytes("repo")), crypto::Sha256(AsBytes("snap"))};
+  Bytes enc = s.Encode();
+  json stored = json::parse(AsString(enc));
+  EXPECT_EQ(stored["copied_from"]["repository"], s.copied_from->repository.Hex());
+  EXPECT_EQ(stored["copied_from"]["snapshot"], s.copied_from->snapshot.Hex());
+  Snapshot back = Snapshot::Decode(enc, "s");
+  ASSERT_TRUE(back.copied_from.has_value());
+  ExpectSame(back, s);
+  EXPECT_EQ(back.Encode(), enc);
+
+  std::string tree = s.tree.Hex(), id = s.tree.Hex();
+  auto code = [](std::string text) { return CodeOf([&] { Snapshot::Decode(B(text), "snapshot 9"); }); };
+  std::string head = R"({"version":1,"time_ns":5,"host":"h","tree":")" + tree + "\"";
+  EXPECT_EQ(code(head + R"(,"copied_from":"x"})"), ErrorCode::kCorrupt);
+  EXPECT_EQ(code(head + R"(,"copied_from":{"repository":")" + id + "\"}}"), ErrorCode::kCorrupt);
+  EXPECT_EQ(code(head + R"(,"copied_from":{"repository":"zz","snapshot":")" + id + "\"}}"), ErrorCode::kCorrupt);
+  EXPECT_EQ(code(head + R"(,"copied_from":{"repository":1,"snapshot":")" + id + "\"}}"), ErrorCode::kCorrupt);
 }
 
 TEST(SnapshotJson, DecodeRejectsMalformed) {

@@ -5,7 +5,9 @@
 #include "bulwark/base/log.h"
 #include "bulwark/cli/common.h"
 #include "bulwark/cli/progress.h"
+#include "bulwark/config/config.h"
 #include "bulwark/ops/check.h"
+#include "bulwark/repo/cache.h"
 #include "bulwark/repo/lock.h"
 
 namespace bulwark::cli {
@@ -14,12 +16,23 @@ void AddCheck(CLI::App& app) {
   struct Opts {
     bool read_data = false;
     std::string subset;
+    std::string max_age;
   };
   auto o = std::make_shared<Opts>();
   auto* cmd = app.add_subcommand("check", "verify the repository's structure and (with --read-data) every byte");
   cmd->add_flag("--read-data", o->read_data, "read, decrypt and verify every blob of every pack");
   cmd->add_option("--read-data-subset", o->subset, "verify part of the data: N/M (bucket N of M) or P% (random)");
+  cmd->add_option("--max-age", o->max_age,
+                  "with --read-data: read only packs not verified within this time (e.g. 7d; each pack falls due "
+                  "after 50-100% of it, remembered in the local cache)");
   cmd->callback([o] {
+    int64_t max_age = 0;
+    if (!o->max_age.empty()) {
+      max_age = config::ParseDuration(o->max_age);
+      if (!o->read_data && o->subset.empty())
+        throw Error(ErrorCode::kInvalidArgument, "--max-age applies to --read-data or --read-data-subset");
+      if (max_age <= 0) throw Error(ErrorCode::kInvalidArgument, "--max-age must be longer than 0");
+    }
     auto repo = OpenRepository(false);
     auto lock = repo::Lock::Acquire(repo.get(), false, LockWaitSeconds());
     ops::CheckOptions co;
@@ -38,11 +51,31 @@ void AddCheck(CLI::App& app) {
     }
     std::atomic<uint64_t> done{0};
     co.packs_done = &done;
+    // Verified-pack records in the local cache (repo/cache.h).
+    std::string cache_dir = co.read_data ? RepositoryCacheDir(repo->config().id) : "";
+    repo::VerifiedPacks verified;
+    if (max_age > 0 && cache_dir.empty())
+      throw Error(ErrorCode::kInvalidArgument, "--max-age needs the local cache: set BULWARK_CACHE_DIR (or HOME) and do not use --no-cache");
+    if (!cache_dir.empty()) {
+      std::string warning;
+      verified = repo::LoadVerifiedPacks(cache_dir, repo->config().id, &warning);
+      if (!warning.empty()) log::Warn(warning);
+      co.verified = &verified;
+      co.max_age_seconds = max_age;
+      co.now_seconds = repo::NowNs() / 1000000000;
+    }
     ops::CheckResult r;
     {
       ProgressPrinter printer([&](double el) { return "[" + FormatDuration(el) + "] " + std::to_string(done.load()) + " packs verified"; },
                               [&](double) { return nlohmann::json{{"packs_done", done.load()}}; });
       r = ops::Check(*repo, co);
+    }
+    if (co.verified) {
+      try {
+        repo::SaveVerifiedPacks(cache_dir, verified);
+      } catch (const Error& e) {
+        log::Warn(std::string("could not save the cache of verified packs: ") + e.what());
+      }
     }
     for (auto& w : r.warnings) log::Warn(w);
     for (auto& e : r.errors) log::Err(e);
@@ -50,11 +83,14 @@ void AddCheck(CLI::App& app) {
       PrintJson({{"message_type", "summary"}, {"ok", r.ok()}, {"errors", r.errors}, {"warnings", r.warnings},
                  {"snapshots", r.snapshots}, {"trees", r.trees}, {"packs", r.packs}, {"blobs", r.blobs},
                  {"index_objects", r.index_objects}, {"packs_read", r.packs_read}, {"blobs_read", r.blobs_read},
-                 {"bytes_read", r.bytes_read}});
+                 {"bytes_read", r.bytes_read}, {"packs_skipped_recent", r.packs_skipped_recent}});
     } else {
       Say("checked " + std::to_string(r.snapshots) + " snapshots, " + std::to_string(r.trees) + " trees, " +
           std::to_string(r.packs) + " packs, " + std::to_string(r.blobs) + " blobs" +
           (co.read_data ? "; read " + std::to_string(r.packs_read) + " packs (" + HumanBytes(r.bytes_read) + ")" : ""));
+      if (max_age > 0)
+        Say("skipped " + std::to_string(r.packs_skipped_recent) + " packs verified recently (--max-age " + o->max_age +
+            ": each pack is read again after 50-100% of it)");
       Say(r.ok() ? "no errors were found" : std::to_string(r.errors.size()) + " errors found: the repository is damaged");
     }
     if (!r.ok()) ExitCode() = kExitDamage;

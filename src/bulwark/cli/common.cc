@@ -10,6 +10,7 @@
 #include "bulwark/base/error.h"
 #include "bulwark/base/sys.h"
 #include "bulwark/config/config.h"
+#include "bulwark/repo/cache.h"
 #include "bulwark/storage/backend.h"
 
 namespace bulwark::cli {
@@ -96,12 +97,18 @@ static const config::Config* LoadedConfig() {
 
 const config::Config* Config() { return LoadedConfig(); }
 
-std::string ReadPassword(bool confirm, const std::string& prompt) {
-  if (!G().password_file.empty()) return ReadPasswordFrom(G().password_file);
-  std::string f = EnvOr("BULWARK_PASSWORD_FILE");
+std::optional<std::string> PasswordFromFlagOrEnv(const std::string& file, const char* file_env,
+                                                 const char* password_env) {
+  if (!file.empty()) return ReadPasswordFrom(file);
+  std::string f = EnvOr(file_env);
   if (!f.empty()) return ReadPasswordFrom(f);
-  std::string p = EnvOr("BULWARK_PASSWORD");
+  std::string p = EnvOr(password_env);
   if (!p.empty()) return p;
+  return std::nullopt;
+}
+
+std::string ReadPassword(bool confirm, const std::string& prompt) {
+  if (auto p = PasswordFromFlagOrEnv(G().password_file, "BULWARK_PASSWORD_FILE", "BULWARK_PASSWORD")) return *p;
   if (const config::Config* c = LoadedConfig()) {
     std::string name = c->default_repository;
     if (auto* r = c->Repository(name); r && !r->password_file.empty()) return ReadPasswordFrom(r->password_file);
@@ -131,15 +138,55 @@ std::string RepoUrl(const std::string& source) {
               "no repository given: use --repo, BULWARK_REPOSITORY, or a config file with a default_repository");
 }
 
-std::unique_ptr<repo::Repository> OpenRepository(bool load_index, const std::string& source) {
-  std::string url = RepoUrl(source);
+std::unique_ptr<repo::Repository> OpenRepositoryAt(const std::string& url, const std::string& password, bool load_index) {
   auto backend = storage::Open(url);
-  if (!backend->Stat("config"))
-    throw Error(ErrorCode::kNoRepository, "no repository at " + url + " (run 'bulwark init' to create one)");
-  std::string password = ReadPassword(false);
   auto repo = repo::Repository::Open(std::move(backend), password);
   if (load_index) repo->LoadIndex();
   return repo;
+}
+
+// Fails before asking for a password when there is no repository at `url`.
+static void RequireRepository(const std::string& url) {
+  if (!storage::Open(url)->Stat("config"))
+    throw Error(ErrorCode::kNoRepository, "no repository at " + url + " (run 'bulwark init' to create one)");
+}
+
+std::unique_ptr<repo::Repository> OpenRepository(bool load_index, const std::string& source) {
+  std::string url = RepoUrl(source);
+  RequireRepository(url);
+  return OpenRepositoryAt(url, ReadPassword(false), load_index);
+}
+
+std::unique_ptr<repo::Repository> OpenConfiguredRepository(const config::RepositoryConfig& r, bool load_index) {
+  RequireRepository(r.url);
+  std::string password;
+  if (!r.password_file.empty()) password = ReadPasswordFrom(r.password_file);
+  else if (auto p = PasswordFromFlagOrEnv(G().password_file, "BULWARK_PASSWORD_FILE", "BULWARK_PASSWORD")) password = *p;
+  else password = PromptPassword("password of repository '" + r.name + "' (" + r.url + "): ", false);
+  return OpenRepositoryAt(r.url, password, load_index);
+}
+
+std::string FromRepoFlags::Url() const { return repo.empty() ? EnvOr("BULWARK_FROM_REPOSITORY") : repo; }
+
+void AddFromRepoFlags(CLI::App* cmd, FromRepoFlags* f) {
+  cmd->add_option("--from-repo", f->repo, "the other (source) repository (or BULWARK_FROM_REPOSITORY)");
+  cmd->add_option("--from-password-file", f->password_file,
+                  "file holding the source repository's password (or BULWARK_FROM_PASSWORD_FILE, BULWARK_FROM_PASSWORD)");
+}
+
+std::unique_ptr<repo::Repository> OpenFromRepository(const FromRepoFlags& f, bool load_index) {
+  std::string url = f.Url();
+  if (url.empty()) throw Error(ErrorCode::kInvalidArgument, "no source repository given: use --from-repo or BULWARK_FROM_REPOSITORY");
+  RequireRepository(url);
+  auto password = PasswordFromFlagOrEnv(f.password_file, "BULWARK_FROM_PASSWORD_FILE", "BULWARK_FROM_PASSWORD");
+  if (!password) password = PromptPassword("source repository password (" + url + "): ", false);
+  return WithContext("source repository " + url, [&] { return OpenRepositoryAt(url, *password, load_index); });
+}
+
+std::string RepositoryCacheDir(const Id& repo_id) {
+  if (G().no_cache) return "";
+  std::string base = repo::CacheBaseDir(std::getenv("BULWARK_CACHE_DIR"), std::getenv("XDG_CACHE_HOME"), std::getenv("HOME"));
+  return base.empty() ? "" : base + "/" + repo_id.Hex();
 }
 
 int64_t LockWaitSeconds() { return config::ParseDuration(G().lock_wait); }

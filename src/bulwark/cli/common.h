@@ -11,6 +11,11 @@
 #include "bulwark/repo/lock.h"
 #include "bulwark/repo/repository.h"
 
+namespace bulwark::config {
+struct Config;
+struct RepositoryConfig;
+}  // namespace bulwark::config
+
 namespace bulwark::cli {
 
 struct Globals {
@@ -22,6 +27,7 @@ struct Globals {
   int verbose = 0;
   std::string lock_wait = "0s";
   bool no_lock = false;
+  bool no_cache = false;      // --no-cache: do not read or write the local cache
 };
 
 Globals& G();
@@ -36,6 +42,11 @@ constexpr int kExitDamage = 4;
 // Password: --password-file, BULWARK_PASSWORD_FILE, BULWARK_PASSWORD, or a
 // no-echo prompt on the terminal. Never argv. `confirm` asks twice (prompt).
 std::string ReadPassword(bool confirm, const std::string& prompt = "repository password: ");
+// The password from `file` (a flag's value), else the file named by the
+// environment variable `file_env`, else the variable `password_env`;
+// nullopt when none is set.
+std::optional<std::string> PasswordFromFlagOrEnv(const std::string& file, const char* file_env,
+                                                 const char* password_env);
 std::string ReadPasswordFrom(const std::string& file);
 std::string PromptPassword(const std::string& prompt, bool confirm);
 
@@ -43,6 +54,36 @@ std::string PromptPassword(const std::string& prompt, bool confirm);
 // `source` or its default repository.
 std::string RepoUrl(const std::string& source = "");
 std::unique_ptr<repo::Repository> OpenRepository(bool load_index, const std::string& source = "");
+// Opens the repository at `url` with `password`. Throws kNoRepository naming
+// the URL when there is none, kWrongPassword.
+std::unique_ptr<repo::Repository> OpenRepositoryAt(const std::string& url, const std::string& password, bool load_index);
+
+// The configuration file from --config / BULWARK_CONFIG (loaded once), or
+// nullptr when none is given. Throws what config::LoadFile throws.
+const config::Config* Config();
+// Opens a repository named in the configuration: password from its
+// password_file, else -p/BULWARK_PASSWORD_FILE/BULWARK_PASSWORD, else a
+// prompt naming it.
+std::unique_ptr<repo::Repository> OpenConfiguredRepository(const config::RepositoryConfig& r, bool load_index);
+
+// A second repository to read from (`copy`, `init --copy-chunker-params`):
+// --from-repo / BULWARK_FROM_REPOSITORY, its password from
+// --from-password-file / BULWARK_FROM_PASSWORD_FILE / BULWARK_FROM_PASSWORD
+// or a no-echo prompt (never argv).
+struct FromRepoFlags {
+  std::string repo;
+  std::string password_file;
+  std::string Url() const;  // the flag, else the environment; "" if neither
+};
+void AddFromRepoFlags(CLI::App* cmd, FromRepoFlags* f);
+// Throws kInvalidArgument when no URL is given.
+std::unique_ptr<repo::Repository> OpenFromRepository(const FromRepoFlags& f, bool load_index);
+
+// The local cache directory for repository `repo_id`:
+// $BULWARK_CACHE_DIR, else $XDG_CACHE_HOME/bulwark, else ~/.cache/bulwark,
+// then "/<repository id hex>". "" with --no-cache or when none of these is
+// set.
+std::string RepositoryCacheDir(const Id& repo_id);
 
 int64_t LockWaitSeconds();
 

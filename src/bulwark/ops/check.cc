@@ -79,6 +79,7 @@ CheckResult Check(repo::Repository& repo, const CheckOptions& options) {
   std::unordered_set<Id, IdHash> marked;
   for (const auto& m : repo.LoadMarks())
     for (const auto& p : m.packs.packs) marked.insert(p.id);
+  if (options.verified) std::erase_if(options.verified->packs, [&](const auto& e) { return !present.count(e.first); });
   for (const auto& [pack, size] : present)
     if (!expected.count(pack))
       r.warnings.push_back("pack " + pack.Short() +
@@ -133,6 +134,16 @@ CheckResult Check(repo::Repository& repo, const CheckOptions& options) {
       size_t n = static_cast<size_t>(std::ceil(packs.size() * options.subset_percent / 100.0));
       packs.resize(std::min(packs.size(), std::max<size_t>(n, packs.empty() ? 0 : 1)));
     }
+    if (options.verified && options.max_age_seconds > 0) {
+      const auto& seen = options.verified->packs;
+      size_t before = packs.size();
+      std::erase_if(packs, [&](const Id& p) {
+        auto it = seen.find(p);
+        return !repo::IsDue(p, it == seen.end() ? std::nullopt : std::optional<int64_t>(it->second),
+                            options.now_seconds, options.max_age_seconds);
+      });
+      r.packs_skipped_recent = before - packs.size();
+    }
     std::mutex mu;
     std::atomic<size_t> next{0};
     auto worker = [&] {
@@ -181,6 +192,10 @@ CheckResult Check(repo::Repository& repo, const CheckOptions& options) {
           errs.push_back(std::string("pack ") + pack.Short() + ": " + e.what());
         }
         std::lock_guard<std::mutex> lock(mu);
+        if (options.verified) {
+          if (errs.empty()) options.verified->packs[pack] = options.now_seconds;
+          else options.verified->packs.erase(pack);
+        }
         r.errors.insert(r.errors.end(), errs.begin(), errs.end());
         r.packs_read++;
         r.blobs_read += blobs_ok;

@@ -7,12 +7,21 @@
 // them). With read_data: each selected pack is read whole, its SHA-256 must
 // equal its name, its header must match the index, and every blob must
 // decrypt and match its keyed id.
+//
+// Verified-pack records (repo/cache.h, `check --read-data --max-age`): with
+// CheckOptions::verified, every pack read without error is recorded at
+// now_seconds, a pack found damaged loses its record, and records of packs no
+// longer in the repository are dropped. With max_age_seconds > 0 too, a
+// selected pack is read only when due (repo::IsDue). Limitation: a pack
+// damaged after its last verification is not noticed until it falls due
+// again (at most max_age later); a plain --read-data reads everything.
 #pragma once
 
 #include <atomic>
 #include <string>
 #include <vector>
 
+#include "bulwark/repo/cache.h"
 #include "bulwark/repo/repository.h"
 
 namespace bulwark::ops {
@@ -25,6 +34,10 @@ struct CheckOptions {
   double subset_percent = 0;
   int threads = 0;
   std::atomic<uint64_t>* packs_done = nullptr;  // progress
+  // In/out: when set, updated as described above. Must belong to `repo`.
+  repo::VerifiedPacks* verified = nullptr;
+  int64_t max_age_seconds = 0;  // > 0: read only due packs (needs `verified`)
+  int64_t now_seconds = 0;      // UTC seconds: the time recorded and compared against
 };
 
 struct CheckResult {
@@ -32,6 +45,7 @@ struct CheckResult {
   std::vector<std::string> warnings;  // e.g. unreferenced packs
   uint64_t snapshots = 0, trees = 0, packs = 0, blobs = 0, index_objects = 0;
   uint64_t packs_read = 0, blobs_read = 0, bytes_read = 0;
+  uint64_t packs_skipped_recent = 0;  // selected but not read: verified within max_age
   bool ok() const { return errors.empty(); }
 };
 

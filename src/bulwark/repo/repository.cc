@@ -155,6 +155,7 @@ void Repository::Init(storage::Backend& backend, std::string_view password, Init
   if (backend.Stat("config")) throw Error(ErrorCode::kAlreadyExists, "a repository already exists at " + backend.Location());
   backend.Create();
   crypto::MasterKey master = crypto::MasterKey::Generate();
+  if (options.id_key) master.id = *options.id_key;
   RepoConfig cfg;
   cfg.id = crypto::RandomId();
   if (options.copy_chunker_from) {

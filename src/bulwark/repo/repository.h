@@ -59,7 +59,14 @@ struct InitOptions {
   chunk::Params chunker;
   int compression = 3;
   crypto::KdfParams kdf;  // salt generated
-  std::optional<RepoConfig> copy_chunker_from;  // reuse another repository's chunker seed and sizes
+  // Reuse another repository's chunker seed and sizes (`init
+  // --copy-chunker-params`): the same data splits into the same chunks.
+  std::optional<RepoConfig> copy_chunker_from;
+  // Reuse another repository's blob-id key K_id (MasterKey::id) instead of a
+  // random one, so equal chunks get equal blob ids in both repositories and
+  // `copy` moves trees verbatim and skips present blobs without reading them.
+  // The encryption key K_enc is always new. docs/FORMAT.md "Cryptography".
+  std::optional<crypto::Key32> id_key;
 };
 
 struct SnapshotFilter {

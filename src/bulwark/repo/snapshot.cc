@@ -125,6 +125,7 @@ json Snapshot::ToJson(bool with_id) const {
   j["program_version"] = program_version;
   if (expires_ns) j["expires"] = FormatTime(*expires_ns);
   if (original) j["original"] = original->Hex();
+  if (copied_from) j["copied_from"] = {{"repository", copied_from->repository.Hex()}, {"snapshot", copied_from->snapshot.Hex()}};
   return j;
 }
 
@@ -164,6 +165,12 @@ Snapshot Snapshot::FromJson(const json& j, std::string_view what) {
     s.program_version = j.value("program_version", "");
     if (j.contains("expires")) s.expires_ns = ParseTime(j["expires"].get<std::string>());
     if (j.contains("original")) s.original = Id::FromHexOrThrow(j["original"].get<std::string>());
+    if (j.contains("copied_from")) {
+      const auto& c = j["copied_from"];
+      if (!c.is_object()) throw Error(ErrorCode::kCorrupt, std::string(what) + ": field 'copied_from' is not an object");
+      s.copied_from = CopiedFrom{Id::FromHexOrThrow(JsonString(c, "repository", what)),
+                                 Id::FromHexOrThrow(JsonString(c, "snapshot", what))};
+    }
     return s;
   } catch (const json::exception& e) {
     throw Error(ErrorCode::kCorrupt, std::string(what) + ": malformed snapshot: " + e.what());

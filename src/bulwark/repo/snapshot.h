@@ -30,6 +30,16 @@ struct SnapshotSummary {
   double duration_seconds = 0;
 };
 
+// Where a snapshot made by `bulwark copy` came from: the snapshot it is a
+// copy of, named by the repository that first stored it (config id) and its
+// id there. A copy of a copy names the original, so "same origin" is one
+// comparison however many hops the snapshot travelled.
+struct CopiedFrom {
+  Id repository;  // repository id (RepoConfig::id) of the original
+  Id snapshot;    // the original snapshot's id in that repository
+  bool operator==(const CopiedFrom&) const = default;
+};
+
 struct Snapshot {
   Id id;                  // not stored: the object's name
   int64_t time_ns = 0;    // snapshot time, ns since the Unix epoch (UTC)
@@ -53,6 +63,7 @@ struct Snapshot {
 
   // A pinned snapshot carries the tag kPinTag; no retention policy removes it.
   bool pinned() const;
+  std::optional<CopiedFrom> copied_from;  // set by `bulwark copy`; absent in backups
 
   nlohmann::json ToJson(bool with_id) const;
   // Throws kCorrupt naming `what` on malformed JSON or fields.
