@@ -155,8 +155,8 @@ TEST(CrashSafety, KillNineDuringForgetAndPruneNeverLosesKeptData) {
     ASSERT_EQ(b.exit_code, 0) << b.err;
     std::string id = b.Json()["snapshot_id"];
     std::string copy = s.Path("expected/" + id);
-    fs::create_directories(copy);
-    fs::copy(src, copy, fs::copy_options::recursive);
+    fs::create_directories(s.Path("expected"));
+    ASSERT_EQ(bulwark::testing::Run({"cp", "-a", src, copy}).exit_code, 0);  // keeps mtimes, modes, xattrs
     expected[id] = copy;
   };
   for (int g = 0; g < 3; ++g) backup(g);
