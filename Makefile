@@ -42,6 +42,7 @@ bench:
 	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DBULWARK_BENCH=ON $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 	@bench/run $(BUILD)/bulwark
+	@bench/prune-run $(BUILD)/bulwark
 
 format:
 	@clang-format -i $$(git ls-files '*.cc' '*.h')
