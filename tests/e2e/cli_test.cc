@@ -53,7 +53,10 @@ TEST(CliRoundTrip, IncrementalBackupRereadsOnlyChangedFilesAndBothSnapshotsResto
   EXPECT_EQ(j2["files_new"].get<int>(), 0);
   EXPECT_EQ(j2["files_changed"].get<int>(), 0);
   EXPECT_GT(j2["files_unmodified"].get<int>(), 0);
-  EXPECT_EQ(j2["bytes_added"].get<uint64_t>(), 0u) << "an unchanged tree must add nothing";
+  // Nothing of the tree itself is new. The trees of its ancestors (/tmp and
+  // the scratch directory) may be: tests running in parallel change /tmp's
+  // mtime, and those small tree blobs are all that may be added.
+  EXPECT_LT(j2["bytes_added"].get<uint64_t>(), 1024u) << "an unchanged tree must add at most its ancestors' trees";
   MutateTree(s.Path("src"), 3, 0.2);
   RunResult b3 = s.Bw({"--json", "backup", s.Path("src")});
   ASSERT_EQ(b3.exit_code, 0) << b3.err;

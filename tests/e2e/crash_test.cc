@@ -65,6 +65,16 @@ pid_t StartCommand(const Scratch& s, const std::vector<std::string>& args) {
   return pid;
 }
 
+// Sleeps `delay`, kills `pid` with SIGKILL and reaps it; returns true if the
+// process was still running (the kill interrupted it).
+bool KillAfter(pid_t pid, std::chrono::microseconds delay) {
+  std::this_thread::sleep_for(delay);
+  kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFSIGNALED(status);
+}
+
 pid_t StartBackup(const Scratch& s, const std::string& src) {
   pid_t pid = fork();
   if (pid == 0) {
@@ -99,11 +109,7 @@ TEST(CrashSafety, KillNineAtRandomPointsNeverDamagesTheRepository) {
     // A random instant within the expected run time (the first tenth of it is
     // start-up: KDF, index load; kill there too).
     auto delay = std::chrono::microseconds(static_cast<int64_t>(full * 1e6 * (rng() % 1000) / 1000.0));
-    std::this_thread::sleep_for(delay);
-    kill(pid, SIGKILL);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    if (WIFSIGNALED(status)) killed_midway++;
+    if (KillAfter(pid, delay)) killed_midway++;
     RunResult c = s.Bw({"check"});
     ASSERT_EQ(c.exit_code, 0) << "after kill " << i << " at " << delay.count() << " us: " << c.err;
     if (i % 4 == 3) {  // new data now and then, so later kills hit fresh uploads too
@@ -142,14 +148,9 @@ TEST(CrashSafety, KillNineDuringForgetAndPruneNeverLosesKeptData) {
   std::map<std::string, std::string> expected;  // snapshot id -> copy of the source at backup time
   auto backup = [&](int gen) {
     // Change part of the data: old snapshots' unique data becomes garbage.
-    for (int k = 0; k < 3; ++k) {
-      std::string content(300000 + rng() % 300000, '\0');
-      for (size_t j = 0; j < content.size(); j += 8) {
-        uint64_t v = rng();
-        std::memcpy(content.data() + j, &v, std::min<size_t>(8, content.size() - j));
-      }
-      WriteFile(src + "/d" + std::to_string(k) + "/gen-file" + std::to_string(k), content);
-    }
+    for (int k = 0; k < 3; ++k)
+      WriteFile(src + "/d" + std::to_string(k) + "/gen-file" + std::to_string(k),
+                RandomBytes(300000 + rng() % 300000, rng()));
     WriteFile(src + "/added" + std::to_string(gen), std::string(100000, char('a' + gen % 26)) + std::to_string(rng()));
     RunResult b = s.Bw({"--json", "backup", src});
     ASSERT_EQ(b.exit_code, 0) << b.err;
@@ -175,11 +176,7 @@ TEST(CrashSafety, KillNineDuringForgetAndPruneNeverLosesKeptData) {
     const auto& cmd = commands[i % 2];
     pid_t pid = StartCommand(s, cmd);
     auto delay = std::chrono::microseconds(static_cast<int64_t>(last_full * 1.2e6 * (rng() % 1000) / 1000.0));
-    std::this_thread::sleep_for(delay);
-    kill(pid, SIGKILL);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    if (WIFSIGNALED(status)) killed_midway++;
+    if (KillAfter(pid, delay)) killed_midway++;
     RunResult c = s.Bw({"check"});
     ASSERT_EQ(c.exit_code, 0) << "after killing '" << cmd[0] << "' at " << delay.count() << " us: " << c.out << c.err;
     // Run it again to completion: it must resume from whatever was left.

@@ -46,19 +46,6 @@ class TestBackend : public storage::ForwardingBackend {
   std::shared_ptr<std::atomic<bool>> fail_packs_;
 };
 
-Bytes RandomData(size_t n, uint64_t seed) {
-  Bytes out(n);
-  uint64_t x = seed;
-  for (size_t i = 0; i < n; i += 8) {
-    uint64_t z = (x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    z ^= z >> 31;
-    std::memcpy(out.data() + i, &z, std::min<size_t>(8, n - i));
-  }
-  return out;
-}
-
 Bytes Text(size_t n) {
   std::string s;
   while (s.size() < n) s += "row " + std::to_string(s.size()) + ": lorem ipsum dolor sit amet\n";

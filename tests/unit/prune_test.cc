@@ -31,19 +31,6 @@ namespace {
 namespace fs = std::filesystem;
 constexpr int64_t kHour = int64_t(3600) * 1000000000;
 
-Bytes RandomData(size_t n, uint64_t seed) {
-  Bytes out(n);
-  uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
-  for (size_t i = 0; i < n; i += 8) {
-    uint64_t z = (x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    z ^= z >> 31;
-    std::memcpy(out.data() + i, &z, std::min<size_t>(8, n - i));
-  }
-  return out;
-}
-
 void WriteFile(const std::string& path, ByteSpan data) {
   std::ofstream f(path, std::ios::binary | std::ios::trunc);
   f.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));

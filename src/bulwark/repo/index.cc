@@ -88,36 +88,34 @@ BlobLocation Index::ToLocation(const Entry& e) const {
   return loc;
 }
 
-void Index::AddPack(const Id& pack, const std::vector<PackedBlob>& blobs) {
-  std::unique_lock lock(mu_);
-  if (pack_numbers_.count(pack)) return;  // the same pack listed by two index objects
+// Registers a new pack (mu_ held exclusively) and stores its entries with
+// `put`; returns false if the pack is already known (the same pack listed by
+// two index objects: the first listing counts).
+template <typename Put>
+bool Index::RegisterLocked(const Id& pack, const std::vector<PackedBlob>& blobs, Put&& put) {
+  if (pack_numbers_.count(pack)) return false;
   if (packs_.size() >= (1u << 28)) throw Error(ErrorCode::kUnsupported, "index: too many packs");
   uint32_t no = static_cast<uint32_t>(packs_.size());
   packs_.push_back(pack);
   pack_numbers_[pack] = no;
   PackStats st;
   for (const auto& b : blobs) {
-    pending_.emplace(b.id, MakeEntry(no, b));
+    put(MakeEntry(no, b));
     st.listed_bytes += b.length;
     st.listed_blobs++;
   }
   pack_stats_.push_back(st);
+  return true;
+}
+
+void Index::AddPack(const Id& pack, const std::vector<PackedBlob>& blobs) {
+  std::unique_lock lock(mu_);
+  RegisterLocked(pack, blobs, [this](const Entry& e) { pending_.emplace(e.id, e); });
 }
 
 void Index::AppendPack(const Id& pack, const std::vector<PackedBlob>& blobs) {
   std::unique_lock lock(mu_);
-  if (pack_numbers_.count(pack)) return;
-  if (packs_.size() >= (1u << 28)) throw Error(ErrorCode::kUnsupported, "index: too many packs");
-  uint32_t no = static_cast<uint32_t>(packs_.size());
-  packs_.push_back(pack);
-  pack_numbers_[pack] = no;
-  PackStats st;
-  for (const auto& b : blobs) {
-    main_.push_back(MakeEntry(no, b));
-    st.listed_bytes += b.length;
-    st.listed_blobs++;
-  }
-  pack_stats_.push_back(st);
+  RegisterLocked(pack, blobs, [this](const Entry& e) { main_.push_back(e); });
 }
 
 void Index::FinishLoad() {

@@ -95,6 +95,8 @@ class Index {
   };
   static_assert(sizeof(Entry) == 48);
   Entry MakeEntry(uint32_t pack_no, const PackedBlob& b) const;
+  template <typename Put>
+  bool RegisterLocked(const Id& pack, const std::vector<PackedBlob>& blobs, Put&& put);
   BlobLocation ToLocation(const Entry& e) const;
 
   mutable std::shared_mutex mu_;
