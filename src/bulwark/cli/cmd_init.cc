@@ -13,6 +13,8 @@ void AddInit(CLI::App& app) {
     uint64_t kdf_ops = 3;
     std::string kdf_mem = "64MiB";
     bool copy_chunker_params = false;
+    std::string object_lock;
+    int64_t lock_days = 0;
     FromRepoFlags from;
   };
   auto o = std::make_shared<Opts>();
@@ -28,6 +30,10 @@ void AddInit(CLI::App& app) {
       ->excludes(cmax);
   AddFromRepoFlags(cmd, &o->from);
   cmd->add_option("--compression", o->compression, "zstd level 1-19, 0 = off")->capture_default_str();
+  cmd->add_option("--object-lock", o->object_lock,
+                  "S3 Object Lock mode for every object written: governance or compliance (bucket must have Object Lock "
+                  "enabled)");
+  cmd->add_option("--lock-days", o->lock_days, "Object Lock retention in days (with --object-lock)");
   cmd->add_option("--kdf-ops", o->kdf_ops, "Argon2id iterations")->capture_default_str()->group("");
   cmd->add_option("--kdf-memory", o->kdf_mem, "Argon2id memory")->capture_default_str()->group("");
   cmd->callback([o] {
@@ -41,6 +47,12 @@ void AddInit(CLI::App& app) {
     opts.compression = o->compression;
     opts.kdf.ops = o->kdf_ops;
     opts.kdf.mem = ParseSize(o->kdf_mem);
+    if (!o->object_lock.empty() && o->lock_days <= 0)
+      throw Error(ErrorCode::kInvalidArgument, "--object-lock needs --lock-days N (N >= 1)");
+    if (o->object_lock.empty() && o->lock_days > 0)
+      throw Error(ErrorCode::kInvalidArgument, "--lock-days needs --object-lock governance|compliance");
+    opts.object_lock_mode = o->object_lock;
+    opts.object_lock_days = o->lock_days;
     std::unique_ptr<repo::Repository> from;
     if (o->copy_chunker_params) {
       if (o->from.Url().empty())

@@ -8,6 +8,29 @@
 #include "bulwark/base/error.h"
 #include "bulwark/base/log.h"
 #include "bulwark/cli/common.h"
+#include "bulwark/storage/s3/s3.h"
+
+namespace {
+
+// With --json, one line of request counts when S3 was used: the cost signal
+// (PUT/GET/LIST/DELETE/HEAD requests and bytes) of every command.
+void PrintStorageRequests() {
+  auto& st = bulwark::storage::s3::ProcessStats();
+  uint64_t total = st.put + st.get + st.head + st.list + st.del + st.post;
+  if (!bulwark::cli::G().json || total == 0) return;
+  bulwark::cli::PrintJson({{"message_type", "storage_requests"},
+                           {"put", st.put.load()},
+                           {"get", st.get.load()},
+                           {"head", st.head.load()},
+                           {"list", st.list.load()},
+                           {"delete", st.del.load()},
+                           {"post", st.post.load()},
+                           {"retries", st.retries.load()},
+                           {"bytes_uploaded", st.bytes_up.load()},
+                           {"bytes_downloaded", st.bytes_down.load()}});
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   // Large buffers (chunks, packs) come and go; a fixed mmap threshold returns
@@ -49,6 +72,7 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : kExitUsage;
   } catch (const Error& e) {
     // Errors thrown from command callbacks run during parse.
+    PrintStorageRequests();
     if (G().json) PrintJson({{"message_type", "error"}, {"code", std::string(ErrorCodeName(e.code()))}, {"message", e.what()}});
     std::cerr << "bulwark: " << e.what() << "\n";
     return ExitCodeFor(e.code());
@@ -56,5 +80,6 @@ int main(int argc, char** argv) {
     std::cerr << "bulwark: internal error: " << e.what() << "\n";
     return 1;
   }
+  PrintStorageRequests();
   return ExitCode();
 }

@@ -38,6 +38,7 @@ Bytes RepoConfig::Encode() const {
             {"compression", compression},
             {"created", FormatTime(created_ns)},
             {"created_ns", created_ns}};
+  if (!object_lock_mode.empty()) j["object_lock"] = {{"mode", object_lock_mode}, {"days", object_lock_days}};
   std::string s = j.dump();
   return Bytes(s.begin(), s.end());
 }
@@ -59,6 +60,13 @@ RepoConfig RepoConfig::Decode(ByteSpan data, std::string_view what) {
     c.compression = static_cast<int>(JsonInt(j, "compression", what, true, 0, -1000, 1000));
     if (c.compression < 0 || c.compression > 22) throw Error(ErrorCode::kCorrupt, std::string(what) + ": compression level out of range");
     c.created_ns = JsonInt(j, "created_ns", what, false);
+    if (j.contains("object_lock")) {
+      const json& ol = j.at("object_lock");
+      c.object_lock_mode = JsonString(ol, "mode", what);
+      c.object_lock_days = JsonInt(ol, "days", what, true, 0, 1, 36500);
+      if (c.object_lock_mode != "governance" && c.object_lock_mode != "compliance")
+        throw Error(ErrorCode::kCorrupt, std::string(what) + ": unknown object lock mode");
+    }
     return c;
   } catch (const json::exception& e) {
     throw Error(ErrorCode::kCorrupt, std::string(what) + ": malformed config: " + e.what());
@@ -153,6 +161,13 @@ void Repository::Init(storage::Backend& backend, std::string_view password, Init
   if (options.compression < 0 || options.compression > 19)
     throw Error(ErrorCode::kInvalidArgument, "compression level must be 0 (off) to 19");
   if (backend.Stat("config")) throw Error(ErrorCode::kAlreadyExists, "a repository already exists at " + backend.Location());
+  if (!options.object_lock_mode.empty()) {
+    if (options.object_lock_mode != "governance" && options.object_lock_mode != "compliance")
+      throw Error(ErrorCode::kInvalidArgument, "--object-lock must be governance or compliance");
+    if (options.object_lock_days < 1 || options.object_lock_days > 36500)
+      throw Error(ErrorCode::kInvalidArgument, "--lock-days must be 1..36500");
+    backend.SetObjectLock(options.object_lock_mode, options.object_lock_days * 86400);  // kUnsupported off S3
+  }
   backend.Create();
   crypto::MasterKey master = crypto::MasterKey::Generate();
   if (options.id_key) master.id = *options.id_key;
@@ -167,6 +182,8 @@ void Repository::Init(storage::Backend& backend, std::string_view password, Init
   }
   cfg.compression = options.compression;
   cfg.created_ns = NowNs();
+  cfg.object_lock_mode = options.object_lock_mode;
+  cfg.object_lock_days = options.object_lock_mode.empty() ? 0 : options.object_lock_days;
   Bytes key = EncodeKeyFile(master, password, options.kdf);
   Id key_id = crypto::Sha256(key);
   backend.Put(ObjectName(ObjectType::kKey, key_id), key);
@@ -213,6 +230,7 @@ std::unique_ptr<Repository> Repository::Open(std::unique_ptr<storage::Backend> b
   crypto::Aead aead(master->enc);
   Bytes raw = backend->Get("config");
   RepoConfig cfg = RepoConfig::Decode(OpenObject(aead, ObjectType::kConfig, raw, loc + "/config"), loc + "/config");
+  if (!cfg.object_lock_mode.empty()) backend->SetObjectLock(cfg.object_lock_mode, cfg.object_lock_days * 86400);
   return std::unique_ptr<Repository>(new Repository(std::move(backend), *master, std::move(cfg), key_id));
 }
 

@@ -30,6 +30,10 @@ struct RepoConfig {
   chunk::Params chunker;    // default chunk sizes for sources without their own
   int compression = 3;      // default zstd level; 0 = off
   int64_t created_ns = 0;
+  // Object Lock (WORM; S3 only): "governance" or "compliance", or empty; every
+  // object but locks is written with a retain-until date this many days ahead.
+  std::string object_lock_mode;
+  int64_t object_lock_days = 0;
 
   Bytes Encode() const;  // JSON
   static RepoConfig Decode(ByteSpan data, std::string_view what);
@@ -62,6 +66,8 @@ struct InitOptions {
   // Reuse another repository's chunker seed and sizes (`init
   // --copy-chunker-params`): the same data splits into the same chunks.
   std::optional<RepoConfig> copy_chunker_from;
+  std::string object_lock_mode;  // "governance" | "compliance" | "" (see RepoConfig)
+  int64_t object_lock_days = 0;  // 1..36500 when a mode is set
   // Reuse another repository's blob-id key K_id (MasterKey::id) instead of a
   // random one, so equal chunks get equal blob ids in both repositories and
   // `copy` moves trees verbatim and skips present blobs without reading them.

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "bulwark/base/bytes.h"
+#include "bulwark/base/error.h"
 
 namespace bulwark::storage {
 
@@ -65,6 +66,13 @@ class Backend {
   // Creates whatever structure a new repository needs (directories). Throws
   // kAlreadyExists if a repository ("config") already exists there.
   virtual void Create() = 0;
+  // Object Lock (WORM): from now on every object except locks ("locks/...")
+  // is written with `mode` ("governance" | "compliance") and a retain-until
+  // date `retain_seconds` after the write. Throws kUnsupported where the
+  // storage has no object lock (local directories).
+  virtual void SetObjectLock(const std::string& mode, int64_t retain_seconds) {
+    throw Error(ErrorCode::kUnsupported, "object lock needs an S3 repository; " + Location() + " does not support it");
+  }
 };
 
 // Forwards every call to another backend. Decorators (fault injection,
@@ -87,6 +95,9 @@ class ForwardingBackend : public Backend {
   std::vector<ObjectInfo> List(const std::string& prefix) override { return inner_->List(prefix); }
   void Remove(const std::string& name) override { inner_->Remove(name); }
   void Create() override { inner_->Create(); }
+  void SetObjectLock(const std::string& mode, int64_t retain_seconds) override {
+    inner_->SetObjectLock(mode, retain_seconds);
+  }
 
  protected:
   Backend& inner() { return *inner_; }
@@ -95,8 +106,10 @@ class ForwardingBackend : public Backend {
   std::shared_ptr<Backend> inner_;
 };
 
-// Opens a backend for a repository URL. Today: a local path ("/srv/repo",
-// "local:/srv/repo", relative paths) or "memory:" (tests).
+// Opens a backend for a repository URL: a local path ("/srv/repo",
+// "local:/srv/repo", relative paths), "s3:BUCKET/PREFIX" or
+// "s3://HOST[:PORT]/BUCKET/PREFIX" (s3/s3.h; credentials from the AWS
+// environment or shared files), or "memory:" (tests).
 std::unique_ptr<Backend> Open(const std::string& url);
 
 // The in-memory backend: the reference implementation for the conformance

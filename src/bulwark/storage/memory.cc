@@ -4,6 +4,7 @@
 
 #include "bulwark/base/error.h"
 #include "bulwark/storage/backend.h"
+#include "bulwark/storage/s3/s3.h"
 #include "bulwark/storage/local.h"
 
 namespace bulwark::storage {
@@ -75,8 +76,10 @@ std::unique_ptr<Backend> Open(const std::string& url) {
   if (url.empty()) throw Error(ErrorCode::kInvalidArgument, "no repository given (use --repo or BULWARK_REPOSITORY)");
   if (url == "memory:") return NewMemoryBackend();
   if (url.rfind("local:", 0) == 0) return NewLocalBackend(url.substr(6));
-  if (url.rfind("s3:", 0) == 0)
-    throw Error(ErrorCode::kUnsupported, "repository '" + url + "': the S3 backend is not available in this build yet");
+  if (url.rfind("s3:", 0) == 0) {
+    s3::S3Options o = s3::ParseUrl(url);
+    return s3::NewS3Backend(o, s3::LoadCredentials(o.profile));
+  }
   return NewLocalBackend(url);
 }
 
