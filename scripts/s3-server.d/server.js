@@ -1,0 +1,469 @@
+// The S3 test server behind scripts/s3-server: s3rver (a file-backed fake S3)
+// behind a front that checks every request the way S3 does before s3rver sees
+// it. s3rver itself accepts any SigV4 signature and unsigned requests, and
+// silently ignores Object Lock headers; the front closes those gaps:
+//  - SigV4 (Authorization header) is recomputed with AWS's own signer
+//    (@smithy/signature-v4) from the secret key given here: a wrong
+//    signature, scope, key, unsigned x-amz-* header or a stale date is
+//    refused with S3's error codes, and SignatureDoesNotMatch carries the
+//    CanonicalRequest and StringToSign the server computed;
+//  - a hex x-amz-content-sha256 must match the body (XAmzContentSHA256Mismatch),
+//    and so must a Content-MD5 (BadDigest);
+//  - "Range: bytes=-N" means the last N bytes (s3rver reads it as bytes 0-N);
+//  - CompleteMultipartUpload checks part order, ETags and the 5 MiB minimum
+//    part size (InvalidPartOrder, InvalidPart, EntityTooSmall);
+//  - AbortMultipartUpload (405 in s3rver) forgets the upload: its id then gets
+//    NoSuchUpload, as a completed upload's does;
+//  - unsigned requests are refused (AccessDenied); query-string (presigned)
+//    and streaming (aws-chunked) signing are NotImplemented;
+//  - Object Lock and versioning requests are refused with NotImplemented
+//    instead of being half-applied, so a test can never believe an object is
+//    locked when it is not.
+// Both servers listen on 127.0.0.1 on ports the kernel picks; the front's
+// port is written to <dir>/port once it accepts connections.
+//
+// Usage: S3_SERVER_SECRET_KEY=SK node --openssl-legacy-provider server.js --dir DIR
+//        --tools TOOLS_DIR --access-key AK [--region us-east-1] [--parent-pid PID]
+// With --parent-pid the server exits by itself once that process is gone.
+'use strict';
+
+const crypto = require('crypto');
+const fs = require('fs');
+const http = require('http');
+const path = require('path');
+const { createRequire } = require('module');
+
+function parseArgs(argv) {
+  const out = {};
+  for (let i = 0; i < argv.length; i += 2) {
+    if (!argv[i].startsWith('--') || i + 1 >= argv.length) throw new Error(`bad argument ${argv[i]}`);
+    out[argv[i].slice(2)] = argv[i + 1];
+  }
+  for (const k of ['dir', 'tools', 'access-key']) {
+    if (!out[k]) throw new Error(`--${k} is required`);
+  }
+  out['secret-key'] = process.env.S3_SERVER_SECRET_KEY;
+  if (!out['secret-key']) throw new Error('S3_SERVER_SECRET_KEY is required');
+  delete process.env.S3_SERVER_SECRET_KEY;
+  out.region = out.region || 'us-east-1';
+  return out;
+}
+
+const opts = parseArgs(process.argv.slice(2));
+const toolRequire = createRequire(path.join(opts.tools, 'package.json'));
+const S3rver = toolRequire('s3rver');
+const AWSAccount = toolRequire('s3rver/lib/models/account');
+const { SignatureV4, getCanonicalHeaders } = toolRequire('@smithy/signature-v4');
+const { Hash } = toolRequire('@smithy/hash-node');
+
+const log = (...a) => console.log(new Date().toISOString(), ...a);
+
+// s3rver checks that a request's access key exists (not its signature): give
+// it ours instead of its built-in S3RVER/S3RVER pair.
+AWSAccount.DUMMY_ACCOUNT.revokeAccessKey('S3RVER');
+AWSAccount.DUMMY_ACCOUNT.createKeyPair(opts['access-key'], opts['secret-key']);
+
+const xmlEscape = s =>
+  String(s).replace(/[<>&'"]/g, c => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c]);
+
+class S3Error extends Error {
+  constructor(status, code, message, extra = {}) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.extra = extra;
+  }
+}
+
+function sendError(res, err, method) {
+  const requestId = crypto.randomBytes(8).toString('hex').toUpperCase();
+  const fields = Object.entries(err.extra)
+    .map(([k, v]) => `<${k}>${xmlEscape(v)}</${k}>`)
+    .join('');
+  const body =
+    '<?xml version="1.0" encoding="UTF-8"?>\n' +
+    `<Error><Code>${err.code}</Code><Message>${xmlEscape(err.message)}</Message>${fields}` +
+    `<RequestId>${requestId}</RequestId></Error>`;
+  res.writeHead(err.status, {
+    'Content-Type': 'application/xml',
+    'Content-Length': Buffer.byteLength(body),
+    'x-amz-request-id': requestId,
+  });
+  res.end(method === 'HEAD' ? undefined : body);
+}
+
+// RFC 3986 encoding as SigV4 wants it: everything but A-Z a-z 0-9 - . _ ~.
+const uriEncode = s =>
+  encodeURIComponent(s).replace(/[!'()*]/g, c => '%' + c.charCodeAt(0).toString(16).toUpperCase());
+
+function decodeStrict(s, what) {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    throw new S3Error(400, 'InvalidURI', `Couldn't parse the specified ${what}.`);
+  }
+}
+
+// Canonical URI as S3 computes it: each path segment decoded once and
+// re-encoded; "/" stays.
+const canonicalPath = rawPath =>
+  rawPath
+    .split('/')
+    .map(seg => uriEncode(decodeStrict(seg, 'URI')))
+    .join('/');
+
+// The query as a map of decoded names to decoded values (arrays for repeats);
+// "?uploads" gives { uploads: '' }.
+function parseQuery(raw) {
+  const q = {};
+  if (!raw) return q;
+  for (const part of raw.split('&')) {
+    if (part === '') continue;
+    const eq = part.indexOf('=');
+    const k = decodeStrict(eq < 0 ? part : part.slice(0, eq), 'query');
+    const v = decodeStrict(eq < 0 ? '' : part.slice(eq + 1), 'query');
+    if (k in q) q[k] = [].concat(q[k], v);
+    else q[k] = v;
+  }
+  return q;
+}
+
+const signer = new SignatureV4({
+  credentials: { accessKeyId: opts['access-key'], secretAccessKey: opts['secret-key'] },
+  region: opts.region,
+  service: 's3',
+  sha256: Hash.bind(null, 'sha256'),
+  uriEscapePath: false,
+  applyChecksum: false,
+});
+
+const AUTH_RE = /^AWS4-HMAC-SHA256 +Credential=([^,]+), *SignedHeaders=([^,]+), *Signature=([0-9a-f]{64})$/;
+
+async function verifySignature(req, rawPath, query) {
+  const auth = req.headers['authorization'];
+  const hasQueryAuth = 'X-Amz-Algorithm' in query || 'Signature' in query;
+  if (!auth) {
+    if (hasQueryAuth) {
+      throw new S3Error(501, 'NotImplemented', 'Query-string (presigned) authentication is not supported by this test server.');
+    }
+    throw new S3Error(403, 'AccessDenied', 'Access Denied (the request is not signed)');
+  }
+  if (auth.startsWith('AWS ')) {
+    throw new S3Error(400, 'InvalidRequest', 'Signature version 2 is not accepted; use AWS4-HMAC-SHA256.');
+  }
+  const m = AUTH_RE.exec(auth);
+  if (!m) {
+    throw new S3Error(400, 'AuthorizationHeaderMalformed', 'The authorization header is malformed.', {
+      AuthorizationHeader: auth,
+    });
+  }
+  const [, credential, signedHeaderList, signatureProvided] = m;
+  const [accessKey, scopeDate, scopeRegion, scopeService, terminator, ...rest] = credential.split('/');
+  if (rest.length || terminator !== 'aws4_request' || scopeService !== 's3') {
+    throw new S3Error(400, 'AuthorizationHeaderMalformed', `The authorization header is malformed; the Credential is mal-formed: ${credential}`);
+  }
+  if (accessKey !== opts['access-key']) {
+    throw new S3Error(403, 'InvalidAccessKeyId', 'The AWS Access Key Id you provided does not exist in our records.', {
+      AWSAccessKeyId: accessKey,
+    });
+  }
+  if (scopeRegion !== opts.region) {
+    throw new S3Error(400, 'AuthorizationHeaderMalformed', `The authorization header is malformed; the region '${scopeRegion}' is wrong; expecting '${opts.region}'`, {
+      Region: opts.region,
+    });
+  }
+  const longDate = req.headers['x-amz-date'];
+  if (!longDate || !/^\d{8}T\d{6}Z$/.test(longDate)) {
+    throw new S3Error(403, 'AccessDenied', 'AWS authentication requires a valid x-amz-date header');
+  }
+  if (longDate.slice(0, 8) !== scopeDate) {
+    throw new S3Error(400, 'AuthorizationHeaderMalformed', `The authorization header is malformed; Invalid credential date "${scopeDate}". This date is not the same as X-Amz-Date: "${longDate.slice(0, 8)}".`);
+  }
+  const requestTime = Date.parse(
+    `${longDate.slice(0, 4)}-${longDate.slice(4, 6)}-${longDate.slice(6, 8)}T${longDate.slice(9, 11)}:${longDate.slice(11, 13)}:${longDate.slice(13, 15)}Z`,
+  );
+  if (!(Math.abs(Date.now() - requestTime) <= 15 * 60 * 1000)) {
+    throw new S3Error(403, 'RequestTimeTooSkewed', 'The difference between the request time and the current time is too large.', {
+      RequestTime: longDate,
+      ServerTime: new Date().toISOString(),
+    });
+  }
+  const payloadHash = req.headers['x-amz-content-sha256'];
+  if (!payloadHash) {
+    throw new S3Error(400, 'InvalidRequest', 'Missing required header for this request: x-amz-content-sha256');
+  }
+  if (payloadHash.startsWith('STREAMING-')) {
+    throw new S3Error(501, 'NotImplemented', `x-amz-content-sha256 ${payloadHash} (aws-chunked uploads) is not supported by this test server.`);
+  }
+  if (payloadHash !== 'UNSIGNED-PAYLOAD' && !/^[0-9a-f]{64}$/.test(payloadHash)) {
+    throw new S3Error(400, 'InvalidArgument', 'x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD, or a valid sha256 value.', {
+      ArgumentName: 'x-amz-content-sha256',
+      ArgumentValue: payloadHash,
+    });
+  }
+  const signed = signedHeaderList.split(';');
+  const signedSet = new Set(signed);
+  if (!signedSet.has('host')) {
+    throw new S3Error(400, 'AuthorizationHeaderMalformed', 'The authorization header is malformed; SignedHeaders must include host.');
+  }
+  const unsigned = Object.keys(req.headers).filter(h => h.startsWith('x-amz-') && !signedSet.has(h));
+  if (unsigned.length) {
+    throw new S3Error(403, 'AccessDenied', 'There were headers present in the request which were not signed', {
+      HeadersNotSigned: unsigned.join(', '),
+    });
+  }
+  const headers = {};
+  for (const h of signed) if (h in req.headers) headers[h] = req.headers[h];
+  const canonicalHeaders = getCanonicalHeaders({ headers }, undefined, signedSet);
+  const request = { method: req.method, path: canonicalPath(rawPath), query, headers };
+  const canonicalRequest = signer.createCanonicalRequest(request, canonicalHeaders, payloadHash);
+  const scope = `${scopeDate}/${scopeRegion}/s3/aws4_request`;
+  const stringToSign = await signer.createStringToSign(longDate, scope, canonicalRequest, 'AWS4-HMAC-SHA256');
+  const expected = await signer.getSignature(
+    longDate,
+    scope,
+    signer.getSigningKey({ accessKeyId: accessKey, secretAccessKey: opts['secret-key'] }, scopeRegion, scopeDate, 's3'),
+    canonicalRequest,
+  );
+  if (expected !== signatureProvided) {
+    throw new S3Error(403, 'SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided. Check your key and signing method.', {
+      AWSAccessKeyId: accessKey,
+      StringToSign: stringToSign,
+      SignatureProvided: signatureProvided,
+      CanonicalRequest: canonicalRequest,
+    });
+  }
+  return payloadHash;
+}
+
+// What s3rver would accept but not honour.
+function refuseUnsupported(req, rawPath, query) {
+  const segments = rawPath.split('/').filter(Boolean);
+  const lockHeaders = Object.keys(req.headers).filter(
+    h => h.startsWith('x-amz-object-lock-') || (h === 'x-amz-bucket-object-lock-enabled' && /^true$/i.test(req.headers[h])),
+  );
+  if (lockHeaders.length) {
+    throw new S3Error(501, 'NotImplemented', `Object Lock is not supported by this test server (s3rver); refused header(s): ${lockHeaders.join(', ')}`);
+  }
+  for (const sub of ['object-lock', 'retention', 'legal-hold', 'versioning', 'versions', 'versionId']) {
+    if (sub in query) {
+      throw new S3Error(501, 'NotImplemented', `?${sub} is not supported by this test server (s3rver has no versioning or Object Lock).`);
+    }
+  }
+  if ('x-amz-bypass-governance-retention' in req.headers) {
+    throw new S3Error(501, 'NotImplemented', 'x-amz-bypass-governance-retention: this test server has no Object Lock.');
+  }
+  return segments;
+}
+
+function readBody(req) {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    req.on('data', c => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+// One request to s3rver; resolves to { status, headers } and pipes the body to `res` if given.
+function forward(port, req, headers, body, res) {
+  return new Promise((resolve, reject) => {
+    const up = http.request({ host: '127.0.0.1', port, method: req.method, path: req.url, headers }, upRes => {
+      if (res) {
+        res.writeHead(upRes.statusCode, upRes.headers);
+        upRes.pipe(res);
+      } else {
+        upRes.resume();
+      }
+      upRes.on('end', () => resolve({ status: upRes.statusCode, headers: upRes.headers }));
+      upRes.on('error', reject);
+    });
+    up.on('error', reject);
+    up.end(body);
+  });
+}
+
+// s3rver reads "Range: bytes=-N" (the last N bytes) as bytes 0-N: ask it for the size and
+// send the equivalent "bytes=START-END".
+async function fixSuffixRange(port, req, headers) {
+  const m = /^bytes=-(\d+)$/.exec(headers['range'] || '');
+  if (!m || (req.method !== 'GET' && req.method !== 'HEAD')) return;
+  const head = await forward(port, { method: 'HEAD', url: req.url }, { host: headers.host }, undefined, null);
+  if (head.status !== 200) return;  // let s3rver give its 404
+  const size = Number(head.headers['content-length']);
+  const n = Number(m[1]);
+  if (n === 0) {
+    throw new S3Error(416, 'InvalidRange', 'The requested range is not satisfiable', { RangeRequested: headers['range'] });
+  }
+  if (size === 0) delete headers['range'];
+  else headers['range'] = `bytes=${Math.max(0, size - n)}-${size - 1}`;
+}
+
+// s3rver completes any list of parts. Check what S3 checks: parts listed in ascending order,
+// each uploaded with that ETag, every one but the last at least 5 MiB.
+const uploads = new Map();  // uploadId -> Map(partNumber -> { size, etag })
+const aborted = new Set();  // uploadIds aborted or completed
+const MIN_PART = 5 * 1024 * 1024;
+
+function checkComplete(query, body) {
+  const parts = uploads.get(query.uploadId) || new Map();
+  const listed = [...body.toString('utf8').matchAll(/<Part>([\s\S]*?)<\/Part>/g)].map(m => ({
+    number: Number((/<PartNumber>\s*(\d+)\s*<\/PartNumber>/.exec(m[1]) || [])[1]),
+    etag: ((/<ETag>([\s\S]*?)<\/ETag>/.exec(m[1]) || [])[1] || '').replace(/&quot;|"/g, '').trim(),
+  }));
+  if (!listed.length) return;  // s3rver answers MalformedXML
+  listed.forEach((p, i) => {
+    if (i > 0 && p.number <= listed[i - 1].number) {
+      throw new S3Error(400, 'InvalidPartOrder', 'The list of parts was not in ascending order. The parts list must be specified in order by part number.');
+    }
+    const have = parts.get(p.number);
+    if (!have || have.etag !== p.etag) {
+      throw new S3Error(400, 'InvalidPart', "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.", {
+        PartNumber: p.number,
+        ETag: p.etag,
+      });
+    }
+    if (i < listed.length - 1 && have.size < MIN_PART) {
+      throw new S3Error(400, 'EntityTooSmall', 'Your proposed upload is smaller than the minimum allowed object size.', {
+        PartNumber: p.number,
+        ProposedSize: have.size,
+        MinSizeAllowed: MIN_PART,
+      });
+    }
+  });
+}
+
+async function main() {
+  const dataDir = path.join(opts.dir, 'data');
+  fs.mkdirSync(dataDir, { recursive: true });
+  const backend = new S3rver({
+    address: '127.0.0.1',
+    port: 0,
+    silent: false,
+    directory: dataDir,
+    allowMismatchedSignatures: false,
+    vhostBuckets: false,
+  });
+  const backendAddr = await backend.run();
+  log(`s3rver ${toolRequire('s3rver/package.json').version} listening on 127.0.0.1:${backendAddr.port} (backend)`);
+
+  const front = http.createServer(async (req, res) => {
+    const q = req.url.indexOf('?');
+    const rawPath = q < 0 ? req.url : req.url.slice(0, q);
+    try {
+      const query = parseQuery(q < 0 ? '' : req.url.slice(q + 1));
+      const payloadHash = await verifySignature(req, rawPath, query);
+      refuseUnsupported(req, rawPath, query);
+      const body = await readBody(req);
+      if (payloadHash !== 'UNSIGNED-PAYLOAD') {
+        const actual = crypto.createHash('sha256').update(body).digest('hex');
+        if (actual !== payloadHash) {
+          throw new S3Error(400, 'XAmzContentSHA256Mismatch', "The provided 'x-amz-content-sha256' header does not match what was computed.", {
+            ClientComputedContentSHA256: payloadHash,
+            S3ComputedContentSHA256: actual,
+          });
+        }
+      }
+      // s3rver does not check Content-MD5 (S3 requires it on Object Lock PUTs).
+      const contentMd5 = req.headers['content-md5'];
+      if (contentMd5 !== undefined) {
+        if (!/^[A-Za-z0-9+/]{22}==$/.test(contentMd5)) {
+          throw new S3Error(400, 'InvalidDigest', 'The Content-MD5 you specified was invalid.', { 'Content-MD5': contentMd5 });
+        }
+        const actual = crypto.createHash('md5').update(body).digest('base64');
+        if (actual !== contentMd5) {
+          throw new S3Error(400, 'BadDigest', 'The Content-MD5 you specified did not match what we received.', {
+            ExpectedDigest: contentMd5,
+            CalculatedDigest: actual,
+          });
+        }
+      }
+      const headers = { ...req.headers, 'content-length': String(body.length) };
+      delete headers['transfer-encoding'];
+      delete headers['expect'];
+      await fixSuffixRange(backendAddr.port, req, headers);
+      const isObject = rawPath.split('/').filter(Boolean).length >= 2;
+      if (isObject && 'uploadId' in query && aborted.has(query.uploadId)) {
+        throw new S3Error(404, 'NoSuchUpload', 'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.', {
+          UploadId: query.uploadId,
+        });
+      }
+      if (isObject && req.method === 'DELETE' && 'uploadId' in query) {
+        // AbortMultipartUpload (s3rver answers 405): forget the upload; its parts stay in
+        // s3rver's data directory, unreachable.
+        aborted.add(query.uploadId);
+        uploads.delete(query.uploadId);
+        res.writeHead(204);
+        res.end();
+        log(`${req.method} ${req.url} -> 204 (aborted by the front)`);
+        return;
+      }
+      if (isObject && req.method === 'POST' && 'uploadId' in query) checkComplete(query, body);
+      const up = await forward(backendAddr.port, req, headers, body, res);
+      if (isObject && req.method === 'PUT' && 'uploadId' in query && 'partNumber' in query && up.status === 200) {
+        if (!uploads.has(query.uploadId)) uploads.set(query.uploadId, new Map());
+        uploads.get(query.uploadId).set(Number(query.partNumber), {
+          size: body.length,
+          etag: String(up.headers['etag'] || '').replace(/"/g, ''),
+        });
+      }
+      if (isObject && req.method === 'POST' && 'uploadId' in query && up.status === 200) {
+        uploads.delete(query.uploadId);
+        aborted.add(query.uploadId);
+      }
+      log(`${req.method} ${req.url} -> ${up.status}`);
+    } catch (err) {
+      if (!(err instanceof S3Error)) {
+        log(`${req.method} ${req.url} internal error: ${err.stack || err}`);
+        err = new S3Error(500, 'InternalError', String(err.message || err));
+      } else {
+        log(`${req.method} ${req.url} -> ${err.status} ${err.code}: ${err.message}`);
+        if (err.extra.CanonicalRequest) log(`canonical request:\n${err.extra.CanonicalRequest}`);
+      }
+      if (!res.headersSent) {
+        // Drain the body so the client sees the error rather than a reset.
+        req.resume();
+        sendError(res, err, req.method);
+      } else {
+        res.destroy();
+      }
+    }
+  });
+  await new Promise((resolve, reject) => {
+    front.once('error', reject);
+    front.listen(0, '127.0.0.1', resolve);
+  });
+  const port = front.address().port;
+  const portFile = path.join(opts.dir, 'port');
+  fs.writeFileSync(portFile + '.tmp', `${port}\n`);
+  fs.renameSync(portFile + '.tmp', portFile);
+  log(`front listening on 127.0.0.1:${port} (region ${opts.region}, access key ${opts['access-key']})`);
+
+  let stopping = false;
+  const stop = why => {
+    if (stopping) return;
+    stopping = true;
+    log(`stopping: ${why}`);
+    front.close();
+    backend.close(() => process.exit(0));
+    setTimeout(() => process.exit(0), 2000).unref();
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  const parent = Number(opts['parent-pid'] || 0);
+  if (parent > 0) {
+    setInterval(() => {
+      try {
+        process.kill(parent, 0);
+      } catch (e) {
+        if (e.code === 'ESRCH') stop(`parent ${parent} is gone`);
+      }
+    }, 1000).unref();
+    // Keep the event loop alive only through the servers.
+  }
+}
+
+main().catch(err => {
+  log(`fatal: ${err.stack || err}`);
+  process.exit(1);
+});
