@@ -469,9 +469,9 @@ S3Options ParseUrl(const std::string& url) {
   o.path_style = EnvBool("BULWARK_S3_PATH_STYLE", o.path_style);
   o.verify_tls = EnvBool("BULWARK_S3_TLS_VERIFY", true);
   o.profile = Env("AWS_PROFILE");
-  if (!Env("BULWARK_S3_MAX_ATTEMPTS").empty()) {
+  if (std::string attempts = Env("BULWARK_S3_MAX_ATTEMPTS"); !attempts.empty()) {
     char* end = nullptr;
-    long n = std::strtol(Env("BULWARK_S3_MAX_ATTEMPTS").c_str(), &end, 10);
+    long n = std::strtol(attempts.c_str(), &end, 10);
     if (*end != '\0' || n < 1 || n > 100)
       throw Error(ErrorCode::kInvalidArgument, "BULWARK_S3_MAX_ATTEMPTS must be 1..100");
     o.max_attempts = static_cast<int>(n);

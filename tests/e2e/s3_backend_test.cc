@@ -1,0 +1,205 @@
+// The S3 backend against a real S3-compatible server (tests/e2e/s3_server.h):
+// the backend contract (pagination, ranges, multipart, missing objects), the
+// whole CLI cycle on an S3 repository, request counts in --json, and clear,
+// quick failures for wrong credentials and an unreachable endpoint.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "bulwark/base/error.h"
+#include "bulwark/storage/s3/s3.h"
+#include "harness.h"
+#include "s3_server.h"
+#include "treecmp_lib.h"
+#include "treegen.h"
+
+namespace bulwark::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+template <typename Fn>
+ErrorCode CodeOf(Fn&& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.code();
+  }
+  ADD_FAILURE() << "expected a bulwark::Error";
+  return ErrorCode::kInternal;
+}
+
+// "http://127.0.0.1:PORT" -> "127.0.0.1:PORT"
+std::string HostPort(const std::string& endpoint) { return endpoint.substr(endpoint.find("://") + 3); }
+
+std::vector<std::string> S3Env(const Scratch& s, const S3Server& srv, const std::string& secret = "") {
+  std::vector<std::string> env = s.Env();
+  env.push_back("AWS_ACCESS_KEY_ID=" + srv.access_key());
+  env.push_back("AWS_SECRET_ACCESS_KEY=" + (secret.empty() ? srv.secret_key() : secret));
+  env.push_back("AWS_REGION=" + srv.region());
+  env.push_back("BULWARK_S3_SCHEME=http");
+  env.push_back("AWS_SHARED_CREDENTIALS_FILE=" + s.Path("no-such-credentials"));
+  env.push_back("AWS_CONFIG_FILE=" + s.Path("no-such-config"));
+  return env;
+}
+
+// The last stdout line with the given message_type.
+nlohmann::json JsonLine(const RunResult& r, const std::string& type) {
+  std::string line;
+  size_t pos = 0;
+  nlohmann::json found;
+  while (pos < r.out.size()) {
+    size_t nl = r.out.find('\n', pos);
+    line = r.out.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+    pos = nl == std::string::npos ? r.out.size() : nl + 1;
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_object() && j.value("message_type", "") == type) found = j;
+  }
+  return found;
+}
+
+class S3BackendTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string why;
+    srv_ = S3Server::Start(&why);
+    if (!srv_) GTEST_SKIP() << why;
+    ASSERT_EQ(srv_->CreateBucket("bulwark-test").status, 200);
+    url_ = "s3://" + HostPort(srv_->endpoint()) + "/bulwark-test/repos/one";
+  }
+
+  std::unique_ptr<storage::Backend> Backend() {
+    storage::s3::S3Options o;
+    o.endpoint = srv_->endpoint();
+    o.region = srv_->region();
+    o.bucket = "bulwark-test";
+    o.prefix = "contract";
+    o.path_style = true;
+    return storage::s3::NewS3Backend(o, {srv_->access_key(), srv_->secret_key(), "", "test"});
+  }
+
+  RunResult Bw(const Scratch& s, std::vector<std::string> args, const std::vector<std::string>& env) {
+    args.insert(args.begin(), {BulwarkBin(), "--repo", url_});
+    return bulwark::testing::Run(args, env);
+  }
+
+  std::unique_ptr<S3Server> srv_;
+  std::string url_;
+};
+
+TEST_F(S3BackendTest, BackendContractOnARealServer) {
+  auto be = Backend();
+  EXPECT_FALSE(be->Stat("config").has_value());
+  EXPECT_EQ(CodeOf([&] { be->Get("config"); }), ErrorCode::kNotFound);
+  be->Remove("missing/object");  // not an error
+  std::string hello = "hello, object storage";
+  be->Put("keys/k1", AsBytes(hello));
+  auto st = be->Stat("keys/k1");
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->size, hello.size());
+  int64_t now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                       std::chrono::system_clock::now().time_since_epoch()).count();
+  EXPECT_LT(std::llabs(st->mtime_ns - now_ns), int64_t(300) * 1000000000) << "Last-Modified parsed";
+  Bytes part = be->GetRange("keys/k1", 7, 6);
+  EXPECT_EQ(std::string(part.begin(), part.end()), "object");
+  EXPECT_EQ(CodeOf([&] { be->GetRange("keys/k1", 10, 100); }), ErrorCode::kCorrupt) << "short read detected";
+  // More than one ListObjectsV2 page.
+  for (int i = 0; i < 1003; ++i) be->Put("index/" + std::to_string(100000 + i), AsBytes("x"));
+  auto listed = be->List("index/");
+  EXPECT_EQ(listed.size(), 1003u);
+  EXPECT_EQ(be->List("keys/").size(), 1u);
+  // Multipart upload above the threshold.
+  std::string big = RandomBytes(storage::s3::kMultipartThreshold + 3 * 1024 * 1024 + 17, 5);
+  be->Put("data/aa/big", AsBytes(big));
+  Bytes back = be->Get("data/aa/big");
+  ASSERT_EQ(back.size(), big.size());
+  EXPECT_TRUE(std::string(back.begin(), back.end()) == big) << "multipart object reads back identically";
+  be->Remove("keys/k1");
+  EXPECT_FALSE(be->Stat("keys/k1").has_value());
+  const auto& counts = storage::s3::ProcessStats();
+  EXPECT_GE(counts.put.load(), 1005u);
+  EXPECT_GE(counts.list.load(), 3u);
+  EXPECT_GE(counts.post.load(), 2u) << "multipart create + complete";
+}
+
+TEST_F(S3BackendTest, InitBackupRestoreCheckForgetPruneOnS3) {
+  Scratch s;
+  auto env = S3Env(s, *srv_);
+  RunResult init = Bw(s, {"init", "--kdf-ops", "1", "--kdf-memory", "8MiB"}, env);
+  ASSERT_EQ(init.exit_code, 0) << init.err;
+  TreeGenOptions o;
+  o.seed = 3;
+  o.files = 60;
+  o.sparse_large = false;
+  GenerateTree(s.Path("src"), o);
+  RunResult b1 = Bw(s, {"--json", "backup", s.Path("src")}, env);
+  ASSERT_EQ(b1.exit_code, 0) << b1.err;
+  auto req = JsonLine(b1, "storage_requests");
+  ASSERT_FALSE(req.is_null()) << "--json ends with the request counts: " << b1.out;
+  EXPECT_GT(req["put"].get<uint64_t>(), 0u);
+  EXPECT_GT(req["bytes_uploaded"].get<uint64_t>(), 0u);
+  EXPECT_EQ(req["retries"].get<uint64_t>(), 0u);
+  MutateTree(s.Path("src"), 4, 0.3);
+  RunResult b2 = Bw(s, {"--json", "backup", s.Path("src")}, env);
+  ASSERT_EQ(b2.exit_code, 0) << b2.err;
+  RunResult r = Bw(s, {"restore", "latest", "--target", s.Path("out")}, env);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  CompareResult cmp = CompareTrees(s.Path("src"), s.Path("out") + s.Path("src"));
+  EXPECT_TRUE(cmp.identical) << (cmp.differences.empty() ? "" : cmp.differences[0]);
+  RunResult f = Bw(s, {"forget", "--keep-last", "1", "--prune", "--grace", "0"}, env);
+  ASSERT_EQ(f.exit_code, 0) << f.err;
+  RunResult c = Bw(s, {"--json", "check", "--read-data"}, env);
+  EXPECT_EQ(c.exit_code, 0) << c.out << c.err;
+  auto creq = JsonLine(c, "storage_requests");
+  ASSERT_FALSE(creq.is_null());
+  EXPECT_GT(creq["get"].get<uint64_t>(), 0u);
+  EXPECT_GT(creq["list"].get<uint64_t>(), 0u);
+  RunResult r2 = Bw(s, {"restore", "latest", "--target", s.Path("out2")}, env);
+  ASSERT_EQ(r2.exit_code, 0) << r2.err;
+  CompareResult cmp2 = CompareTrees(s.Path("src"), s.Path("out2") + s.Path("src"));
+  EXPECT_TRUE(cmp2.identical) << (cmp2.differences.empty() ? "" : cmp2.differences[0]);
+  // Object Lock is an S3 feature: a local repository refuses it clearly.
+  RunResult local = bulwark::testing::Run({BulwarkBin(), "--repo", s.Path("local"), "init", "--object-lock", "governance",
+                         "--lock-days", "7", "--kdf-ops", "1", "--kdf-memory", "8MiB"},
+                        s.Env());
+  EXPECT_NE(local.exit_code, 0);
+  EXPECT_NE(local.err.find("object lock needs an S3 repository"), std::string::npos) << local.err;
+}
+
+TEST_F(S3BackendTest, WrongSecretFailsAtOnceAndIsNeverPrinted) {
+  Scratch s;
+  std::string bad_secret = "WRONG-secret-ZZZZZZZZZZZZZZZZZZZZZZZZZZ";
+  auto env = S3Env(s, *srv_, bad_secret);
+  auto t0 = std::chrono::steady_clock::now();
+  RunResult init = Bw(s, {"--json", "init", "--kdf-ops", "1", "--kdf-memory", "8MiB"}, env);
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_NE(init.exit_code, 0);
+  EXPECT_NE(init.err.find("403"), std::string::npos) << init.err;
+  EXPECT_NE(init.err.find("bulwark-test"), std::string::npos) << "names the bucket: " << init.err;
+  EXPECT_EQ((init.out + init.err).find(bad_secret), std::string::npos);
+  auto req = JsonLine(init, "storage_requests");
+  ASSERT_FALSE(req.is_null()) << init.out;
+  EXPECT_EQ(req["retries"].get<uint64_t>(), 0u) << "a permanent error is not retried";
+  EXPECT_LT(secs, 30.0);
+}
+
+TEST_F(S3BackendTest, UnreachableEndpointFailsAfterBoundedRetries) {
+  Scratch s;
+  auto env = S3Env(s, *srv_);
+  env.push_back("BULWARK_S3_MAX_ATTEMPTS=3");
+  url_ = "s3://127.0.0.1:1/bulwark-test/repo";  // nothing listens on port 1
+  RunResult r = Bw(s, {"--json", "snapshots"}, env);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("after 3 attempts"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("bulwark-test"), std::string::npos) << r.err;
+  auto req = JsonLine(r, "storage_requests");
+  ASSERT_FALSE(req.is_null()) << r.out;
+  EXPECT_EQ(req["retries"].get<uint64_t>(), 2u);
+}
+
+}  // namespace
+}  // namespace bulwark::testing
