@@ -65,7 +65,14 @@ std::vector<LockInfo> Lock::List(Repository* repo, bool remove_stale) {
     bool expired = age_s > kStaleAfterSeconds;
     if (remove_stale && (dead || expired)) {
       log::Info("removing stale " + Describe(l) + (dead ? ": that process is gone" : ": not refreshed for 30 minutes"));
-      repo->backend().Remove(o.name);
+      try {
+        repo->backend().Remove(o.name);
+      } catch (const Error& e) {
+        if (e.code() != ErrorCode::kPermission) throw;
+        // Append-only credentials (e.g. an S3 backup role without delete):
+        // the stale lock stays, but it is provably stale, so it is ignored.
+        log::Warn("cannot remove stale lock " + l.id.Short() + " (no delete permission); ignoring it");
+      }
       continue;
     }
     out.push_back(l);
@@ -83,7 +90,15 @@ void Lock::Write() {
   Id old = id_;
   id_ = crypto::RandomId();
   repo_->backend().Put(Repository::ObjectName(ObjectType::kLock, id_), obj);
-  if (!old.IsZero()) repo_->backend().Remove(Repository::ObjectName(ObjectType::kLock, old));
+  if (old.IsZero()) return;
+  try {
+    repo_->backend().Remove(Repository::ObjectName(ObjectType::kLock, old));
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::kPermission) throw;
+    // Without delete permission the old lock object stays; it ages into a
+    // stale lock that others ignore (see List).
+    log::Warn("cannot remove the previous lock object " + old.Short() + " (no delete permission)");
+  }
 }
 
 std::unique_ptr<Lock> Lock::Acquire(Repository* repo, bool exclusive, int64_t wait_seconds) {
