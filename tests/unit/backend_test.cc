@@ -2,6 +2,7 @@
 // one typed test suite run against every backend, plus local-only checks
 // (atomic writes leave no temp files, full disks, layout on disk).
 #include "bulwark/storage/backend.h"
+#include "bulwark/storage/s3/s3.h"
 
 #include <gtest/gtest.h>
 
@@ -200,7 +201,37 @@ TYPED_TEST(BackendConformance, ConcurrentPuts) {
 TEST(StorageOpen, Urls) {
   EXPECT_EQ(Open("memory:")->Location(), "memory:");
   EXPECT_EQ(CodeOf([] { Open(""); }), ErrorCode::kInvalidArgument);
-  EXPECT_EQ(CodeOf([] { Open("s3:bucket/prefix"); }), ErrorCode::kUnsupported);
+  EXPECT_EQ(CodeOf([] { Open("s3:"); }), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(CodeOf([] { Open("s3://host-only"); }), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(CodeOf([] { Open("s3:bucket//double"); }), ErrorCode::kInvalidArgument);
+}
+
+TEST(StorageOpen, S3UrlForms) {
+  unsetenv("BULWARK_S3_ENDPOINT");
+  unsetenv("BULWARK_S3_PATH_STYLE");
+  unsetenv("BULWARK_S3_SCHEME");
+  setenv("BULWARK_S3_REGION", "eu-central-1", 1);
+  auto aws = s3::ParseUrl("s3:my-bucket/backups/host1/");
+  EXPECT_EQ(aws.bucket, "my-bucket");
+  EXPECT_EQ(aws.prefix, "backups/host1");
+  EXPECT_EQ(aws.endpoint, "");
+  EXPECT_FALSE(aws.path_style) << "AWS: virtual-hosted addressing";
+  EXPECT_EQ(aws.region, "eu-central-1");
+  auto minio = s3::ParseUrl("s3://minio.internal:9000/bkt");
+  EXPECT_EQ(minio.endpoint, "https://minio.internal:9000");
+  EXPECT_EQ(minio.bucket, "bkt");
+  EXPECT_EQ(minio.prefix, "");
+  EXPECT_TRUE(minio.path_style);
+  setenv("BULWARK_S3_SCHEME", "http", 1);
+  setenv("BULWARK_S3_MAX_ATTEMPTS", "3", 1);
+  auto local = s3::ParseUrl("s3://127.0.0.1:9000/b/p");
+  EXPECT_EQ(local.endpoint, "http://127.0.0.1:9000");
+  EXPECT_EQ(local.max_attempts, 3);
+  setenv("BULWARK_S3_MAX_ATTEMPTS", "0", 1);
+  EXPECT_EQ(CodeOf([] { s3::ParseUrl("s3://127.0.0.1:9000/b/p"); }), ErrorCode::kInvalidArgument);
+  unsetenv("BULWARK_S3_MAX_ATTEMPTS");
+  unsetenv("BULWARK_S3_SCHEME");
+  unsetenv("BULWARK_S3_REGION");
 }
 
 // ---------------------------------------------------------------- local only
