@@ -1,5 +1,7 @@
 #include "bulwark/repo/blob_saver.h"
 
+#include <algorithm>
+
 #include "bulwark/base/error.h"
 
 namespace bulwark::repo {
@@ -9,7 +11,9 @@ BlobSaver::BlobSaver(Repository* repo, int compression_level)
   // A pack is flushed at the first blob that crosses the target: room for
   // the target plus one maximal blob, so the buffer is never reallocated.
   data_pack_.Reserve(kPackTargetSize + (8u << 20) + 4096);
-  uploader_ = std::thread([this] { UploadLoop(); });
+  auto caps = repo->backend().capabilities();
+  int n = caps.local ? 1 : std::clamp(caps.max_connections, 1, 4);
+  for (int i = 0; i < n; ++i) uploaders_.emplace_back([this] { UploadLoop(); });
 }
 
 BlobSaver::~BlobSaver() {
@@ -18,7 +22,7 @@ BlobSaver::~BlobSaver() {
     stop_ = true;
   }
   cv_.notify_all();
-  uploader_.join();
+  for (auto& t : uploaders_) t.join();
 }
 
 void BlobSaver::RethrowLocked() {

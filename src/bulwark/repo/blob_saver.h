@@ -5,8 +5,10 @@
 // snapshot is written) returns only when every pack and index object is
 // durable.
 //
-// Memory: at most 3 + kMaxQueuedPacks packs (each ~16 MiB: data and tree
-// builders, queued, uploading) are held at once.
+// Memory: at most 2 + kMaxQueuedPacks + U packs (each ~16 MiB: data and tree
+// builders, queued, U uploading) are held at once; U = 1 on local storage and
+// min(4, the backend's max_connections) on remote storage, where parallel
+// PUTs hide the round-trip time.
 // Thread-safety: Save may be called from many threads; Flush and the
 // destructor from one thread after all Save calls returned.
 #pragma once
@@ -90,7 +92,7 @@ class BlobSaver {
   std::optional<Error> error_;
   bool stop_ = false;
   SaverStats stats_;
-  std::thread uploader_;
+  std::vector<std::thread> uploaders_;  // 1 for local storage, up to 4 for remote (S3)
 };
 
 }  // namespace bulwark::repo
