@@ -22,9 +22,10 @@ debug: deps
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 
 # The whole suite (unit + end-to-end) under ASan/UBSan, then a short run of every fuzz target.
-# The end-to-end tests' S3 server (npm, test-only) is installed first: instant when present.
+# The end-to-end tests' S3 servers (s3rver from npm, radosgw from Debian; test-only) are installed
+# first: instant when present.
 test: debug
-	@scripts/s3-server install
+	@scripts/s3-server install --object-lock
 	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --output-on-failure -j $(JOBS) --timeout 900
 	@$(MAKE) --no-print-directory fuzz-smoke

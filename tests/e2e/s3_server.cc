@@ -116,7 +116,7 @@ std::string S3Response::Describe() const {
   return s + "\n" + (body.size() > 4096 ? body.substr(0, 4096) + "..." : body);
 }
 
-std::unique_ptr<S3Server> S3Server::Start(std::string* why) {
+std::unique_ptr<S3Server> S3Server::Start(std::string* why, bool object_lock) {
   char tmpl[] = "/tmp/bulwark-s3.XXXXXX";
   if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp");
   // The server outlives the script that starts it. Adopt it when that script exits (rather than
@@ -127,7 +127,9 @@ std::unique_ptr<S3Server> S3Server::Start(std::string* why) {
   std::vector<std::string> env{"S3_SERVER_PARENT_PID=" + std::to_string(getpid())};
   // Run() drops BULWARK_* from the environment: pass the tools directory on.
   if (const char* tools = std::getenv("BULWARK_TOOLS_DIR")) env.push_back(std::string("BULWARK_TOOLS_DIR=") + tools);
-  RunResult r = Run({Script(), "start", s->dir_}, env);
+  std::vector<std::string> argv{Script(), "start", s->dir_};
+  if (object_lock) argv.insert(argv.begin() + 2, "--object-lock");
+  RunResult r = Run(argv, env);
   if (r.exit_code == 3) {
     *why =
         "the S3 test server could not be installed (scripts/s3-server install needs node, npm and the npm "

@@ -37,7 +37,9 @@ class S3Server {
   // sets *why; a server that cannot be installed (no npm registry) is a
   // skip, except where CI is set in the environment: there it is also a
   // test failure (ADD_FAILURE), as is every other start failure.
-  static std::unique_ptr<S3Server> Start(std::string* why);
+  // With `object_lock`, the server is Ceph's radosgw (versioning and Object
+  // Lock; ~13 s to start) instead of s3rver (~0.4 s).
+  static std::unique_ptr<S3Server> Start(std::string* why, bool object_lock = false);
   ~S3Server();
   S3Server(const S3Server&) = delete;
   S3Server& operator=(const S3Server&) = delete;

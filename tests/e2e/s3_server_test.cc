@@ -230,39 +230,58 @@ TEST_F(S3ServerTest, MultipartUploadChecksPartsAndAborts) {
   EXPECT_EQ(s3_->Request("HEAD", "/multipart/aborted").status, 404);
 }
 
-// Object Lock, where the server has it: a GOVERNANCE-locked version can't be
-// deleted and its retention reads back. A server without it must refuse the
-// locked bucket outright (never create a bucket that only looks locked).
-TEST_F(S3ServerTest, ObjectLockWhereSupported) {
+// Object Lock: s3rver refuses it outright (never a bucket that only looks
+// locked); radosgw (--object-lock) keeps a GOVERNANCE-locked version from
+// deletion and reads its retention back.
+TEST_F(S3ServerTest, S3rverRefusesObjectLock) {
   S3Response bucket = s3_->CreateBucket("locked", /*object_lock=*/true);
-  if (bucket.status == 501) {
-    EXPECT_EQ(Code(bucket), "NotImplemented");
-    // Nor may lock headers on a plain bucket be silently dropped.
-    ASSERT_EQ(s3_->CreateBucket("plain").status, 200);
-    S3Response put = Put("plain", "k", "data", {"x-amz-object-lock-mode: GOVERNANCE"});
-    EXPECT_EQ(put.status, 501) << put.Describe();
-    EXPECT_EQ(s3_->Request("GET", "/plain/k?retention=").status, 501);
-    GTEST_SKIP() << "this S3 test server has no Object Lock (refuses it with 501 NotImplemented); "
-                    "see docs/S3-TEST-SERVER.md";
-  }
+  EXPECT_EQ(bucket.status, 501) << bucket.Describe();
+  EXPECT_EQ(Code(bucket), "NotImplemented");
+  ASSERT_EQ(s3_->CreateBucket("plain").status, 200);
+  S3Response put = Put("plain", "k", "data", {"x-amz-object-lock-mode: GOVERNANCE"});
+  EXPECT_EQ(put.status, 501) << put.Describe();
+  EXPECT_EQ(s3_->Request("GET", "/plain/k?retention=").status, 501);
+  EXPECT_EQ(s3_->Request("GET", "/plain?versioning=").status, 501);
+}
+
+TEST(S3ServerObjectLockTest, GovernanceLockedVersionCannotBeDeleted) {
+  std::string why;
+  auto s3 = S3Server::Start(&why, /*object_lock=*/true);
+  if (!s3) GTEST_SKIP() << why;
+  S3Response bucket = s3->CreateBucket("locked", /*object_lock=*/true);
   ASSERT_EQ(bucket.status, 200) << bucket.Describe();
+  S3Response versioning = s3->Request("GET", "/locked?versioning=");
+  ASSERT_EQ(versioning.status, 200) << versioning.Describe();
+  EXPECT_EQ(versioning.Xml("Status"), std::vector<std::string>{"Enabled"}) << versioning.body;
+
   std::time_t until = std::time(nullptr) + 24 * 3600;
   char date[32];
   std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&until));
-  S3Response put =
-      Put("locked", "pack", "locked data",
-          {"x-amz-object-lock-mode: GOVERNANCE", std::string("x-amz-object-lock-retain-until-date: ") + date});
+  const std::string data = "locked data";
+  S3Response put = s3->Request("PUT", "/locked/pack",
+                               {"Content-MD5: " + Md5Base64(data), "x-amz-object-lock-mode: GOVERNANCE",
+                                std::string("x-amz-object-lock-retain-until-date: ") + date},
+                               data);
   ASSERT_EQ(put.status, 200) << put.Describe();
   const std::string version = put.Header("x-amz-version-id");
   ASSERT_FALSE(version.empty()) << put.Describe();
 
-  S3Response retention = s3_->Request("GET", "/locked/pack?retention=&versionId=" + UriEncode(version));
+  S3Response retention = s3->Request("GET", "/locked/pack?retention=&versionId=" + UriEncode(version));
   ASSERT_EQ(retention.status, 200) << retention.Describe();
-  EXPECT_EQ(retention.Xml("Mode"), std::vector<std::string>{"GOVERNANCE"});
+  EXPECT_EQ(retention.Xml("Mode"), std::vector<std::string>{"GOVERNANCE"}) << retention.body;
 
-  S3Response del = s3_->Request("DELETE", "/locked/pack?versionId=" + UriEncode(version));
+  S3Response del = s3->Request("DELETE", "/locked/pack?versionId=" + UriEncode(version));
   EXPECT_EQ(del.status, 403) << del.Describe();
-  EXPECT_EQ(s3_->Request("GET", "/locked/pack?versionId=" + UriEncode(version)).body, "locked data");
+  EXPECT_EQ(s3->Request("GET", "/locked/pack?versionId=" + UriEncode(version)).body, data);
+  // A plain DELETE only adds a delete marker; the locked version stays.
+  EXPECT_EQ(s3->Request("DELETE", "/locked/pack").status, 204);
+  EXPECT_EQ(s3->Request("GET", "/locked/pack?versionId=" + UriEncode(version)).body, data);
+  // GOVERNANCE yields to x-amz-bypass-governance-retention.
+  S3Response bypass = s3->Request("DELETE", "/locked/pack?versionId=" + UriEncode(version),
+                                  {"x-amz-bypass-governance-retention: true"});
+  EXPECT_EQ(bypass.status, 204) << bypass.Describe();
+  // And SigV4 is checked here too.
+  EXPECT_EQ(s3->RequestAs(s3->access_key(), s3->secret_key() + "x", "GET", "/").status, 403);
 }
 
 // Each server is its own: a second one gets another port and other keys, and
