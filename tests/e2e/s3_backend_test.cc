@@ -203,3 +203,62 @@ TEST_F(S3BackendTest, UnreachableEndpointFailsAfterBoundedRetries) {
 
 }  // namespace
 }  // namespace bulwark::testing
+
+namespace bulwark::testing {
+namespace {
+
+// Object Lock on a real server that enforces it (Ceph radosgw): a repository
+// made with `init --object-lock governance` writes every object but its locks
+// with a GOVERNANCE retention, so a pack version cannot be deleted, and the
+// repository still works end to end.
+TEST(S3ObjectLock, InitWithObjectLockRetainsEveryObjectButLocks) {
+  std::string why;
+  auto srv = S3Server::Start(&why, /*object_lock=*/true);
+  if (!srv) GTEST_SKIP() << why;
+  ASSERT_EQ(srv->CreateBucket("worm", /*object_lock=*/true).status, 200);
+  Scratch s;
+  auto env = S3Env(s, *srv);
+  std::string url = "s3://" + HostPort(srv->endpoint()) + "/worm/repo";
+  auto bw = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {BulwarkBin(), "--repo", url});
+    return bulwark::testing::Run(args, env);
+  };
+  RunResult init = bw({"init", "--object-lock", "governance", "--lock-days", "1", "--kdf-ops", "1", "--kdf-memory", "8MiB"});
+  ASSERT_EQ(init.exit_code, 0) << init.err;
+  fs::create_directories(s.Path("src"));
+  WriteFile(s.Path("src/a.bin"), RandomBytes(3 << 20, 9));
+  WriteFile(s.Path("src/b.txt"), "hello worm\n");
+  RunResult b = bw({"backup", s.Path("src")});
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  RunResult r = bw({"restore", "latest", "--target", s.Path("out")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(ReadFileOrDie(s.Path("out") + s.Path("src/b.txt")), "hello worm\n");
+
+  storage::s3::S3Options o;
+  o.endpoint = srv->endpoint();
+  o.region = srv->region();
+  o.bucket = "worm";
+  o.prefix = "repo";
+  auto be = storage::s3::NewS3Backend(o, {srv->access_key(), srv->secret_key(), "", "test"});
+  auto packs = be->List("data/");
+  ASSERT_FALSE(packs.empty());
+  std::string key = "/worm/repo/" + packs[0].name;
+  S3Response ret = srv->Request("GET", key + "?retention=");
+  ASSERT_EQ(ret.status, 200) << ret.Describe();
+  EXPECT_EQ(ret.Xml("Mode"), std::vector<std::string>{"GOVERNANCE"}) << ret.body;
+  S3Response head = srv->Request("HEAD", key);
+  std::string version = head.Header("x-amz-version-id");
+  ASSERT_FALSE(version.empty()) << head.Describe();
+  EXPECT_EQ(srv->Request("DELETE", key + "?versionId=" + UriEncode(version)).status, 403)
+      << "a locked pack version cannot be deleted";
+  S3Response cfg = srv->Request("GET", "/worm/repo/config?retention=");
+  EXPECT_EQ(cfg.status, 200) << "the config is retained too: " << cfg.Describe();
+  // A second backup's lock comes and goes: locks carry no retention.
+  ASSERT_EQ(bw({"backup", s.Path("src")}).exit_code, 0);
+  EXPECT_TRUE(be->List("locks/").empty()) << "locks were removed after use";
+  RunResult c = bw({"check", "--read-data"});
+  EXPECT_EQ(c.exit_code, 0) << c.out << c.err;
+}
+
+}  // namespace
+}  // namespace bulwark::testing
