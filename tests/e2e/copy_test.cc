@@ -151,7 +151,9 @@ TEST(Copy, CopyChunkerParamsShareBlobIdsAndAnIncrementalCopyMovesOnlyNewBlobs) {
   // Deduplication carries over: re-reading the same data into B adds no data.
   RunResult again = b.Bw({"--json", "backup", "--force", a.Path("src")});
   ASSERT_EQ(again.exit_code, 0) << again.err;
-  EXPECT_EQ(again.Json()["bytes_added"], 0);
+  // No data is new; only the trees of ancestor directories may be (tests
+  // running in parallel change /tmp's mtime).
+  EXPECT_LT(again.Json()["bytes_added"].get<uint64_t>(), 1024u);
   ASSERT_EQ(b.Bw({"restore", Snapshots(b)[1]["id"], "--target", b.Path("out")}).exit_code, 0);
   ExpectIdentical(a.Path("src"), b.Path("out") + a.Path("src"));
   EXPECT_EQ(b.Bw({"check", "--read-data"}).exit_code, 0);

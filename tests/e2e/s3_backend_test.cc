@@ -16,22 +16,12 @@
 #include "s3_server.h"
 #include "treecmp_lib.h"
 #include "treegen.h"
+#include "../unit/test_util.h"  // CodeOf
 
 namespace bulwark::testing {
 namespace {
 
 namespace fs = std::filesystem;
-
-template <typename Fn>
-ErrorCode CodeOf(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.code();
-  }
-  ADD_FAILURE() << "expected a bulwark::Error";
-  return ErrorCode::kInternal;
-}
 
 // "http://127.0.0.1:PORT" -> "127.0.0.1:PORT"
 std::string HostPort(const std::string& endpoint) { return endpoint.substr(endpoint.find("://") + 3); }
