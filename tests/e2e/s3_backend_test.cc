@@ -4,9 +4,11 @@
 // quick failures for wrong credentials and an unreachable endpoint.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -248,6 +250,30 @@ TEST(S3ObjectLock, InitWithObjectLockRetainsEveryObjectButLocks) {
   EXPECT_TRUE(be->List("locks/").empty()) << "locks were removed after use";
   RunResult c = bw({"check", "--read-data"});
   EXPECT_EQ(c.exit_code, 0) << c.out << c.err;
+
+  // Prune never deletes what Object Lock still retains: it reports it and
+  // keeps the marks, so a later prune deletes the pack once it is free.
+  WriteFile(s.Path("src/a.bin"), RandomBytes(3 << 20, 10));
+  ASSERT_EQ(bw({"backup", s.Path("src")}).exit_code, 0);
+  std::set<std::string> packs_before;
+  for (const auto& o : be->List("data/")) packs_before.insert(o.name);
+  ASSERT_EQ(bw({"forget", "--keep-last", "1"}).exit_code, 0);
+  RunResult p = bw({"--json", "prune", "--grace", "0", "--max-unused", "0%"});
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+  auto sum = JsonLine(p, "summary");
+  ASSERT_FALSE(sum.is_null()) << p.out;
+  EXPECT_GT(sum["packs_locked"].get<uint64_t>(), 0u) << p.out;
+  EXPECT_EQ(sum["packs_deleted"].get<uint64_t>(), 0u) << "locked packs are not deleted";
+  std::set<std::string> packs_after;
+  for (const auto& o : be->List("data/")) packs_after.insert(o.name);
+  EXPECT_TRUE(std::includes(packs_after.begin(), packs_after.end(), packs_before.begin(), packs_before.end()))
+      << "every pack is still there (repacking may add one)";
+  EXPECT_FALSE(be->List("marked/").empty()) << "the marks stay for a later prune";
+  RunResult c2 = bw({"check", "--read-data"});
+  EXPECT_EQ(c2.exit_code, 0) << c2.out << c2.err;
+  RunResult r2 = bw({"restore", "latest", "--target", s.Path("out2")});
+  ASSERT_EQ(r2.exit_code, 0) << r2.err;
+  EXPECT_EQ(ReadFileOrDie(s.Path("out2") + s.Path("src/a.bin")), ReadFileOrDie(s.Path("src/a.bin")));
 }
 
 }  // namespace

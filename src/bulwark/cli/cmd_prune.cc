@@ -50,6 +50,8 @@ nlohmann::json StatsJson(const ops::PruneStats& s, bool dry_run) {
           {"bytes_deleted", s.bytes_deleted},
           {"packs_waiting", s.packs_waiting},
           {"bytes_waiting", s.bytes_waiting},
+          {"packs_locked", s.packs_locked},
+          {"bytes_locked", s.bytes_locked},
           {"index_objects_before", s.index_objects_before},
           {"index_objects_written", s.index_objects_written},
           {"index_objects_removed", s.index_objects_removed},
@@ -101,6 +103,9 @@ void RunPrune(repo::Repository* repo, repo::Lock* lock, const PruneFlags& f) {
   Say("  unused   " + Packs(s.packs_unused, s.bytes_unused_packs) + "  (no blob in use)");
   Say("  delete   " + Packs(s.packs_deleted, s.bytes_deleted) + "  (" + verb + "delete now: grace period over)");
   Say("  waiting  " + Packs(s.packs_waiting, s.bytes_waiting) + "  (marked or unindexed, within the grace period)");
+  if (s.packs_locked)
+    Say("  locked   " + Packs(s.packs_locked, s.bytes_locked) +
+        "  (due, but Object Lock still retains them: kept, deleted by a later prune)");
   if (s.packs_recovered)
     Say("  " + std::string(verb) + "put " + std::to_string(s.packs_recovered) +
         " marked/unindexed packs back: snapshots need them");

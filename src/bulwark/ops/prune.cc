@@ -418,28 +418,42 @@ PruneStats Prune(Repository& repo, const PruneOptions& o) {
   uint64_t to_delete = 0, deleted_so_far = 0;
   for (const auto& m : marks_objects)
     if (now - m.mtime_ns >= o.grace_ns) to_delete += m.packs.packs.size();
+  const bool object_lock = !repo.config().object_lock_mode.empty();
+  // Returns false when the pack is kept because Object Lock still retains it.
   auto remove_pack = [&](const Id& id) {
     auto it = stored.find(id);
-    if (it == stored.end()) return;
-    be.Remove(Repository::ObjectName(ObjectType::kPack, id));
+    if (it == stored.end()) return true;
+    std::string name = Repository::ObjectName(ObjectType::kPack, id);
+    if (object_lock) {
+      auto info = be.Stat(name);
+      if (info && info->retain_until_ns > now) {
+        st.packs_locked++;
+        st.bytes_locked += it->second.size;
+        log::Debug("prune: pack " + id.Short() + " is locked until " + repo::FormatTime(info->retain_until_ns));
+        return false;
+      }
+    }
+    be.Remove(name);
     st.packs_deleted++;
     st.bytes_deleted += it->second.size;
     stored.erase(it);
+    return true;
   };
   for (const auto& m : marks_objects) {
     bool due = now - m.mtime_ns >= o.grace_ns;
+    bool all_gone = true;
     for (const auto& p : m.packs.packs) {
       in_marks.insert(p.id);
       if (indexed_and_kept(p.id)) continue;
       if (due) {
-        remove_pack(p.id);
+        all_gone &= remove_pack(p.id);
         if (o.progress && ++deleted_so_far % 64 == 0) o.progress("delete", deleted_so_far, to_delete);
       } else if (auto it = stored.find(p.id); it != stored.end()) {
         st.packs_waiting++;
         st.bytes_waiting += it->second.size;
       }
     }
-    if (due) {
+    if (due && all_gone) {  // a locked pack keeps its marks object for a later run
       be.Remove(Repository::ObjectName(ObjectType::kMarks, m.id));
       st.marks_objects_removed++;
     }

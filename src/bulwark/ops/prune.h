@@ -21,6 +21,9 @@
 //      when the pack itself is. A backup that read the index before the
 //      marking either finished long ago or lost its lock (and then does not
 //      commit: BackupOptions::before_commit).
+//   Under Object Lock (RepoConfig::object_lock_mode) a due pack whose
+//   retain-until date (HEAD) is still ahead is not deleted; it is reported
+//   and its marks object kept, so a later prune deletes it once free.
 //   Every step leaves a valid repository, so prune is resumable: after a
 //   crash the next run plans again from what is there.
 //
@@ -65,6 +68,7 @@ struct PruneStats {
   uint64_t packs_recovered = 0;                         // marked/unindexed packs put back in the index
   uint64_t packs_deleted = 0, bytes_deleted = 0;        // deleted now (grace over), incl. orphans
   uint64_t packs_waiting = 0, bytes_waiting = 0;        // marked or unindexed, grace not over yet
+  uint64_t packs_locked = 0, bytes_locked = 0;          // due, but under Object Lock: kept, retried later
   uint64_t index_objects_before = 0, index_objects_written = 0, index_objects_removed = 0;
   uint64_t marks_objects_removed = 0;
   double duration_seconds = 0;

@@ -27,6 +27,9 @@ struct ObjectInfo {
   std::string name;      // full object name, e.g. "data/3f/3fa9..."
   uint64_t size = 0;     // bytes
   int64_t mtime_ns = 0;  // storage's modification time, ns since the Unix epoch (UTC)
+  // Object Lock: retain-until date (ns, UTC) when Stat saw one; 0 = not locked
+  // or unknown (List never fills it).
+  int64_t retain_until_ns = 0;
 };
 
 // What a backend can do; decorators and callers adapt to it.

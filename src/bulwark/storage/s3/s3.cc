@@ -231,6 +231,8 @@ class S3Backend : public Backend {
     if (r.status == 404) return std::nullopt;
     ObjectInfo info{name, std::strtoull(r.headers["content-length"].c_str(), nullptr, 10),
                     ParseHttpTime(r.headers["last-modified"])};
+    if (auto it = r.headers.find("x-amz-object-lock-retain-until-date"); it != r.headers.end())
+      info.retain_until_ns = ParseIsoTime(it->second);
     return info;
   }
 
