@@ -13,7 +13,6 @@
 #include <vector>
 
 #include "harness.h"
-#include "treecmp_lib.h"
 
 namespace bulwark::testing {
 namespace {
@@ -87,8 +86,8 @@ TEST(ManyWriters, FourBackupsAndAPruneLoopLoseNothing) {
     std::string out = s.Path("out" + std::to_string(w));
     RunResult r = s.Bw({"restore", "latest", "--source", "s" + std::to_string(w), "--target", out});
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    CompareResult cmp = CompareTrees(dir, out + dir);
-    EXPECT_TRUE(cmp.identical) << "source s" << w << ": " << (cmp.differences.empty() ? "" : cmp.differences[0]);
+    SCOPED_TRACE("source s" + std::to_string(w));
+    ExpectIdentical(dir, out + dir);
   }
 }
 

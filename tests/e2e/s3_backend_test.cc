@@ -16,7 +16,6 @@
 #include "bulwark/storage/s3/s3.h"
 #include "harness.h"
 #include "s3_server.h"
-#include "treecmp_lib.h"
 #include "treegen.h"
 #include "../unit/test_util.h"  // CodeOf
 
@@ -140,8 +139,7 @@ TEST_F(S3BackendTest, InitBackupRestoreCheckForgetPruneOnS3) {
   ASSERT_EQ(b2.exit_code, 0) << b2.err;
   RunResult r = Bw(s, {"restore", "latest", "--target", s.Path("out")}, env);
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  CompareResult cmp = CompareTrees(s.Path("src"), s.Path("out") + s.Path("src"));
-  EXPECT_TRUE(cmp.identical) << (cmp.differences.empty() ? "" : cmp.differences[0]);
+  ExpectIdentical(s.Path("src"), s.Path("out") + s.Path("src"));
   RunResult f = Bw(s, {"forget", "--keep-last", "1", "--prune", "--grace", "0"}, env);
   ASSERT_EQ(f.exit_code, 0) << f.err;
   RunResult c = Bw(s, {"--json", "check", "--read-data"}, env);
@@ -152,8 +150,7 @@ TEST_F(S3BackendTest, InitBackupRestoreCheckForgetPruneOnS3) {
   EXPECT_GT(creq["list"].get<uint64_t>(), 0u);
   RunResult r2 = Bw(s, {"restore", "latest", "--target", s.Path("out2")}, env);
   ASSERT_EQ(r2.exit_code, 0) << r2.err;
-  CompareResult cmp2 = CompareTrees(s.Path("src"), s.Path("out2") + s.Path("src"));
-  EXPECT_TRUE(cmp2.identical) << (cmp2.differences.empty() ? "" : cmp2.differences[0]);
+  ExpectIdentical(s.Path("src"), s.Path("out2") + s.Path("src"));
   // Object Lock is an S3 feature: a local repository refuses it clearly.
   RunResult local = bulwark::testing::Run({BulwarkBin(), "--repo", s.Path("local"), "init", "--object-lock", "governance",
                          "--lock-days", "7", "--kdf-ops", "1", "--kdf-memory", "8MiB"},

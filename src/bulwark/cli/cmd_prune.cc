@@ -1,6 +1,5 @@
 // bulwark prune: reclaim space (ops/prune.h), and the prune step of
 // `forget --prune`.
-#include <cmath>
 #include <cstdio>
 
 #include "bulwark/base/error.h"

@@ -274,30 +274,78 @@ PruneStats Prune(Repository& repo, const PruneOptions& o) {
     }
 
   // A pack is protected when the index keeps it: never deleted, whatever a
-  // marks object says. `extra_indexed` are packs written by this run.
+  // marks object says. Pack numbers >= npacks are packs this run wrote.
   auto indexed_and_kept = [&](const Id& id) {
     auto pk = index.PackNumber(id);
     return pk && (*pk >= npacks || state[*pk] == kKeep);
   };
 
-  if (o.dry_run) {
-    // What the second phase would delete now.
-    std::unordered_set<Id, IdHash> in_marks;
+  // Phase two: delete what was marked at least `grace` ago (storage clock),
+  // and unindexed packs at least that old; with `execute` false only count
+  // what would go (dry run).
+  const bool object_lock = !repo.config().object_lock_mode.empty();
+  auto sweep = [&](int64_t now, bool execute) {
+    uint64_t to_delete = 0, deleted_so_far = 0;
     for (const auto& m : marks_objects)
+      if (now - m.mtime_ns >= o.grace_ns) to_delete += m.packs.packs.size();
+    // Returns false when the pack stays because Object Lock still retains it.
+    auto remove_pack = [&](const Id& id) {
+      auto it = stored.find(id);
+      if (it == stored.end()) return true;
+      std::string name = Repository::ObjectName(ObjectType::kPack, id);
+      if (object_lock) {
+        auto info = be.Stat(name);
+        if (info && info->retain_until_ns > now) {
+          st.packs_locked++;
+          st.bytes_locked += it->second.size;
+          log::Debug("prune: pack " + id.Short() + " is locked until " + repo::FormatTime(info->retain_until_ns));
+          return false;
+        }
+      }
+      if (execute) be.Remove(name);
+      st.packs_deleted++;
+      st.bytes_deleted += it->second.size;
+      stored.erase(it);
+      return true;
+    };
+    auto wait = [&](const Id& id) {
+      if (auto it = stored.find(id); it != stored.end()) {
+        st.packs_waiting++;
+        st.bytes_waiting += it->second.size;
+      }
+    };
+    std::unordered_set<Id, IdHash> in_marks;
+    for (const auto& m : marks_objects) {
+      bool due = now - m.mtime_ns >= o.grace_ns;
+      bool all_gone = true;
       for (const auto& p : m.packs.packs) {
         in_marks.insert(p.id);
-        auto it = stored.find(p.id);
-        if (it == stored.end() || indexed_and_kept(p.id)) continue;
-        bool due = o.storage_now_ns - m.mtime_ns >= o.grace_ns;
-        (due ? st.packs_deleted : st.packs_waiting)++;
-        (due ? st.bytes_deleted : st.bytes_waiting) += it->second.size;
+        if (indexed_and_kept(p.id)) continue;
+        if (!due) {
+          wait(p.id);
+          continue;
+        }
+        all_gone &= remove_pack(p.id);
+        if (o.progress && ++deleted_so_far % 64 == 0) o.progress("delete", deleted_so_far, to_delete);
       }
-    for (const auto& [id, sp] : stored) {
-      if (index.HasPack(id) || in_marks.count(id)) continue;
-      bool due = o.storage_now_ns - sp.mtime_ns >= o.grace_ns;
-      (due ? st.packs_deleted : st.packs_waiting)++;
-      (due ? st.bytes_deleted : st.bytes_waiting) += sp.size;
+      if (execute && due && all_gone) {  // a locked pack keeps its marks object for a later run
+        be.Remove(Repository::ObjectName(ObjectType::kMarks, m.id));
+        st.marks_objects_removed++;
+      }
     }
+    std::vector<Id> orphans;
+    for (const auto& [id, sp] : stored)
+      if (!index.HasPack(id) && !in_marks.count(id)) orphans.push_back(id);
+    for (const auto& id : orphans) {
+      if (now - stored[id].mtime_ns >= o.grace_ns)
+        remove_pack(id);
+      else
+        wait(id);
+    }
+  };
+
+  if (o.dry_run) {
+    sweep(o.storage_now_ns, /*execute=*/false);
     st.duration_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return st;
   }
@@ -375,7 +423,6 @@ PruneStats Prune(Repository& repo, const PruneOptions& o) {
         if (state[pk] == kKeep) order[fill[pk]++] = static_cast<uint32_t>(i);
       }
     }
-    std::vector<IndexFile> pending;  // written in order; only the last one supersedes
     IndexFile cur;
     size_t cur_blobs = 0;
     auto add_pack = [&](const Id& id, std::vector<repo::PackedBlob> blobs) {
@@ -407,69 +454,12 @@ PruneStats Prune(Repository& repo, const PruneOptions& o) {
     }
   }
 
-  // Phase two: delete what was marked at least `grace` ago (storage clock),
-  // and unindexed packs at least that old.
   int64_t now = o.storage_now_ns;
   if (new_marks) {
     now = std::max(now, new_marks->mtime_ns);
     marks_objects.push_back(*new_marks);
   }
-  std::unordered_set<Id, IdHash> in_marks;
-  uint64_t to_delete = 0, deleted_so_far = 0;
-  for (const auto& m : marks_objects)
-    if (now - m.mtime_ns >= o.grace_ns) to_delete += m.packs.packs.size();
-  const bool object_lock = !repo.config().object_lock_mode.empty();
-  // Returns false when the pack is kept because Object Lock still retains it.
-  auto remove_pack = [&](const Id& id) {
-    auto it = stored.find(id);
-    if (it == stored.end()) return true;
-    std::string name = Repository::ObjectName(ObjectType::kPack, id);
-    if (object_lock) {
-      auto info = be.Stat(name);
-      if (info && info->retain_until_ns > now) {
-        st.packs_locked++;
-        st.bytes_locked += it->second.size;
-        log::Debug("prune: pack " + id.Short() + " is locked until " + repo::FormatTime(info->retain_until_ns));
-        return false;
-      }
-    }
-    be.Remove(name);
-    st.packs_deleted++;
-    st.bytes_deleted += it->second.size;
-    stored.erase(it);
-    return true;
-  };
-  for (const auto& m : marks_objects) {
-    bool due = now - m.mtime_ns >= o.grace_ns;
-    bool all_gone = true;
-    for (const auto& p : m.packs.packs) {
-      in_marks.insert(p.id);
-      if (indexed_and_kept(p.id)) continue;
-      if (due) {
-        all_gone &= remove_pack(p.id);
-        if (o.progress && ++deleted_so_far % 64 == 0) o.progress("delete", deleted_so_far, to_delete);
-      } else if (auto it = stored.find(p.id); it != stored.end()) {
-        st.packs_waiting++;
-        st.bytes_waiting += it->second.size;
-      }
-    }
-    if (due && all_gone) {  // a locked pack keeps its marks object for a later run
-      be.Remove(Repository::ObjectName(ObjectType::kMarks, m.id));
-      st.marks_objects_removed++;
-    }
-  }
-  std::vector<Id> orphans;
-  for (const auto& [id, sp] : stored)
-    if (!index.HasPack(id) && !in_marks.count(id)) orphans.push_back(id);
-  for (const auto& id : orphans) {
-    const StoredPack& sp = stored[id];
-    if (now - sp.mtime_ns >= o.grace_ns) {
-      remove_pack(id);
-    } else {
-      st.packs_waiting++;
-      st.bytes_waiting += sp.size;
-    }
-  }
+  sweep(now, /*execute=*/true);
   st.duration_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return st;
 }

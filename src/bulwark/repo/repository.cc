@@ -359,18 +359,22 @@ std::vector<MarksObject> Repository::LoadMarks() const {
 }
 
 size_t Repository::IndexOrphanPacks() {
-  IndexFile f;
-  std::unordered_set<Id, IdHash> marked;  // prune's marked packs are not orphans
-  for (const auto& m : LoadMarks())
-    for (const auto& p : m.packs.packs) marked.insert(p.id);
+  std::vector<std::pair<storage::ObjectInfo, Id>> unindexed;
   for (const auto& o : backend_->List("data/")) {
     std::string hex = o.name.substr(o.name.rfind('/') + 1);
     Bytes b;
     if (hex.size() != 64 || !FromHex(hex, &b)) continue;
     Id pack = Id::FromSpan(b);
-    if (index_.HasPack(pack) || marked.count(pack)) continue;
-    if (auto blobs = ReadPackHeader(o, pack)) f.packs.push_back({pack, std::move(*blobs)});
+    if (!index_.HasPack(pack)) unindexed.emplace_back(o, pack);
   }
+  if (unindexed.empty()) return 0;  // the common case: no marks to read
+  std::unordered_set<Id, IdHash> marked;  // prune's marked packs are not orphans
+  for (const auto& m : LoadMarks())
+    for (const auto& p : m.packs.packs) marked.insert(p.id);
+  IndexFile f;
+  for (const auto& [o, pack] : unindexed)
+    if (!marked.count(pack))
+      if (auto blobs = ReadPackHeader(o, pack)) f.packs.push_back({pack, std::move(*blobs)});
   if (f.packs.empty()) return 0;
   SaveUnpacked(ObjectType::kIndex, f.Encode());
   for (const auto& p : f.packs) index_.AddPack(p.id, p.blobs);

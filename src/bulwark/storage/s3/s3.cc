@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
@@ -200,11 +201,11 @@ class S3Backend : public Backend {
   }
 
   Bytes Get(const std::string& name) override {
-    auto info = Stat(name);
-    if (!info) throw Error(ErrorCode::kNotFound, Where(name) + ": not found");
+    // One GET, no HEAD first: a missing object is a 404 (kNotFound).
     Bytes out;
-    if (info->size > 0) GetRangeInto(name, 0, info->size, &out);
-    out.resize(info->size);
+    Response r = Request("GET", Key(name), {}, {}, {}, &out, SIZE_MAX, &stats_.get);
+    out.resize(r.out_len);
+    stats_.bytes_down += r.out_len;
     return out;
   }
 
@@ -282,8 +283,6 @@ class S3Backend : public Backend {
                                             " (create it first, with Object Lock enabled if you want WORM)");
     if (Stat("config")) throw Error(ErrorCode::kAlreadyExists, "a repository already exists at " + location_);
   }
-
-  const RequestStats& stats() const { return stats_; }
 
  private:
   RequestStats& stats_ = ProcessStats();

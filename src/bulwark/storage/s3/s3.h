@@ -57,11 +57,12 @@ struct RequestStats {
   std::atomic<uint64_t> bytes_up{0}, bytes_down{0}, retries{0};
 };
 
-// Parses "s3:BUCKET[/PREFIX]" (AWS, region from the environment/profile) and
-// "s3://HOST[:PORT]/BUCKET[/PREFIX]" (an explicit endpoint; https unless
-// BULWARK_S3_INSECURE_HTTP=1... see docs). Environment overrides:
+// Parses "s3:BUCKET[/PREFIX]" (AWS, virtual-hosted addressing, region from
+// the environment/profile) and "s3://HOST[:PORT]/BUCKET[/PREFIX]" (an
+// explicit endpoint, path-style, https). Environment overrides:
 // BULWARK_S3_ENDPOINT, BULWARK_S3_REGION, BULWARK_S3_PATH_STYLE=true|false,
-// BULWARK_S3_TLS_VERIFY=true|false, BULWARK_S3_SCHEME=http|https, AWS_PROFILE.
+// BULWARK_S3_SCHEME=http|https, BULWARK_S3_TLS_VERIFY=true|false,
+// BULWARK_S3_MAX_ATTEMPTS=1..100, AWS_PROFILE (docs/S3.md).
 // Throws kInvalidArgument naming the URL.
 S3Options ParseUrl(const std::string& url);
 
