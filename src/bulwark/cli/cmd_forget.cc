@@ -4,6 +4,7 @@
 // flags, takes the lock, prints the plan and deletes.
 #include <algorithm>
 #include <cstdio>
+#include <map>
 #include <set>
 
 #include "bulwark/base/civil_time.h"
@@ -135,8 +136,26 @@ struct ForgetOpts {
   SnapshotFilterFlags filter;
   std::string timezone;
   bool all = false, dry_run = false, prune = false;
+  bool ignore_lock = false;  // remove snapshots Object Lock still retains (S3: a delete marker)
   PruneFlags prune_flags;
 };
+
+// Under Object Lock (unless --ignore-lock): the snapshots among `ids` whose
+// retain-until date (HEAD) is still ahead of now (the storage's clock), with
+// that date.
+std::map<Id, int64_t> RetainedSnapshots(repo::Repository* repo, repo::Lock* lock, const std::vector<Id>& ids,
+                                        const ForgetOpts& o) {
+  std::map<Id, int64_t> out;
+  if (repo->config().object_lock_mode.empty() || o.ignore_lock || ids.empty()) return out;
+  const int64_t now = lock->Touch();
+  for (const auto& id : ids) {
+    auto info = repo->backend().Stat(repo::Repository::ObjectName(repo::ObjectType::kSnapshot, id));
+    if (info && info->retain_until_ns > now) out[id] = info->retain_until_ns;
+  }
+  return out;
+}
+
+std::string LockedReason(int64_t until) { return "object lock until " + repo::FormatTimeShort(until); }
 
 TimeZone ZoneFor(const ForgetOpts& o, const config::SourceConfig* src) {
   if (!o.timezone.empty()) return WithContext("--timezone", [&] { return TimeZone::Load(o.timezone); });
@@ -201,6 +220,17 @@ void ForgetIds(repo::Repository* repo, repo::Lock* lock, const ForgetOpts& o) {
                                                    "tag " + s.id.Short() + " --remove keep");
     rows.push_back({std::move(s), false, {"explicit"}});
   }
+  std::vector<Id> ids;
+  for (const auto& d : rows) ids.push_back(d.snapshot.id);
+  auto retained = RetainedSnapshots(repo, lock, ids, o);
+  if (!retained.empty()) {
+    const auto& [id, until] = *retained.begin();
+    throw Error(ErrorCode::kPermission,
+                "snapshot " + id.Short() + (retained.size() > 1 ? " (and " + std::to_string(retained.size() - 1) + " more)" : "") +
+                    " is under Object Lock until " + repo::FormatTime(until) +
+                    "; nothing was removed. Forget it after that date, or now with --ignore-lock (S3 then only "
+                    "hides it behind a delete marker: the locked version stays, and is billed, until then)");
+  }
   std::vector<Id> remove;
   std::vector<const ops::RetentionDecision*> table;
   json removed = json::array();
@@ -234,6 +264,27 @@ void ForgetPolicy(repo::Repository* repo, repo::Lock* lock, const ForgetOpts& o,
     if (G().json) PrintJson(json::array());
     Say("no policy given; nothing removed");
     return;
+  }
+  // Object Lock: snapshots the policy would drop but the storage still
+  // retains are kept, with the date as the reason.
+  {
+    std::vector<Id> candidates;
+    for (const auto& [job, groups] : decided)
+      for (const auto& g : groups)
+        for (const auto& d : g.snapshots)
+          if (!d.keep) candidates.push_back(d.snapshot.id);
+    auto retained = RetainedSnapshots(repo, lock, candidates, o);
+    for (auto& [job, groups] : decided)
+      for (auto& g : groups)
+        for (auto& d : g.snapshots)
+          if (auto it = retained.find(d.snapshot.id); !d.keep && it != retained.end()) {
+            d.keep = true;
+            d.reasons = {LockedReason(it->second)};
+          }
+    if (!retained.empty())
+      log::Warn("kept " + Snapshots(retained.size()) +
+                " the policy would remove: Object Lock still retains them (forget them once it ends, or now with "
+                "--ignore-lock)");
   }
   const bool text = !G().json && !G().quiet;
   std::vector<Id> remove;
@@ -378,6 +429,9 @@ void AddForget(CLI::App& app) {
     cmd->add_flag("--all", o->all, "apply each configured source's retention to that source's snapshots");
     cmd->add_flag("-n,--dry-run", o->dry_run, "show what would be kept and removed; remove nothing");
     cmd->add_flag("--prune", o->prune, "run prune after removing snapshots");
+    cmd->add_flag("--ignore-lock", o->ignore_lock,
+                  "also remove snapshots Object Lock still retains (S3 hides them behind a delete marker; the "
+                  "locked version stays until its retention ends)");
     AddPruneFlags(cmd, &o->prune_flags);
     cmd->callback([o] { RunForget(*o); });
   }

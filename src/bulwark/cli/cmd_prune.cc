@@ -54,6 +54,8 @@ nlohmann::json StatsJson(const ops::PruneStats& s, bool dry_run) {
           {"index_objects_before", s.index_objects_before},
           {"index_objects_written", s.index_objects_written},
           {"index_objects_removed", s.index_objects_removed},
+          {"index_objects_locked", s.index_objects_locked},
+          {"object_lock", s.locks_extended ? LockExtendJson(s.locks) : nlohmann::json(nullptr)},
           {"duration_seconds", s.duration_seconds}};
 }
 
@@ -73,6 +75,9 @@ void AddPruneFlags(CLI::App* cmd, PruneFlags* f) {
   cmd->add_option("--grace", f->grace,
                   "delete marked and unindexed packs only once they are this old by the storage's clock "
                   "(default 1h; 0 deletes at once)");
+  cmd->add_option("--lock-margin", f->lock_margin,
+                  "Object Lock repositories: extend the retention of live objects this far past the newest "
+                  "snapshot's lock (see 'lock extend --margin')");
 }
 
 void RunPrune(repo::Repository* repo, repo::Lock* lock, const PruneFlags& f) {
@@ -80,6 +85,7 @@ void RunPrune(repo::Repository* repo, repo::Lock* lock, const PruneFlags& f) {
   po.max_unused = ParseMaxUnused(f.max_unused);
   if (!f.max_repack_size.empty()) po.max_repack_bytes = ParseSize(f.max_repack_size);
   po.grace_ns = config::ParseDuration(f.grace) * 1000000000;
+  if (!f.lock_margin.empty()) po.lock_margin_ns = ParseLockMargin(f.lock_margin, "--lock-margin");
   po.dry_run = f.dry_run;
   po.storage_now_ns = lock->Touch();
   if (!G().json && !G().quiet && StderrIsTty())
@@ -91,6 +97,7 @@ void RunPrune(repo::Repository* repo, repo::Lock* lock, const PruneFlags& f) {
   if (po.progress) std::fprintf(stderr, "\r\033[K");
   if (G().json) {
     PrintJson(StatsJson(s, f.dry_run));
+    if (s.locks_extended) ThrowIfLiveObjectsMissing(s.locks);
     return;
   }
   const char* verb = f.dry_run ? "would " : "";
@@ -105,6 +112,9 @@ void RunPrune(repo::Repository* repo, repo::Lock* lock, const PruneFlags& f) {
   if (s.packs_locked)
     Say("  locked   " + Packs(s.packs_locked, s.bytes_locked) +
         "  (due, but Object Lock still retains them: kept, deleted by a later prune)");
+  if (s.index_objects_locked)
+    Say("  " + std::to_string(s.index_objects_locked) +
+        " superseded index objects are retained by Object Lock: kept, removed by a later prune");
   if (s.packs_recovered)
     Say("  " + std::string(verb) + "put " + std::to_string(s.packs_recovered) +
         " marked/unindexed packs back: snapshots need them");
@@ -113,6 +123,10 @@ void RunPrune(repo::Repository* repo, repo::Lock* lock, const PruneFlags& f) {
         std::to_string(s.index_objects_written) + " index objects, removed " +
         std::to_string(s.index_objects_removed) + " index objects, freed " + HumanBytes(s.bytes_deleted) + " in " +
         FormatDuration(s.duration_seconds));
+  if (s.locks_extended) {
+    SayLockExtend(s.locks, f.dry_run);
+    ThrowIfLiveObjectsMissing(s.locks);
+  }
 }
 
 void AddPrune(CLI::App& app) {

@@ -104,12 +104,14 @@ void AddConfig(CLI::App& app);
 void AddForget(CLI::App& app);  // forget, tag (cmd_forget.cc)
 void AddPrune(CLI::App& app);   // prune (cmd_prune.cc)
 void AddCopy(CLI::App& app);    // copy (cmd_copy.cc)
+void AddLock(CLI::App& app);    // lock extend (cmd_lock.cc)
 
 // Prune options shared by `prune` and `forget --prune` (cmd_prune.cc).
 struct PruneFlags {
   std::string max_unused = "5%";  // repository-wide tolerated unused share
   std::string max_repack_size;    // e.g. "2GiB"; empty = unlimited
   std::string grace = "1h";       // storage-time grace before deleting marked packs
+  std::string lock_margin;        // Object Lock maintenance margin; empty = its default
   bool dry_run = false;
 };
 // Registers the prune flags on `cmd` (for forget: prefixed help, same names).
@@ -117,6 +119,19 @@ void AddPruneFlags(CLI::App* cmd, PruneFlags* f);
 // Runs prune on an open repository whose caller holds `lock`, an exclusive
 // lock; prints the plan/result (text or --json). Throws bulwark::Error.
 void RunPrune(repo::Repository* repo, repo::Lock* lock, const PruneFlags& f);
+
+}  // namespace bulwark::cli
+namespace bulwark::ops {
+struct LockExtendStats;
+}
+namespace bulwark::cli {
+// The Object Lock maintenance's figures (cmd_lock.cc): as JSON fields, as
+// text lines, and the error for live objects found missing.
+nlohmann::json LockExtendJson(const ops::LockExtendStats& s);
+void SayLockExtend(const ops::LockExtendStats& s, bool dry_run);
+void ThrowIfLiveObjectsMissing(const ops::LockExtendStats& s);
+// "--margin"/"--lock-margin" value -> ns; throws kInvalidArgument naming `flag`.
+int64_t ParseLockMargin(const std::string& value, const char* flag);
 
 // Set by a command to its exit code.
 int& ExitCode();

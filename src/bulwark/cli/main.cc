@@ -64,6 +64,7 @@ int main(int argc, char** argv) {
   AddForget(app);
   AddPrune(app);
   AddCopy(app);
+  AddLock(app);
 
   try {
     app.parse(argc, argv);

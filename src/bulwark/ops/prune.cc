@@ -1,5 +1,7 @@
 #include "bulwark/ops/prune.h"
 
+#include "bulwark/ops/reachable.h"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -40,93 +42,6 @@ std::optional<Id> IdFromName(const std::string& name) {
   return Id::FromSpan(b);
 }
 
-// One bit per sorted index entry, set concurrently.
-class Marks {
- public:
-  explicit Marks(size_t n) : words_((n + 63) / 64), bits_(new std::atomic<uint64_t>[words_]) {
-    for (size_t i = 0; i < words_; ++i) bits_[i].store(0, std::memory_order_relaxed);
-  }
-  // Returns true if the bit was not set before.
-  bool Set(size_t i) {
-    uint64_t m = uint64_t(1) << (i & 63);
-    return !(bits_[i >> 6].fetch_or(m, std::memory_order_relaxed) & m);
-  }
-  bool Get(size_t i) const { return bits_[i >> 6].load(std::memory_order_relaxed) & (uint64_t(1) << (i & 63)); }
-
- private:
-  size_t words_;
-  std::unique_ptr<std::atomic<uint64_t>[]> bits_;
-};
-
-// Marks every blob reachable from the snapshots. Trees are loaded by a few
-// threads; a tree is walked once however many snapshots share it (its mark
-// bit is the visited flag). Referenced ids the index lacks go to `missing`.
-void MarkReachable(const Repository& repo, const std::vector<repo::Snapshot>& snapshots, Marks* marks,
-                   std::unordered_set<Id, IdHash>* missing, const PruneOptions& o) {
-  const repo::Index& index = repo.index();
-  std::mutex mu;
-  std::condition_variable cv;
-  std::deque<Id> queue;
-  size_t active = 0;
-  uint64_t trees_done = 0;
-  std::optional<Error> error;
-  // Returns true when `id` is a tree to descend into.
-  auto visit = [&](const Id& id, std::unordered_set<Id, IdHash>* local_missing) {
-    auto pos = index.Position(id);
-    if (!pos) {
-      local_missing->insert(id);
-      return false;
-    }
-    return marks->Set(*pos);
-  };
-  {
-    std::unordered_set<Id, IdHash> m;
-    for (const auto& s : snapshots)
-      if (visit(s.tree, &m)) queue.push_back(s.tree);
-    missing->insert(m.begin(), m.end());
-  }
-  auto work = [&] {
-    std::unique_lock<std::mutex> lock(mu);
-    for (;;) {
-      cv.wait(lock, [&] { return error || !queue.empty() || active == 0; });
-      if (error || (queue.empty() && active == 0)) {
-        cv.notify_all();
-        return;
-      }
-      Id id = queue.front();
-      queue.pop_front();
-      ++active;
-      lock.unlock();
-      std::vector<Id> subtrees;
-      std::unordered_set<Id, IdHash> local_missing;
-      std::optional<Error> err;
-      try {
-        repo::Tree tree = repo.LoadTree(id);
-        for (const auto& n : tree.nodes) {
-          for (const auto& c : n.content) visit(c, &local_missing);
-          if (!n.subtree.IsZero() && visit(n.subtree, &local_missing)) subtrees.push_back(n.subtree);
-        }
-      } catch (const Error& e) {
-        err = e.WithContext("reading tree " + id.Short());
-      }
-      lock.lock();
-      --active;
-      ++trees_done;
-      if (err && !error) error = err;
-      missing->insert(local_missing.begin(), local_missing.end());
-      for (auto& s : subtrees) queue.push_back(s);
-      if (o.progress && trees_done % 256 == 0) o.progress("mark", trees_done, trees_done + queue.size());
-      cv.notify_all();
-    }
-  };
-  size_t nthreads = std::max(2u, std::min(8u, std::thread::hardware_concurrency() * 2));
-  std::vector<std::thread> threads;
-  for (size_t i = 1; i < nthreads; ++i) threads.emplace_back(work);
-  work();
-  for (auto& t : threads) t.join();
-  if (error) throw *error;
-}
-
 std::string FirstIds(const std::unordered_set<Id, IdHash>& ids) {
   std::vector<Id> v(ids.begin(), ids.end());
   std::sort(v.begin(), v.end());
@@ -165,11 +80,13 @@ PruneStats Prune(Repository& repo, const PruneOptions& o) {
   std::vector<repo::MarksObject> marks_objects = repo.LoadMarks();
 
   repo::Index& index = repo.index();
-  std::unique_ptr<Marks> marks;
+  std::unique_ptr<BlobMarks> marks;
   for (;;) {
-    marks = std::make_unique<Marks>(index.sorted_size());
+    marks = std::make_unique<BlobMarks>(index.sorted_size());
     std::unordered_set<Id, IdHash> missing;
-    MarkReachable(repo, snapshots, marks.get(), &missing, o);
+    MarkReachable(repo, snapshots, marks.get(), &missing, [&](uint64_t done, uint64_t total) {
+      if (o.progress) o.progress("mark", done, total);
+    });
     if (missing.empty()) break;
     // A snapshot needs blobs no indexed pack holds. They may be in a pack an
     // earlier prune marked (a backup that started before the marking used
@@ -344,8 +261,27 @@ PruneStats Prune(Repository& repo, const PruneOptions& o) {
     }
   };
 
+  // The Object Lock maintenance on the packs that stay (object_lock.h).
+  auto extend_locks = [&](std::vector<Id> live, const std::vector<Id>& index_ids, bool dry_run) {
+    if (!object_lock || !o.extend_locks) return;
+    LockExtendOptions lo;
+    lo.now_ns = o.storage_now_ns;
+    lo.margin_ns = o.lock_margin_ns;
+    lo.dry_run = dry_run;
+    lo.progress = o.progress;
+    st.locks = ExtendLocks(repo, snapshots, live, index_ids, lo);
+    st.locks_extended = true;
+  };
+  auto packs_in_state = [&](uint8_t a, uint8_t b) {
+    std::vector<Id> out;
+    for (uint32_t pk = 0; pk < npacks; ++pk)
+      if (state[pk] == a || state[pk] == b) out.push_back(index.PackById(pk));
+    return out;
+  };
+
   if (o.dry_run) {
     sweep(o.storage_now_ns, /*execute=*/false);
+    extend_locks(packs_in_state(kKeep, kRepack), repo.index_ids(), /*dry_run=*/true);
     st.duration_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return st;
   }
@@ -405,8 +341,38 @@ PruneStats Prune(Repository& repo, const PruneOptions& o) {
 
   // The consolidated index: every kept pack and every new pack; its last
   // object supersedes all older index objects, which are removed after.
+  // Superseded index objects: an object in effect lists them, so they go
+  // without rewriting anything; Object Lock may retain some (they stay,
+  // superseded, until a later prune).
+  auto retained = [&](const std::string& name) {
+    if (!object_lock) return false;
+    auto info = be.Stat(name);
+    return info && info->retain_until_ns > o.storage_now_ns;
+  };
+  // A new consolidated index must keep superseding the ones that stay.
+  std::unordered_set<Id, IdHash> removed_superseded;
+  for (const auto& id : repo.superseded_index_ids()) {
+    std::string name = Repository::ObjectName(ObjectType::kIndex, id);
+    if (retained(name)) {
+      st.index_objects_locked++;
+      continue;
+    }
+    be.Remove(name);
+    removed_superseded.insert(id);
+    st.index_objects_removed++;
+  }
+  supersede.erase(std::remove_if(supersede.begin(), supersede.end(),
+                                 [&](const Id& id) { return removed_superseded.count(id) > 0; }),
+                  supersede.end());
+  // The consolidated index is written when packs change, or when it is
+  // split into more objects than needed (backups add one each). Not for the
+  // latter under Object Lock: the old objects would stay until their
+  // retention ends, so consolidating would only add objects.
+  const size_t consolidated_objects = std::max<size_t>(1, (n + kBlobsPerIndexObject - 1) / kBlobsPerIndexObject);
   bool changed = st.packs_repack || st.packs_unused || st.packs_missing_unused || st.packs_recovered;
-  if (changed || supersede.size() > 1 || !repo.superseded_index_ids().empty()) {
+  std::vector<Id> index_in_effect = repo.index_ids();
+  if (changed || (!object_lock && repo.index_ids().size() > consolidated_objects)) {
+    index_in_effect.clear();
     std::vector<uint32_t> count(npacks, 0);
     size_t kept_entries = 0;
     for (size_t i = 0; i < n; ++i) {
@@ -427,7 +393,7 @@ PruneStats Prune(Repository& repo, const PruneOptions& o) {
     size_t cur_blobs = 0;
     auto add_pack = [&](const Id& id, std::vector<repo::PackedBlob> blobs) {
       if (cur_blobs > 0 && cur_blobs + blobs.size() > kBlobsPerIndexObject) {
-        repo.SaveUnpacked(ObjectType::kIndex, cur.Encode());
+        index_in_effect.push_back(repo.SaveUnpacked(ObjectType::kIndex, cur.Encode()));
         st.index_objects_written++;
         cur = IndexFile();
         cur_blobs = 0;
@@ -446,10 +412,18 @@ PruneStats Prune(Repository& repo, const PruneOptions& o) {
     if (saver)
       for (const auto& [id, blobs] : saver->written_packs()) add_pack(id, blobs);
     cur.supersedes = supersede;
-    repo.SaveUnpacked(ObjectType::kIndex, cur.Encode());
+    index_in_effect.push_back(repo.SaveUnpacked(ObjectType::kIndex, cur.Encode()));
     st.index_objects_written++;
+    const std::unordered_set<Id, IdHash> old_superseded(repo.superseded_index_ids().begin(),
+                                                         repo.superseded_index_ids().end());
     for (const auto& id : supersede) {
-      be.Remove(Repository::ObjectName(ObjectType::kIndex, id));
+      if (old_superseded.count(id)) continue;  // retained: counted above
+      std::string name = Repository::ObjectName(ObjectType::kIndex, id);
+      if (retained(name)) {
+        st.index_objects_locked++;
+        continue;
+      }
+      be.Remove(name);
       st.index_objects_removed++;
     }
   }
@@ -460,6 +434,12 @@ PruneStats Prune(Repository& repo, const PruneOptions& o) {
     marks_objects.push_back(*new_marks);
   }
   sweep(now, /*execute=*/true);
+  {
+    std::vector<Id> live = packs_in_state(kKeep, kKeep);
+    if (saver)
+      for (const auto& [id, blobs] : saver->written_packs()) live.push_back(id);
+    extend_locks(std::move(live), index_in_effect, /*dry_run=*/false);
+  }
   st.duration_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return st;
 }

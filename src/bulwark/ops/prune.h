@@ -21,9 +21,12 @@
 //      when the pack itself is. A backup that read the index before the
 //      marking either finished long ago or lost its lock (and then does not
 //      commit: BackupOptions::before_commit).
-//   Under Object Lock (RepoConfig::object_lock_mode) a due pack whose
-//   retain-until date (HEAD) is still ahead is not deleted; it is reported
-//   and its marks object kept, so a later prune deletes it once free.
+//   Under Object Lock (RepoConfig::object_lock_mode) a due pack or a
+//   superseded index object whose retain-until date (HEAD) is still ahead is
+//   not deleted; it is reported, and a later prune deletes it once free (a
+//   pack keeps its marks object; a superseded index object stays superseded).
+//   Then the maintenance of object_lock.h runs on what prune keeps: live
+//   objects are retained at least as long as the snapshots that need them.
 //   Every step leaves a valid repository, so prune is resumable: after a
 //   crash the next run plans again from what is there.
 //
@@ -39,6 +42,7 @@
 #include <limits>
 #include <string>
 
+#include "bulwark/ops/object_lock.h"
 #include "bulwark/repo/repository.h"
 
 namespace bulwark::ops {
@@ -50,6 +54,10 @@ struct PruneOptions {
   int64_t storage_now_ns = 0;  // the storage's clock now (repo::Lock::Touch); required
   bool dry_run = false;        // plan only: nothing is written or deleted
   int compression = -1;        // level for BlobSaver (only tree/data units are copied verbatim); -1 = repository's
+  // Object Lock repositories only: run the retention maintenance after the
+  // sweep (object_lock.h), with this margin (0 = its default).
+  bool extend_locks = true;
+  int64_t lock_margin_ns = 0;
   // Progress: phase ("mark", "repack", "delete"), done and total units.
   std::function<void(const std::string& phase, uint64_t done, uint64_t total)> progress;
 };
@@ -70,7 +78,10 @@ struct PruneStats {
   uint64_t packs_waiting = 0, bytes_waiting = 0;        // marked or unindexed, grace not over yet
   uint64_t packs_locked = 0, bytes_locked = 0;          // due, but under Object Lock: kept, retried later
   uint64_t index_objects_before = 0, index_objects_written = 0, index_objects_removed = 0;
+  uint64_t index_objects_locked = 0;                    // superseded, but Object Lock retains them: kept
   uint64_t marks_objects_removed = 0;
+  bool locks_extended = false;  // the Object Lock maintenance ran; its figures:
+  LockExtendStats locks;
   double duration_seconds = 0;
 };
 

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -69,11 +70,22 @@ class Backend {
   // Creates whatever structure a new repository needs (directories). Throws
   // kAlreadyExists if a repository ("config") already exists there.
   virtual void Create() = 0;
-  // Object Lock (WORM): from now on every object except locks ("locks/...")
-  // is written with `mode` ("governance" | "compliance") and a retain-until
-  // date `retain_seconds` after the write. Throws kUnsupported where the
-  // storage has no object lock (local directories).
+  // Object Lock (WORM): from now on every object except repository locks
+  // and prune marks (IsObjectLockExempt) is written with `mode`
+  // ("governance" | "compliance") and the retain-until date `retain_seconds`
+  // after this call (one date for every object this process writes, so a
+  // snapshot and the packs its backup wrote share it). Throws kUnsupported
+  // where the storage has no object lock (local directories).
   virtual void SetObjectLock(const std::string& mode, int64_t retain_seconds) {
+    throw Error(ErrorCode::kUnsupported, "object lock needs an S3 repository; " + Location() + " does not support it");
+  }
+  // Object Lock: moves the retain-until date of `name` to `retain_until_ns`
+  // (ns, UTC; S3 PutObjectRetention, in the mode given to SetObjectLock).
+  // Only ever extends: callers pass a date later than the current one (S3
+  // refuses to shorten a retention without a governance bypass, which
+  // bulwark never asks for). Throws kNotFound for a missing object,
+  // kPermission when refused, kUnsupported without object lock.
+  virtual void ExtendRetention(const std::string& name, int64_t retain_until_ns) {
     throw Error(ErrorCode::kUnsupported, "object lock needs an S3 repository; " + Location() + " does not support it");
   }
 };
@@ -101,6 +113,9 @@ class ForwardingBackend : public Backend {
   void SetObjectLock(const std::string& mode, int64_t retain_seconds) override {
     inner_->SetObjectLock(mode, retain_seconds);
   }
+  void ExtendRetention(const std::string& name, int64_t retain_until_ns) override {
+    inner_->ExtendRetention(name, retain_until_ns);
+  }
 
  protected:
   Backend& inner() { return *inner_; }
@@ -109,6 +124,14 @@ class ForwardingBackend : public Backend {
   std::shared_ptr<Backend> inner_;
 };
 
+// Objects written without Object Lock even in a locked repository: locks
+// ("locks/...") must be removable when released, and prune marks
+// ("marked/...") are prune's own bookkeeping (losing one only delays a
+// deletion; see docs/FORMAT.md).
+inline bool IsObjectLockExempt(const std::string& name) {
+  return name.rfind("locks/", 0) == 0 || name.rfind("marked/", 0) == 0;
+}
+
 // Opens a backend for a repository URL: a local path ("/srv/repo",
 // "local:/srv/repo", relative paths), "s3:BUCKET/PREFIX" or
 // "s3://HOST[:PORT]/BUCKET/PREFIX" (s3/s3.h; credentials from the AWS
@@ -116,7 +139,11 @@ class ForwardingBackend : public Backend {
 std::unique_ptr<Backend> Open(const std::string& url);
 
 // The in-memory backend: the reference implementation for the conformance
-// tests. Objects vanish with the process.
-std::unique_ptr<Backend> NewMemoryBackend();
+// tests. Objects vanish with the process. It also models Object Lock
+// strictly (a bucket without versioning): after SetObjectLock, a retained
+// object can be neither overwritten nor removed (kPermission) until its
+// retain-until date, by `clock` (ns since the Unix epoch, UTC; default the
+// system clock; tests pass a fake one to let time pass).
+std::unique_ptr<Backend> NewMemoryBackend(std::function<int64_t()> clock = nullptr);
 
 }  // namespace bulwark::storage

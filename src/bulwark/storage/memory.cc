@@ -1,4 +1,5 @@
 #include <chrono>
+#include <functional>
 #include <map>
 #include <mutex>
 
@@ -10,16 +11,23 @@
 namespace bulwark::storage {
 namespace {
 
+int64_t SystemNowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 class MemoryBackend : public Backend {
  public:
+  explicit MemoryBackend(std::function<int64_t()> clock) : clock_(clock ? std::move(clock) : SystemNowNs) {}
   std::string Location() const override { return "memory:"; }
   Capabilities capabilities() const override { return {true, 8, false}; }
 
   void Put(const std::string& name, ByteSpan data) override {
     std::lock_guard<std::mutex> lock(mu_);
-    auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                   std::chrono::system_clock::now().time_since_epoch()).count();
-    objects_[name] = {Bytes(data.begin(), data.end()), now};
+    int64_t now = clock_();
+    CheckNotRetained(name, now, "overwrite");
+    int64_t retain = lock_mode_.empty() || IsObjectLockExempt(name) ? 0 : lock_until_ns_;
+    objects_[name] = {Bytes(data.begin(), data.end()), now, retain};
   }
   Bytes Get(const std::string& name) override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -36,7 +44,7 @@ class MemoryBackend : public Backend {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = objects_.find(name);
     if (it == objects_.end()) return std::nullopt;
-    return ObjectInfo{name, it->second.data.size(), it->second.mtime_ns};
+    return ObjectInfo{name, it->second.data.size(), it->second.mtime_ns, it->second.retain_until_ns};
   }
   std::vector<ObjectInfo> List(const std::string& prefix) override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -47,7 +55,24 @@ class MemoryBackend : public Backend {
   }
   void Remove(const std::string& name) override {
     std::lock_guard<std::mutex> lock(mu_);
+    CheckNotRetained(name, clock_(), "remove");
     objects_.erase(name);
+  }
+  void SetObjectLock(const std::string& mode, int64_t retain_seconds) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (mode != "governance" && mode != "compliance")
+      throw Error(ErrorCode::kInvalidArgument, "object lock mode must be governance or compliance, got '" + mode + "'");
+    lock_mode_ = mode;
+    lock_until_ns_ = clock_() + retain_seconds * 1000000000;
+  }
+  void ExtendRetention(const std::string& name, int64_t retain_until_ns) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (lock_mode_.empty()) Backend::ExtendRetention(name, retain_until_ns);
+    auto it = objects_.find(name);
+    if (it == objects_.end()) throw Error(ErrorCode::kNotFound, "memory:" + name + ": no such object");
+    if (retain_until_ns < it->second.retain_until_ns)
+      throw Error(ErrorCode::kPermission, "memory:" + name + ": retention can only be extended");
+    it->second.retain_until_ns = retain_until_ns;
   }
   void Create() override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -58,19 +83,32 @@ class MemoryBackend : public Backend {
   struct Object {
     Bytes data;
     int64_t mtime_ns;
+    int64_t retain_until_ns = 0;
   };
+  // Object Lock without versioning: a retained object stays as it is.
+  void CheckNotRetained(const std::string& name, int64_t now, const char* what) {
+    auto it = objects_.find(name);
+    if (it != objects_.end() && it->second.retain_until_ns > now)
+      throw Error(ErrorCode::kPermission, std::string("memory:") + name + ": cannot " + what +
+                                              ": Object Lock retains it");
+  }
   const Object& Find(const std::string& name) {
     auto it = objects_.find(name);
     if (it == objects_.end()) throw Error(ErrorCode::kNotFound, "memory:" + name + ": no such object");
     return it->second;
   }
+  std::function<int64_t()> clock_;
   std::mutex mu_;
   std::map<std::string, Object> objects_;
+  std::string lock_mode_;
+  int64_t lock_until_ns_ = 0;
 };
 
 }  // namespace
 
-std::unique_ptr<Backend> NewMemoryBackend() { return std::make_unique<MemoryBackend>(); }
+std::unique_ptr<Backend> NewMemoryBackend(std::function<int64_t()> clock) {
+  return std::make_unique<MemoryBackend>(std::move(clock));
+}
 
 std::unique_ptr<Backend> Open(const std::string& url) {
   if (url.empty()) throw Error(ErrorCode::kInvalidArgument, "no repository given (use --repo or BULWARK_REPOSITORY)");

@@ -195,7 +195,7 @@ class S3Backend : public Backend {
   void Put(const std::string& name, ByteSpan data) override {
     if (data.size() > kMultipartThreshold) return PutMultipart(name, data);
     Headers h = {{"content-md5", Md5Base64(data)}, {"content-type", "application/octet-stream"}};
-    if (name.rfind("locks/", 0) != 0) AddLockHeaders(&h);  // locks must stay deletable
+    if (!IsObjectLockExempt(name)) AddLockHeaders(&h);
     Request("PUT", Key(name), {}, h, data, nullptr, 0, &stats_.put);
     stats_.bytes_up += data.size();
   }
@@ -272,8 +272,18 @@ class S3Backend : public Backend {
     std::transform(m.begin(), m.end(), m.begin(), ::toupper);
     if (m != "GOVERNANCE" && m != "COMPLIANCE")
       throw Error(ErrorCode::kInvalidArgument, "object lock mode must be governance or compliance, got '" + mode + "'");
-    o_.lock_mode = m;
-    o_.lock_seconds = retain_seconds;
+    lock_mode_ = m;
+    lock_until_ = static_cast<int64_t>(std::time(nullptr)) + retain_seconds;
+  }
+
+  void ExtendRetention(const std::string& name, int64_t retain_until_ns) override {
+    if (lock_mode_.empty()) Backend::ExtendRetention(name, retain_until_ns);
+    std::string xml = "<Retention xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Mode>" + lock_mode_ +
+                      "</Mode><RetainUntilDate>" + Iso8601(retain_until_ns / 1000000000 + 1) +
+                      "</RetainUntilDate></Retention>";
+    ByteSpan body = AsBytes(xml);
+    Request("PUT", Key(name), {{"retention", ""}}, {{"content-md5", Md5Base64(body)}, {"content-type", "application/xml"}},
+            body, nullptr, 0, &stats_.put);
   }
 
   void Create() override {
@@ -286,20 +296,23 @@ class S3Backend : public Backend {
 
  private:
   RequestStats& stats_ = ProcessStats();
+  // Object Lock (SetObjectLock): "GOVERNANCE" | "COMPLIANCE" | "", and the
+  // retain-until date (Unix seconds) every locked PUT of this backend carries.
+  std::string lock_mode_;
+  int64_t lock_until_ = 0;
   std::string Key(const std::string& name) const { return o_.prefix.empty() ? name : o_.prefix + "/" + name; }
   std::string Where(const std::string& name) const { return location_ + "/" + name; }
 
   void AddLockHeaders(Headers* h) const {
-    if (o_.lock_mode.empty()) return;
-    h->push_back({"x-amz-object-lock-mode", o_.lock_mode});
-    h->push_back({"x-amz-object-lock-retain-until-date",
-                  Iso8601(static_cast<int64_t>(std::time(nullptr)) + o_.lock_seconds)});
+    if (lock_mode_.empty()) return;
+    h->push_back({"x-amz-object-lock-mode", lock_mode_});
+    h->push_back({"x-amz-object-lock-retain-until-date", Iso8601(lock_until_)});
   }
 
   void PutMultipart(const std::string& name, ByteSpan data) {
     std::string key = Key(name);
     Headers h = {{"content-type", "application/octet-stream"}};
-    AddLockHeaders(&h);
+    if (!IsObjectLockExempt(name)) AddLockHeaders(&h);
     Response init = Request("POST", key, {{"uploads", ""}}, h, {}, nullptr, 0, &stats_.post);
     pugi::xml_document doc;
     doc.load_buffer(init.body.data(), init.body.size());
@@ -483,8 +496,6 @@ S3Options ParseUrl(const std::string& url) {
 }
 
 std::unique_ptr<Backend> NewS3Backend(const S3Options& options, Credentials credentials) {
-  if (options.lock_mode != "" && options.lock_mode != "GOVERNANCE" && options.lock_mode != "COMPLIANCE")
-    throw Error(ErrorCode::kInvalidArgument, "object lock mode must be governance or compliance");
   return std::make_unique<S3Backend>(options, std::move(credentials));
 }
 

@@ -11,9 +11,11 @@
 //   Stat    HeadObject.
 //   List    ListObjectsV2, paginated (continuation tokens, 1000 keys a page).
 //   Remove  DeleteObject (a missing object is not an error).
+//   ExtendRetention  PutObjectRetention (Content-MD5, as S3 requires).
 // References: Amazon S3 API Reference (2006-03-01): PutObject, GetObject,
 // HeadObject, ListObjectsV2, DeleteObject, CreateMultipartUpload, UploadPart,
-// CompleteMultipartUpload, AbortMultipartUpload; "Using S3 Object Lock".
+// CompleteMultipartUpload, AbortMultipartUpload, PutObjectRetention; "Using
+// S3 Object Lock".
 //
 // Retries: connection failures, timeouts, stalls (no byte for 60 s), HTTP
 // 500/502/503/504, 429 and S3's SlowDown/RequestTimeout/InternalError are
@@ -45,10 +47,6 @@ struct S3Options {
   bool verify_tls = true;
   std::string profile;     // AWS profile for credentials/region; empty = AWS_PROFILE or "default"
   int max_attempts = 8;
-  // Object Lock: when `lock_mode` is "GOVERNANCE" or "COMPLIANCE", every PUT
-  // carries a retain-until date `lock_seconds` after the request.
-  std::string lock_mode;
-  int64_t lock_seconds = 0;
 };
 
 // Request counts and bytes, by operation (the cost signal in --json output).
