@@ -9,10 +9,13 @@
 #include <cstdlib>
 #include <filesystem>
 #include <set>
+#include <unordered_set>
 #include <string>
 #include <vector>
 
 #include "bulwark/base/error.h"
+#include "bulwark/ops/reachable.h"
+#include "bulwark/repo/repository.h"
 #include "bulwark/storage/s3/s3.h"
 #include "harness.h"
 #include "s3_server.h"
@@ -254,7 +257,21 @@ TEST(S3ObjectLock, InitWithObjectLockRetainsEveryObjectButLocks) {
   ASSERT_EQ(bw({"backup", s.Path("src")}).exit_code, 0);
   std::set<std::string> packs_before;
   for (const auto& o : be->List("data/")) packs_before.insert(o.name);
-  ASSERT_EQ(bw({"forget", "--keep-last", "1"}).exit_code, 0);
+  // forget keeps snapshots Object Lock still retains: a policy keeps them
+  // with the date as the reason; naming one is an error; --ignore-lock
+  // removes them anyway (a delete marker on this versioned bucket).
+  RunResult f1 = bw({"--json", "forget", "--keep-last", "1"});
+  ASSERT_EQ(f1.exit_code, 0) << f1.err;
+  EXPECT_NE(f1.out.find("object lock until"), std::string::npos) << f1.out;
+  EXPECT_NE(f1.err.find("Object Lock still retains them"), std::string::npos) << f1.err;
+  EXPECT_EQ(be->List("snapshots/").size(), 3u) << "no snapshot was removed";
+  std::string oldest = be->List("snapshots/")[0].name.substr(10);
+  RunResult f2 = bw({"forget", oldest});
+  EXPECT_EQ(f2.exit_code, 1) << f2.err;
+  EXPECT_NE(f2.err.find("is under Object Lock until"), std::string::npos) << f2.err;
+  EXPECT_EQ(be->List("snapshots/").size(), 3u);
+  ASSERT_EQ(bw({"forget", "--keep-last", "1", "--ignore-lock"}).exit_code, 0);
+  EXPECT_EQ(be->List("snapshots/").size(), 1u);
   RunResult p = bw({"--json", "prune", "--grace", "0", "--max-unused", "0%"});
   ASSERT_EQ(p.exit_code, 0) << p.err;
   auto sum = JsonLine(p, "summary");
@@ -271,6 +288,66 @@ TEST(S3ObjectLock, InitWithObjectLockRetainsEveryObjectButLocks) {
   RunResult r2 = bw({"restore", "latest", "--target", s.Path("out2")});
   ASSERT_EQ(r2.exit_code, 0) << r2.err;
   EXPECT_EQ(ReadFileOrDie(s.Path("out2") + s.Path("src/a.bin")), ReadFileOrDie(s.Path("src/a.bin")));
+  // prune ran the Object Lock maintenance too.
+  ASSERT_TRUE(sum["object_lock"].is_object()) << p.out;
+  EXPECT_EQ(sum["object_lock"]["objects_missing"].get<uint64_t>(), 0u) << p.out;
+
+  // lock extend: a new backup reuses b.txt's data from older packs, whose
+  // retention (set when their backup ran) ends before the new snapshot's.
+  // Extending moves them past it, with PutObjectRetention on the server.
+  ASSERT_EQ(bw({"backup", s.Path("src")}).exit_code, 0);
+  auto retain_until = [&](const std::string& name) {
+    S3Response ret = srv->Request("GET", "/worm/repo/" + name + "?retention=");
+    EXPECT_EQ(ret.status, 200) << name << ": " << ret.Describe();
+    auto d = ret.Xml("RetainUntilDate");
+    return d.empty() ? std::string() : d[0];  // ISO 8601 UTC: compares as text
+  };
+  std::string newest_snapshot;
+  for (const auto& o : be->List("snapshots/")) {
+    std::string until = retain_until(o.name);
+    if (until > newest_snapshot) newest_snapshot = until;
+  }
+  RunResult dry = bw({"--json", "lock", "extend", "--dry-run"});
+  ASSERT_EQ(dry.exit_code, 0) << dry.err;
+  auto dsum = JsonLine(dry, "summary");
+  ASSERT_FALSE(dsum.is_null()) << dry.out;
+  EXPECT_GT(dsum["objects_extended"].get<uint64_t>(), 0u) << dry.out;
+  RunResult ext = bw({"--json", "lock", "extend", "--margin", "2d"});
+  ASSERT_EQ(ext.exit_code, 0) << ext.err;
+  auto esum = JsonLine(ext, "summary");
+  ASSERT_FALSE(esum.is_null()) << ext.out;
+  EXPECT_EQ(esum["objects_extended"], dsum["objects_extended"]) << ext.out;
+  EXPECT_EQ(esum["objects_missing"].get<uint64_t>(), 0u) << ext.out;
+  EXPECT_EQ(esum["margin_seconds"].get<int64_t>(), 2 * 86400) << ext.out;
+  {
+    // The live objects, as the library sees them: packs the snapshots use,
+    // index objects in effect.
+    auto repo = repo::Repository::Open(storage::s3::NewS3Backend(o, {srv->access_key(), srv->secret_key(), "", "test"}),
+                                       "correct horse battery staple");
+    repo->LoadIndex();
+    ops::BlobMarks marks(repo->index().sorted_size());
+    std::unordered_set<Id, IdHash> missing;
+    ops::MarkReachable(*repo, repo->LoadSnapshots(), &marks, &missing);
+    auto used = ops::PacksInUse(repo->index(), marks);
+    size_t live_packs = 0;
+    for (uint32_t pk = 0; pk < used.size(); ++pk) {
+      if (!used[pk]) continue;
+      ++live_packs;
+      std::string name = repo::Repository::ObjectName(repo::ObjectType::kPack, repo->index().PackById(pk));
+      EXPECT_GE(retain_until(name), newest_snapshot) << name;
+    }
+    EXPECT_GT(live_packs, 0u);
+    for (const auto& id : repo->index_ids()) {
+      std::string name = repo::Repository::ObjectName(repo::ObjectType::kIndex, id);
+      EXPECT_GE(retain_until(name), newest_snapshot) << name;
+    }
+    EXPECT_GE(retain_until("config"), newest_snapshot);
+  }
+  RunResult again = bw({"--json", "lock", "extend"});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(JsonLine(again, "summary")["objects_extended"].get<uint64_t>(), 0u) << again.out;
+  RunResult c3 = bw({"check", "--read-data"});
+  EXPECT_EQ(c3.exit_code, 0) << c3.out << c3.err;
 }
 
 }  // namespace
