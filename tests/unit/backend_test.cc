@@ -234,6 +234,42 @@ TEST(StorageOpen, S3UrlForms) {
   unsetenv("BULWARK_S3_REGION");
 }
 
+// bulwark.yaml < environment < flags, field by field.
+TEST(StorageOpen, S3SettingsLayers) {
+  for (const char* v : {"BULWARK_S3_ENDPOINT", "BULWARK_S3_PATH_STYLE", "BULWARK_S3_SCHEME", "BULWARK_S3_TLS_VERIFY",
+                        "BULWARK_S3_MAX_ATTEMPTS", "AWS_PROFILE"})
+    unsetenv(v);
+  setenv("BULWARK_S3_REGION", "env-region", 1);
+  s3::S3Settings config;
+  config.endpoint = "http://config:9000";
+  config.region = "config-region";
+  config.tls_verify = false;
+  config.max_attempts = 5;
+  auto o = s3::ParseUrl("s3:bkt/p", config);
+  EXPECT_EQ(o.endpoint, "http://config:9000");
+  EXPECT_TRUE(o.path_style) << "an endpoint implies path-style";
+  EXPECT_EQ(o.region, "env-region") << "the environment overrides the file";
+  EXPECT_FALSE(o.verify_tls);
+  EXPECT_EQ(o.max_attempts, 5);
+  setenv("BULWARK_S3_MAX_ATTEMPTS", "7", 1);
+  s3::S3Settings flags;
+  flags.region = "flag-region";
+  flags.path_style = false;
+  flags.tls_verify = true;
+  o = s3::ParseUrl("s3:bkt/p", config, flags);
+  EXPECT_EQ(o.endpoint, "http://config:9000");
+  EXPECT_EQ(o.region, "flag-region");
+  EXPECT_FALSE(o.path_style);
+  EXPECT_TRUE(o.verify_tls);
+  EXPECT_EQ(o.max_attempts, 7);
+  flags.max_attempts = 2;
+  EXPECT_EQ(s3::ParseUrl("s3:bkt/p", config, flags).max_attempts, 2);
+  flags.endpoint = "minio:9000";
+  EXPECT_EQ(CodeOf([&] { s3::ParseUrl("s3:bkt/p", config, flags); }), ErrorCode::kInvalidArgument);
+  unsetenv("BULWARK_S3_MAX_ATTEMPTS");
+  unsetenv("BULWARK_S3_REGION");
+}
+
 // ---------------------------------------------------------------- local only
 
 // Every file under `root`, relative.

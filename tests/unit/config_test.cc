@@ -166,6 +166,38 @@ sources:
   EXPECT_TRUE(home.tags.empty());
 }
 
+TEST(ConfigTest, RepositoryS3Settings) {
+  const Config c = Parse(R"(version: 1
+repositories:
+  minio:
+    url: s3://minio.internal:9000/backups/bulwark
+    s3:
+      endpoint: http://127.0.0.1:9000
+      region: eu-central-1
+      profile: backup
+      path_style: false
+      tls_verify: no
+      max_attempts: 3
+  plain: {url: /srv/repo}
+)",
+                         "x.yaml");
+  const auto& s3 = c.repositories.at("minio").s3;
+  EXPECT_EQ(s3.endpoint, std::optional<std::string>("http://127.0.0.1:9000"));
+  EXPECT_EQ(s3.region, std::optional<std::string>("eu-central-1"));
+  EXPECT_EQ(s3.profile, std::optional<std::string>("backup"));
+  EXPECT_EQ(s3.path_style, std::optional<bool>(false));
+  EXPECT_EQ(s3.tls_verify, std::optional<bool>(false));
+  EXPECT_EQ(s3.max_attempts, std::optional<int>(3));
+  EXPECT_EQ(c.repositories.at("plain").s3, storage::s3::S3Settings{});
+
+  const std::string base = "version: 1\nrepositories:\n  r:\n    url: s3:b/p\n    s3:\n";
+  EXPECT_CONTAINS(ParseError(base + "      endpoint: minio:9000\n"), "t.yaml:6:17: ");
+  EXPECT_CONTAINS(ParseError(base + "      endpoint: minio:9000\n"), "http:// or https://");
+  EXPECT_CONTAINS(ParseError(base + "      max_attempts: 0\n"), "between 1 and 100");
+  EXPECT_CONTAINS(ParseError(base + "      tls_verify: maybe\n"), "true or false");
+  EXPECT_CONTAINS(ParseError(base + "      secret_key: x\n"), "secret_key");
+}
+
 TEST(ConfigTest, CrLfAndByteOrderMark) {
   std::string text = "\xEF\xBB\xBF";
   for (char ch : std::string(kExample)) {

@@ -38,7 +38,7 @@ void AddInit(CLI::App& app) {
   cmd->add_option("--kdf-memory", o->kdf_mem, "Argon2id memory")->capture_default_str()->group("");
   cmd->callback([o] {
     std::string url = RepoUrl();
-    auto backend = storage::Open(url);
+    auto backend = OpenBackend(url);
     if (backend->Stat("config")) throw Error(ErrorCode::kAlreadyExists, "a repository already exists at " + url);
     repo::InitOptions opts;
     opts.chunker.min_size = static_cast<uint32_t>(ParseSize(o->min));

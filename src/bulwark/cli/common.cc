@@ -4,6 +4,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <cstdio>
 #include <iostream>
 
@@ -138,8 +139,55 @@ std::string RepoUrl(const std::string& source) {
               "no repository given: use --repo, BULWARK_REPOSITORY, or a config file with a default_repository");
 }
 
+void AddS3Flags(CLI::App& app) {
+  Globals& g = G();
+  app.add_option("--s3-endpoint", g.s3_endpoint, "S3 endpoint, e.g. https://minio.example:9000 (or BULWARK_S3_ENDPOINT)");
+  app.add_option("--s3-region", g.s3_region, "S3 signing region (or BULWARK_S3_REGION, AWS_REGION)");
+  app.add_option("--s3-profile", g.s3_profile, "AWS profile for S3 credentials and region (or AWS_PROFILE)");
+  app.add_option("--s3-path-style", g.s3_path_style, "true: https://host/bucket/key; false: https://bucket.host/key");
+  app.add_option("--s3-tls-verify", g.s3_tls_verify, "false: do not verify the S3 server's certificate (test setups)");
+  app.add_option("--s3-max-attempts", g.s3_max_attempts, "attempts per S3 request, 1..100 (default 8)");
+}
+
+namespace {
+
+std::optional<bool> FlagBool(const std::string& v, const char* flag) {
+  if (v.empty()) return std::nullopt;
+  if (v == "true" || v == "yes" || v == "1") return true;
+  if (v == "false" || v == "no" || v == "0") return false;
+  throw Error(ErrorCode::kInvalidArgument, std::string(flag) + " must be true or false, got '" + v + "'");
+}
+
+storage::s3::S3Settings S3FlagSettings() {
+  const Globals& g = G();
+  storage::s3::S3Settings s;
+  if (!g.s3_endpoint.empty()) s.endpoint = g.s3_endpoint;
+  if (!g.s3_region.empty()) s.region = g.s3_region;
+  if (!g.s3_profile.empty()) s.profile = g.s3_profile;
+  s.path_style = FlagBool(g.s3_path_style, "--s3-path-style");
+  s.tls_verify = FlagBool(g.s3_tls_verify, "--s3-tls-verify");
+  if (!g.s3_max_attempts.empty()) {
+    int n = 0;
+    auto [ptr, ec] = std::from_chars(g.s3_max_attempts.data(), g.s3_max_attempts.data() + g.s3_max_attempts.size(), n);
+    if (ec != std::errc() || ptr != g.s3_max_attempts.data() + g.s3_max_attempts.size() || n < 1 || n > 100)
+      throw Error(ErrorCode::kInvalidArgument, "--s3-max-attempts must be 1..100, got '" + g.s3_max_attempts + "'");
+    s.max_attempts = n;
+  }
+  return s;
+}
+
+}  // namespace
+
+std::unique_ptr<storage::Backend> OpenBackend(const std::string& url) {
+  storage::s3::S3Settings configured;
+  if (const config::Config* c = LoadedConfig())
+    for (const auto& [name, r] : c->repositories)
+      if (r.url == url) configured = r.s3;
+  return storage::Open(url, configured, S3FlagSettings());
+}
+
 std::unique_ptr<repo::Repository> OpenRepositoryAt(const std::string& url, const std::string& password, bool load_index) {
-  auto backend = storage::Open(url);
+  auto backend = OpenBackend(url);
   auto repo = repo::Repository::Open(std::move(backend), password);
   if (load_index) repo->LoadIndex();
   return repo;
@@ -147,7 +195,7 @@ std::unique_ptr<repo::Repository> OpenRepositoryAt(const std::string& url, const
 
 // Fails before asking for a password when there is no repository at `url`.
 static void RequireRepository(const std::string& url) {
-  if (!storage::Open(url)->Stat("config"))
+  if (!OpenBackend(url)->Stat("config"))
     throw Error(ErrorCode::kNoRepository, "no repository at " + url + " (run 'bulwark init' to create one)");
 }
 

@@ -28,6 +28,9 @@ struct Globals {
   std::string lock_wait = "0s";
   bool no_lock = false;
   bool no_cache = false;      // --no-cache: do not read or write the local cache
+  // --s3-endpoint, --s3-region, --s3-profile, --s3-path-style,
+  // --s3-tls-verify, --s3-max-attempts: as given ("" = not given).
+  std::string s3_endpoint, s3_region, s3_profile, s3_path_style, s3_tls_verify, s3_max_attempts;
 };
 
 Globals& G();
@@ -54,6 +57,12 @@ std::string PromptPassword(const std::string& prompt, bool confirm);
 // `source` or its default repository.
 std::string RepoUrl(const std::string& source = "");
 std::unique_ptr<repo::Repository> OpenRepository(bool load_index, const std::string& source = "");
+// The storage backend for `url`, with S3 settings from the configured
+// repository of that URL (bulwark.yaml), the environment and the --s3-*
+// flags. Throws kInvalidArgument for a bad flag value or URL.
+std::unique_ptr<storage::Backend> OpenBackend(const std::string& url);
+// Registers the global --s3-* flags.
+void AddS3Flags(CLI::App& app);
 // Opens the repository at `url` with `password`. Throws kNoRepository naming
 // the URL when there is none, kWrongPassword.
 std::unique_ptr<repo::Repository> OpenRepositoryAt(const std::string& url, const std::string& password, bool load_index);

@@ -328,7 +328,7 @@ RepositoryConfig ParseRepository(const Parser& p, const Entry& entry) {
   CheckName(p, entry, "repository");
   const std::string where = "in repository '" + entry.name + "'";
   auto f = MapOf(p, entry, where, /*null_is_empty=*/false);
-  f->CheckKeys({"url", "password_file", "compression"});
+  f->CheckKeys({"url", "password_file", "compression", "s3"});
   RepositoryConfig r;
   r.name = entry.name;
   r.url = p.NonEmptyString(f->Require("url"));
@@ -343,6 +343,23 @@ RepositoryConfig ParseRepository(const Parser& p, const Entry& entry) {
       if (s.empty() || ec != std::errc() || ptr != s.data() + s.size() || v < 1 || v > 19)
         p.Fail(e->ValueMark(), e->what + " must be a zstd level 1..19 or off, got " + Quote(s));
       r.compression_level = v;
+    }
+  }
+  if (const Entry* e = f->Find("s3")) {
+    auto s3 = MapOf(p, *e, "in s3 of repository '" + entry.name + "'", /*null_is_empty=*/true);
+    if (s3) {
+      s3->CheckKeys({"endpoint", "region", "profile", "path_style", "tls_verify", "max_attempts"});
+      if (const Entry* v = s3->Find("endpoint")) {
+        std::string ep = p.NonEmptyString(*v);
+        if (ep.rfind("http://", 0) != 0 && ep.rfind("https://", 0) != 0)
+          p.Fail(v->ValueMark(), v->what + " must start with http:// or https://, got " + Quote(ep));
+        r.s3.endpoint = ep;
+      }
+      if (const Entry* v = s3->Find("region")) r.s3.region = p.NonEmptyString(*v);
+      if (const Entry* v = s3->Find("profile")) r.s3.profile = p.NonEmptyString(*v);
+      if (const Entry* v = s3->Find("path_style")) r.s3.path_style = p.Bool(*v);
+      if (const Entry* v = s3->Find("tls_verify")) r.s3.tls_verify = p.Bool(*v);
+      if (const Entry* v = s3->Find("max_attempts")) r.s3.max_attempts = static_cast<int>(p.Int(*v, 1, 100));
     }
   }
   return r;

@@ -10,6 +10,12 @@
 //       url: /var/backups/bulwark       # required, non-empty string
 //       password_file: /etc/bulwark/pw  # optional, absolute path
 //       compression: 3                  # optional: zstd level 1..19, or off
+//       s3:                             # optional, S3 URLs only (docs/S3.md); the
+//         endpoint: https://minio:9000  #   environment and --s3-* flags override
+//         region: eu-central-1          #   each field: endpoint (http/https),
+//         path_style: true              #   region, profile, path_style,
+//         tls_verify: true              #   tls_verify (booleans), max_attempts
+//         max_attempts: 8               #   (1..100); never credentials
 //   sources:                            # map name -> source
 //     docs:
 //       kind: fs                        # required: fs | command
@@ -81,6 +87,7 @@
 #include <vector>
 
 #include "bulwark/base/civil_time.h"
+#include "bulwark/storage/s3/settings.h"
 
 namespace bulwark::config {
 
@@ -138,6 +145,9 @@ struct RepositoryConfig {
   std::string password_file;  // absolute path, or empty when not configured
   // Unset: the repository's default. 0: compression off. 1..19: zstd level.
   std::optional<int> compression_level;
+  // The `s3:` block (endpoint, region, profile, path_style, tls_verify,
+  // max_attempts); the environment and --s3-* flags override it.
+  storage::s3::S3Settings s3;
 };
 
 enum class SourceKind { kFs, kCommand };

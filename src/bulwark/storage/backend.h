@@ -21,6 +21,7 @@
 
 #include "bulwark/base/bytes.h"
 #include "bulwark/base/error.h"
+#include "bulwark/storage/s3/settings.h"
 
 namespace bulwark::storage {
 
@@ -135,8 +136,10 @@ inline bool IsObjectLockExempt(const std::string& name) {
 // Opens a backend for a repository URL: a local path ("/srv/repo",
 // "local:/srv/repo", relative paths), "s3:BUCKET/PREFIX" or
 // "s3://HOST[:PORT]/BUCKET/PREFIX" (s3/s3.h; credentials from the AWS
-// environment or shared files), or "memory:" (tests).
-std::unique_ptr<Backend> Open(const std::string& url);
+// environment or shared files; `s3_config` and `s3_flags` as in
+// s3::ParseUrl, ignored for other URLs), or "memory:" (tests).
+std::unique_ptr<Backend> Open(const std::string& url, const s3::S3Settings& s3_config = {},
+                              const s3::S3Settings& s3_flags = {});
 
 // The in-memory backend: the reference implementation for the conformance
 // tests. Objects vanish with the process. It also models Object Lock

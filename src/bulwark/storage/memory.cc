@@ -110,12 +110,12 @@ std::unique_ptr<Backend> NewMemoryBackend(std::function<int64_t()> clock) {
   return std::make_unique<MemoryBackend>(std::move(clock));
 }
 
-std::unique_ptr<Backend> Open(const std::string& url) {
+std::unique_ptr<Backend> Open(const std::string& url, const s3::S3Settings& s3_config, const s3::S3Settings& s3_flags) {
   if (url.empty()) throw Error(ErrorCode::kInvalidArgument, "no repository given (use --repo or BULWARK_REPOSITORY)");
   if (url == "memory:") return NewMemoryBackend();
   if (url.rfind("local:", 0) == 0) return NewLocalBackend(url.substr(6));
   if (url.rfind("s3:", 0) == 0) {
-    s3::S3Options o = s3::ParseUrl(url);
+    s3::S3Options o = s3::ParseUrl(url, s3_config, s3_flags);
     return s3::NewS3Backend(o, s3::LoadCredentials(o.profile));
   }
   return NewLocalBackend(url);

@@ -372,7 +372,7 @@ class S3Backend : public Backend {
       std::string err_detail;
       bool retry = false;
       if (rc != CURLE_OK) {
-        err_detail = curl_easy_strerror(rc);
+        err_detail = std::string(curl_easy_strerror(rc)) + " (" + scheme_ + "://" + req.host + ")";
         retry = rc != CURLE_WRITE_ERROR && rc != CURLE_SSL_CACERT && rc != CURLE_PEER_FAILED_VERIFICATION &&
                 rc != CURLE_URL_MALFORMAT && rc != CURLE_UNSUPPORTED_PROTOCOL;
         if (rc == CURLE_WRITE_ERROR)
@@ -450,7 +450,7 @@ class S3Backend : public Backend {
 
 }  // namespace
 
-S3Options ParseUrl(const std::string& url) {
+S3Options ParseUrl(const std::string& url, const S3Settings& config, const S3Settings& flags) {
   S3Options o;
   std::string rest;
   auto bad = [&](const std::string& why) {
@@ -476,22 +476,40 @@ S3Options ParseUrl(const std::string& url) {
   if (o.bucket.empty()) throw bad("empty bucket name");
   if (o.prefix.find("//") != std::string::npos || (!o.prefix.empty() && o.prefix.front() == '/'))
     throw bad("empty path segment in the prefix");
-  if (!Env("BULWARK_S3_ENDPOINT").empty()) {
-    o.endpoint = Env("BULWARK_S3_ENDPOINT");
-    o.path_style = true;
-  }
-  o.path_style = EnvBool("BULWARK_S3_PATH_STYLE", o.path_style);
-  o.verify_tls = EnvBool("BULWARK_S3_TLS_VERIFY", true);
-  o.profile = Env("AWS_PROFILE");
+  // Layers, lowest first: bulwark.yaml, the environment, the flags.
+  S3Settings env;
+  if (!Env("BULWARK_S3_ENDPOINT").empty()) env.endpoint = Env("BULWARK_S3_ENDPOINT");
+  if (!Env("BULWARK_S3_REGION").empty()) env.region = Env("BULWARK_S3_REGION");
+  if (!Env("AWS_PROFILE").empty()) env.profile = Env("AWS_PROFILE");
+  if (!Env("BULWARK_S3_PATH_STYLE").empty()) env.path_style = EnvBool("BULWARK_S3_PATH_STYLE", true);
+  if (!Env("BULWARK_S3_TLS_VERIFY").empty()) env.tls_verify = EnvBool("BULWARK_S3_TLS_VERIFY", true);
   if (std::string attempts = Env("BULWARK_S3_MAX_ATTEMPTS"); !attempts.empty()) {
     char* end = nullptr;
     long n = std::strtol(attempts.c_str(), &end, 10);
     if (*end != '\0' || n < 1 || n > 100)
       throw Error(ErrorCode::kInvalidArgument, "BULWARK_S3_MAX_ATTEMPTS must be 1..100");
-    o.max_attempts = static_cast<int>(n);
+    env.max_attempts = static_cast<int>(n);
   }
-  o.region = Env("BULWARK_S3_REGION");
-  if (o.region.empty()) o.region = ResolveRegion(o.profile);
+  std::string region;
+  const S3Settings& env_layer = env;
+  for (const S3Settings* layer : {&config, &env_layer, &flags}) {
+    if (layer->endpoint) {
+      if (layer->endpoint->find("://") == std::string::npos)
+        throw Error(ErrorCode::kInvalidArgument, "S3 endpoint '" + *layer->endpoint + "' needs http:// or https://");
+      o.endpoint = *layer->endpoint;
+      o.path_style = true;
+    }
+    if (layer->path_style) o.path_style = *layer->path_style;
+    if (layer->tls_verify) o.verify_tls = *layer->tls_verify;
+    if (layer->profile) o.profile = *layer->profile;
+    if (layer->region) region = *layer->region;
+    if (layer->max_attempts) {
+      if (*layer->max_attempts < 1 || *layer->max_attempts > 100)
+        throw Error(ErrorCode::kInvalidArgument, "S3 max attempts must be 1..100");
+      o.max_attempts = *layer->max_attempts;
+    }
+  }
+  o.region = region.empty() ? ResolveRegion(o.profile) : region;
   return o;
 }
 

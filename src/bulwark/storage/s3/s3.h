@@ -35,6 +35,7 @@
 
 #include "bulwark/storage/backend.h"
 #include "bulwark/storage/s3/credentials.h"
+#include "bulwark/storage/s3/settings.h"
 
 namespace bulwark::storage::s3 {
 
@@ -57,12 +58,14 @@ struct RequestStats {
 
 // Parses "s3:BUCKET[/PREFIX]" (AWS, virtual-hosted addressing, region from
 // the environment/profile) and "s3://HOST[:PORT]/BUCKET[/PREFIX]" (an
-// explicit endpoint, path-style, https). Environment overrides:
-// BULWARK_S3_ENDPOINT, BULWARK_S3_REGION, BULWARK_S3_PATH_STYLE=true|false,
+// explicit endpoint, path-style, https), then applies, each overriding the
+// one before: `config` (bulwark.yaml), the environment (BULWARK_S3_ENDPOINT,
+// BULWARK_S3_REGION, BULWARK_S3_PATH_STYLE=true|false,
 // BULWARK_S3_SCHEME=http|https, BULWARK_S3_TLS_VERIFY=true|false,
-// BULWARK_S3_MAX_ATTEMPTS=1..100, AWS_PROFILE (docs/S3.md).
-// Throws kInvalidArgument naming the URL.
-S3Options ParseUrl(const std::string& url);
+// BULWARK_S3_MAX_ATTEMPTS=1..100, AWS_PROFILE), and `flags` (docs/S3.md).
+// An endpoint implies path-style unless path_style is given at the same or
+// a later level. Throws kInvalidArgument naming the URL or the bad value.
+S3Options ParseUrl(const std::string& url, const S3Settings& config = {}, const S3Settings& flags = {});
 
 constexpr uint64_t kMultipartThreshold = 64ull << 20;  // bytes
 constexpr uint64_t kPartSize = 16ull << 20;            // bytes
