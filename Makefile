@@ -25,6 +25,7 @@ debug: deps
 # The end-to-end tests' S3 servers (s3rver from npm, radosgw from Debian; test-only) are installed
 # first: instant when present.
 test: debug
+	@scripts/install-deps --test
 	@scripts/s3-server install --object-lock
 	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --output-on-failure -j $(JOBS) --timeout 900
