@@ -688,5 +688,14 @@ TEST_F(RepositoryTest, LockWithoutWritePermissionFailsCleanly) {
   EXPECT_TRUE(Names("locks/").empty());
 }
 
+TEST_F(RepositoryTest, ProbeDeleteNeedsDeletePermissionAndRemovesNothing) {
+  Init();
+  auto repo = OpenRestricted({}, {"data/"});
+  size_t objects = store_->List("").size();
+  EXPECT_NO_THROW(repo->ProbeDelete({ObjectType::kSnapshot, ObjectType::kIndex, ObjectType::kLock}));
+  EXPECT_EQ(CodeOf([&] { repo->ProbeDelete({ObjectType::kIndex, ObjectType::kPack}); }), ErrorCode::kPermission);
+  EXPECT_EQ(store_->List("").size(), objects);
+}
+
 }  // namespace
 }  // namespace bulwark::repo

@@ -279,7 +279,9 @@ void RunForget(const ForgetOpts& o) {
   if (o.ids.empty()) jobs = PlanJobs(o);
   else if (!o.timezone.empty()) TimeZone::Load(o.timezone);
   auto repo = OpenRepository(false, o.filter.source);
-  auto lock = repo::Lock::Acquire(repo.get(), /*exclusive=*/!o.dry_run, LockWaitSeconds());
+  std::vector<repo::ObjectType> deletes{repo::ObjectType::kSnapshot};
+  if (o.prune) for (auto t : PruneDeletes()) deletes.push_back(t);
+  auto lock = o.dry_run ? LockForReading(repo.get()) : LockExclusive(repo.get(), "forget", deletes);
   if (!o.ids.empty()) ForgetIds(repo.get(), lock.get(), o);
   else ForgetPolicy(repo.get(), lock.get(), o, jobs);
 }
@@ -315,7 +317,7 @@ void RunTag(const TagOpts& o) {
   for (const auto& t : o.remove) CheckTag(t, "--remove");
 
   auto repo = OpenRepository(false);
-  auto lock = repo::Lock::Acquire(repo.get(), /*exclusive=*/!o.dry_run, LockWaitSeconds());
+  auto lock = o.dry_run ? LockForReading(repo.get()) : LockExclusive(repo.get(), "tag", {repo::ObjectType::kSnapshot});
   std::vector<repo::Snapshot> targets;
   std::set<Id> seen;
   for (const auto& spec : o.ids) {
