@@ -18,7 +18,16 @@
 //    and streaming (aws-chunked) signing are NotImplemented;
 //  - Object Lock and versioning requests are refused with NotImplemented
 //    instead of being half-applied, so a test can never believe an object is
-//    locked when it is not.
+//    locked when it is not;
+//  - per-key permissions, as IAM would enforce them: besides the main key
+//    (everything allowed), <dir>/keys (written by `s3-server add-key`, mode
+//    600, re-read when it changes) lists more keys, one a line:
+//    "ROLE ACCESS_KEY SECRET_KEY". ROLE is read-only (s3:ListBucket,
+//    s3:GetObject, ...), append-only (read-only + s3:PutObject, which covers
+//    multipart uploads; no delete of anything, not even an abort), full, or
+//    a comma-separated list of IAM actions, each optionally limited to
+//    resources by "@bucket/key-glob" ("s3:DeleteObject@b/repo/locks/*").
+//    A request its key may not make gets 403 AccessDenied, worded like IAM's.
 // Both servers listen on 127.0.0.1 on ports the kernel picks; the front's
 // port is written to <dir>/port once it accepts connections.
 //
@@ -62,6 +71,59 @@ const log = (...a) => console.log(new Date().toISOString(), ...a);
 // it ours instead of its built-in S3RVER/S3RVER pair.
 AWSAccount.DUMMY_ACCOUNT.revokeAccessKey('S3RVER');
 AWSAccount.DUMMY_ACCOUNT.createKeyPair(opts['access-key'], opts['secret-key']);
+
+// Roles: the IAM actions each allows (null: all). Actions are IAM's names
+// (see requestAction); a role may also be a list of them (parseRole).
+const READ_ACTIONS = ['s3:ListAllMyBuckets', 's3:ListBucket', 's3:GetBucketLocation', 's3:GetObject'];
+const ROLES = {
+  full: null,
+  'read-only': READ_ACTIONS,
+  'append-only': [...READ_ACTIONS, 's3:PutObject'],
+};
+
+// A role as a list of { action, glob } (glob: a RegExp over "bucket/key" or
+// "bucket", or null for any resource), or null for everything.
+function parseRole(role) {
+  if (role in ROLES) return ROLES[role] && ROLES[role].map(action => ({ action, glob: null }));
+  return role.split(',').map(entry => {
+    const at = entry.indexOf('@');
+    const action = at < 0 ? entry : entry.slice(0, at);
+    if (!/^s3:[A-Za-z*]+$/.test(action)) throw new Error(`role ${role}: bad action ${action}`);
+    if (at < 0) return { action, glob: null };
+    const pattern = entry.slice(at + 1).replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*');
+    return { action, glob: new RegExp(`^${pattern}$`) };
+  });
+}
+
+// access key -> { secret, role, allowed } for the main key and <dir>/keys,
+// re-read whenever that file changes (add-key replaces it by a rename).
+const keys = new Map([[opts['access-key'], { secret: opts['secret-key'], role: 'full', allowed: null }]]);
+const keysFile = path.join(opts.dir, 'keys');
+let keysStamp = '';
+function currentKeys() {
+  let st;
+  try {
+    st = fs.statSync(keysFile);
+  } catch {
+    return keys;
+  }
+  const stamp = `${st.ino}:${st.size}:${st.mtimeMs}`;
+  if (stamp === keysStamp) return keys;
+  keysStamp = stamp;
+  for (const line of fs.readFileSync(keysFile, 'utf8').split('\n')) {
+    const [role, accessKey, secret] = line.trim().split(/\s+/);
+    if (!role || role.startsWith('#') || keys.has(accessKey)) continue;
+    try {
+      if (!secret) throw new Error('want "ROLE ACCESS_KEY SECRET_KEY"');
+      keys.set(accessKey, { secret, role, allowed: parseRole(role) });
+      AWSAccount.DUMMY_ACCOUNT.createKeyPair(accessKey, secret);
+      log(`key ${accessKey} added (role ${role})`);
+    } catch (err) {
+      log(`${keysFile}: ignoring the line of key ${accessKey}: ${err.message}`);
+    }
+  }
+  return keys;
+}
 
 const xmlEscape = s =>
   String(s).replace(/[<>&'"]/g, c => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c]);
@@ -162,7 +224,8 @@ async function verifySignature(req, rawPath, query) {
   if (rest.length || terminator !== 'aws4_request' || scopeService !== 's3') {
     throw new S3Error(400, 'AuthorizationHeaderMalformed', `The authorization header is malformed; the Credential is mal-formed: ${credential}`);
   }
-  if (accessKey !== opts['access-key']) {
+  const key = currentKeys().get(accessKey);
+  if (!key) {
     throw new S3Error(403, 'InvalidAccessKeyId', 'The AWS Access Key Id you provided does not exist in our records.', {
       AWSAccessKeyId: accessKey,
     });
@@ -222,7 +285,7 @@ async function verifySignature(req, rawPath, query) {
   const expected = await signer.getSignature(
     longDate,
     scope,
-    signer.getSigningKey({ accessKeyId: accessKey, secretAccessKey: opts['secret-key'] }, scopeRegion, scopeDate, 's3'),
+    signer.getSigningKey({ accessKeyId: accessKey, secretAccessKey: key.secret }, scopeRegion, scopeDate, 's3'),
     canonicalRequest,
   );
   if (expected !== signatureProvided) {
@@ -233,7 +296,58 @@ async function verifySignature(req, rawPath, query) {
       CanonicalRequest: canonicalRequest,
     });
   }
-  return payloadHash;
+  return { payloadHash, accessKey, key };
+}
+
+// The IAM actions a request needs, each as { action, resource } with
+// resource "bucket" or "bucket/key" (decoded), as S3 authorizes them.
+function requestActions(req, rawPath, query, body) {
+  const segments = rawPath.split('/').filter(Boolean).map(seg => decodeStrict(seg, 'URI'));
+  const m = req.method;
+  if (segments.length === 0) return [{ action: m === 'GET' ? 's3:ListAllMyBuckets' : 's3:Unknown', resource: '*' }];
+  const bucket = segments[0];
+  if (segments.length === 1) {
+    if (m === 'POST' && 'delete' in query) {
+      // DeleteObjects: s3:DeleteObject on every key listed.
+      const keysListed = [...body.toString('utf8').matchAll(/<Key>([\s\S]*?)<\/Key>/g)].map(k => xmlUnescape(k[1]));
+      return keysListed.map(k => ({ action: 's3:DeleteObject', resource: `${bucket}/${k}` }));
+    }
+    const action =
+      m === 'PUT' ? 's3:CreateBucket'
+      : m === 'DELETE' ? 's3:DeleteBucket'
+      : m === 'GET' && 'location' in query ? 's3:GetBucketLocation'
+      : m === 'GET' && 'uploads' in query ? 's3:ListBucketMultipartUploads'
+      : m === 'GET' || m === 'HEAD' ? 's3:ListBucket'
+      : 's3:Unknown';
+    return [{ action, resource: bucket }];
+  }
+  const resource = segments.join('/');
+  if (m === 'GET' && 'uploadId' in query) return [{ action: 's3:ListMultipartUploadParts', resource }];
+  if (m === 'GET' || m === 'HEAD') return [{ action: 's3:GetObject', resource }];
+  if (m === 'DELETE') return [{ action: 'uploadId' in query ? 's3:AbortMultipartUpload' : 's3:DeleteObject', resource }];
+  if (m === 'PUT' || (m === 'POST' && ('uploads' in query || 'uploadId' in query))) {
+    const out = [{ action: 's3:PutObject', resource }];
+    const source = req.headers['x-amz-copy-source'];
+    if (m === 'PUT' && source) out.push({ action: 's3:GetObject', resource: decodeStrict(source.replace(/^\//, ''), 'copy source') });
+    return out;
+  }
+  return [{ action: 's3:Unknown', resource }];
+}
+
+const xmlUnescape = s =>
+  s.replace(/&(lt|gt|amp|apos|quot);/g, (_, e) => ({ lt: '<', gt: '>', amp: '&', apos: "'", quot: '"' })[e]);
+
+// Throws AccessDenied, worded like IAM's, for the first action `key` may not take.
+function authorize(req, rawPath, query, body, accessKey, key) {
+  if (key.allowed === null) return;
+  for (const { action, resource } of requestActions(req, rawPath, query, body)) {
+    const ok = key.allowed.some(a => (a.action === action || a.action === 's3:*') && (!a.glob || a.glob.test(resource)));
+    if (!ok) {
+      throw new S3Error(403, 'AccessDenied',
+        `User: arn:aws:iam::000000000000:user/${accessKey} is not authorized to perform: ${action} on resource: ` +
+        `"arn:aws:s3:::${resource}" because no identity-based policy allows the ${action} action (role ${key.role})`);
+    }
+  }
 }
 
 // What s3rver would accept but not honour.
@@ -350,11 +464,14 @@ async function main() {
   const front = http.createServer(async (req, res) => {
     const q = req.url.indexOf('?');
     const rawPath = q < 0 ? req.url : req.url.slice(0, q);
+    let who = '';  // " (key AK)" in log lines once the signature is verified
     try {
       const query = parseQuery(q < 0 ? '' : req.url.slice(q + 1));
-      const payloadHash = await verifySignature(req, rawPath, query);
+      const { payloadHash, accessKey, key } = await verifySignature(req, rawPath, query);
+      who = ` (key ${accessKey})`;
       refuseUnsupported(req, rawPath, query);
       const body = await readBody(req);
+      authorize(req, rawPath, query, body, accessKey, key);
       if (payloadHash !== 'UNSIGNED-PAYLOAD') {
         const actual = crypto.createHash('sha256').update(body).digest('hex');
         if (actual !== payloadHash) {
@@ -395,7 +512,7 @@ async function main() {
         uploads.delete(query.uploadId);
         res.writeHead(204);
         res.end();
-        log(`${req.method} ${req.url} -> 204 (aborted by the front)`);
+        log(`${req.method} ${req.url} -> 204 (aborted by the front)${who}`);
         return;
       }
       if (isObject && req.method === 'POST' && 'uploadId' in query) checkComplete(query, body);
@@ -411,13 +528,13 @@ async function main() {
         uploads.delete(query.uploadId);
         aborted.add(query.uploadId);
       }
-      log(`${req.method} ${req.url} -> ${up.status}`);
+      log(`${req.method} ${req.url} -> ${up.status}${who}`);
     } catch (err) {
       if (!(err instanceof S3Error)) {
         log(`${req.method} ${req.url} internal error: ${err.stack || err}`);
         err = new S3Error(500, 'InternalError', String(err.message || err));
       } else {
-        log(`${req.method} ${req.url} -> ${err.status} ${err.code}: ${err.message}`);
+        log(`${req.method} ${req.url} -> ${err.status} ${err.code}${who}: ${err.message}`);
         if (err.extra.CanonicalRequest) log(`canonical request:\n${err.extra.CanonicalRequest}`);
       }
       if (!res.headersSent) {

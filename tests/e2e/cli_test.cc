@@ -326,7 +326,7 @@ TEST(CliLocks, LockOfAKilledProcessIsClearedAutomatically) {
   ASSERT_FALSE(Objects(s.repo() + "/locks").empty()) << "kill -9 leaves the lock behind";
   // An exclusive operation must not be blocked by it: the holder is provably gone.
   RunResult k = bulwark::testing::Run({BulwarkBin(), "--repo", s.repo(), "key", "remove", std::string(64, 'a')}, s.Env());
-  EXPECT_NE(k.err.find("removing stale"), std::string::npos) << k.err;
+  EXPECT_NE(k.err.find("removed stale"), std::string::npos) << k.err;
   EXPECT_EQ(k.err.find("is locked"), std::string::npos) << k.err;
   EXPECT_TRUE(Objects(s.repo() + "/locks").empty());
   bulwark::testing::Run({"pkill", "-f", "sleep 60"});

@@ -37,6 +37,16 @@ nlohmann::json RunResult::Json() const {
   return nlohmann::json::parse(last);
 }
 
+nlohmann::json RunResult::JsonLine(const std::string& type) const {
+  std::istringstream in(out);
+  nlohmann::json found;
+  for (std::string line; std::getline(in, line);) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_object() && j.value("message_type", "") == type) found = j;
+  }
+  return found;
+}
+
 RunResult Run(const std::vector<std::string>& argv, const std::vector<std::string>& env, const std::string& input) {
   int in_pipe[2], out_pipe[2], err_pipe[2];
   if (pipe2(in_pipe, O_CLOEXEC) || pipe2(out_pipe, O_CLOEXEC) || pipe2(err_pipe, O_CLOEXEC))

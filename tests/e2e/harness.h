@@ -12,6 +12,8 @@ struct RunResult {
   int exit_code = -1;  // -signal if killed
   std::string out, err;
   nlohmann::json Json() const;  // parses the last non-empty stdout line
+  // The last stdout line (--json) whose message_type is `type`; null if none.
+  nlohmann::json JsonLine(const std::string& type) const;
 };
 
 // Runs argv (argv[0] resolved via PATH unless absolute), feeding `input` on

@@ -27,35 +27,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// "http://127.0.0.1:PORT" -> "127.0.0.1:PORT"
-std::string HostPort(const std::string& endpoint) { return endpoint.substr(endpoint.find("://") + 3); }
-
-std::vector<std::string> S3Env(const Scratch& s, const S3Server& srv, const std::string& secret = "") {
-  std::vector<std::string> env = s.Env();
-  env.push_back("AWS_ACCESS_KEY_ID=" + srv.access_key());
-  env.push_back("AWS_SECRET_ACCESS_KEY=" + (secret.empty() ? srv.secret_key() : secret));
-  env.push_back("AWS_REGION=" + srv.region());
-  env.push_back("BULWARK_S3_SCHEME=http");
-  env.push_back("AWS_SHARED_CREDENTIALS_FILE=" + s.Path("no-such-credentials"));
-  env.push_back("AWS_CONFIG_FILE=" + s.Path("no-such-config"));
-  return env;
-}
-
-// The last stdout line with the given message_type.
-nlohmann::json JsonLine(const RunResult& r, const std::string& type) {
-  std::string line;
-  size_t pos = 0;
-  nlohmann::json found;
-  while (pos < r.out.size()) {
-    size_t nl = r.out.find('\n', pos);
-    line = r.out.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
-    pos = nl == std::string::npos ? r.out.size() : nl + 1;
-    auto j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_object() && j.value("message_type", "") == type) found = j;
-  }
-  return found;
-}
-
 class S3BackendTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -132,7 +103,7 @@ TEST_F(S3BackendTest, InitBackupRestoreCheckForgetPruneOnS3) {
   GenerateTree(s.Path("src"), o);
   RunResult b1 = Bw(s, {"--json", "backup", s.Path("src")}, env);
   ASSERT_EQ(b1.exit_code, 0) << b1.err;
-  auto req = JsonLine(b1, "storage_requests");
+  auto req = b1.JsonLine("storage_requests");
   ASSERT_FALSE(req.is_null()) << "--json ends with the request counts: " << b1.out;
   EXPECT_GT(req["put"].get<uint64_t>(), 0u);
   EXPECT_GT(req["bytes_uploaded"].get<uint64_t>(), 0u);
@@ -147,7 +118,7 @@ TEST_F(S3BackendTest, InitBackupRestoreCheckForgetPruneOnS3) {
   ASSERT_EQ(f.exit_code, 0) << f.err;
   RunResult c = Bw(s, {"--json", "check", "--read-data"}, env);
   EXPECT_EQ(c.exit_code, 0) << c.out << c.err;
-  auto creq = JsonLine(c, "storage_requests");
+  auto creq = c.JsonLine("storage_requests");
   ASSERT_FALSE(creq.is_null());
   EXPECT_GT(creq["get"].get<uint64_t>(), 0u);
   EXPECT_GT(creq["list"].get<uint64_t>(), 0u);
@@ -204,7 +175,7 @@ TEST_F(S3BackendTest, EndpointAndRegionFromConfigFileOrFlags) {
 TEST_F(S3BackendTest, WrongSecretFailsAtOnceAndIsNeverPrinted) {
   Scratch s;
   std::string bad_secret = "WRONG-secret-ZZZZZZZZZZZZZZZZZZZZZZZZZZ";
-  auto env = S3Env(s, *srv_, bad_secret);
+  auto env = S3Env(s, *srv_, {srv_->access_key(), bad_secret, "full"});
   auto t0 = std::chrono::steady_clock::now();
   RunResult init = Bw(s, {"--json", "init", "--kdf-ops", "1", "--kdf-memory", "8MiB"}, env);
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -212,7 +183,7 @@ TEST_F(S3BackendTest, WrongSecretFailsAtOnceAndIsNeverPrinted) {
   EXPECT_NE(init.err.find("403"), std::string::npos) << init.err;
   EXPECT_NE(init.err.find("bulwark-test"), std::string::npos) << "names the bucket: " << init.err;
   EXPECT_EQ((init.out + init.err).find(bad_secret), std::string::npos);
-  auto req = JsonLine(init, "storage_requests");
+  auto req = init.JsonLine("storage_requests");
   ASSERT_FALSE(req.is_null()) << init.out;
   EXPECT_EQ(req["retries"].get<uint64_t>(), 0u) << "a permanent error is not retried";
   EXPECT_LT(secs, 30.0);
@@ -227,7 +198,7 @@ TEST_F(S3BackendTest, UnreachableEndpointFailsAfterBoundedRetries) {
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("after 3 attempts"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("bulwark-test"), std::string::npos) << r.err;
-  auto req = JsonLine(r, "storage_requests");
+  auto req = r.JsonLine("storage_requests");
   ASSERT_FALSE(req.is_null()) << r.out;
   EXPECT_EQ(req["retries"].get<uint64_t>(), 2u);
 }
@@ -313,7 +284,7 @@ TEST(S3ObjectLock, InitWithObjectLockRetainsEveryObjectButLocks) {
   EXPECT_EQ(be->List("snapshots/").size(), 1u);
   RunResult p = bw({"--json", "prune", "--grace", "0", "--max-unused", "0%"});
   ASSERT_EQ(p.exit_code, 0) << p.err;
-  auto sum = JsonLine(p, "summary");
+  auto sum = p.JsonLine("summary");
   ASSERT_FALSE(sum.is_null()) << p.out;
   EXPECT_GT(sum["packs_locked"].get<uint64_t>(), 0u) << p.out;
   EXPECT_EQ(sum["packs_deleted"].get<uint64_t>(), 0u) << "locked packs are not deleted";
@@ -348,12 +319,12 @@ TEST(S3ObjectLock, InitWithObjectLockRetainsEveryObjectButLocks) {
   }
   RunResult dry = bw({"--json", "lock", "extend", "--dry-run"});
   ASSERT_EQ(dry.exit_code, 0) << dry.err;
-  auto dsum = JsonLine(dry, "summary");
+  auto dsum = dry.JsonLine("summary");
   ASSERT_FALSE(dsum.is_null()) << dry.out;
   EXPECT_GT(dsum["objects_extended"].get<uint64_t>(), 0u) << dry.out;
   RunResult ext = bw({"--json", "lock", "extend", "--margin", "2d"});
   ASSERT_EQ(ext.exit_code, 0) << ext.err;
-  auto esum = JsonLine(ext, "summary");
+  auto esum = ext.JsonLine("summary");
   ASSERT_FALSE(esum.is_null()) << ext.out;
   EXPECT_EQ(esum["objects_extended"], dsum["objects_extended"]) << ext.out;
   EXPECT_EQ(esum["objects_missing"].get<uint64_t>(), 0u) << ext.out;
@@ -384,7 +355,7 @@ TEST(S3ObjectLock, InitWithObjectLockRetainsEveryObjectButLocks) {
   }
   RunResult again = bw({"--json", "lock", "extend"});
   ASSERT_EQ(again.exit_code, 0) << again.err;
-  EXPECT_EQ(JsonLine(again, "summary")["objects_extended"].get<uint64_t>(), 0u) << again.out;
+  EXPECT_EQ(again.JsonLine("summary")["objects_extended"].get<uint64_t>(), 0u) << again.out;
   RunResult c3 = bw({"check", "--read-data"});
   EXPECT_EQ(c3.exit_code, 0) << c3.out << c3.err;
 }

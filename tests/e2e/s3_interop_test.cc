@@ -53,13 +53,8 @@ TEST(S3Interop, Boto3ListsAndFetchesWhatBulwarkWrote) {
   if (!srv) GTEST_SKIP() << why;
   ASSERT_EQ(srv->CreateBucket("interop").status, 200);
   Scratch s;
-  std::vector<std::string> env = s.Env();
-  for (std::string v : {"AWS_ACCESS_KEY_ID=" + srv->access_key(), "AWS_SECRET_ACCESS_KEY=" + srv->secret_key(),
-                        "AWS_REGION=" + srv->region(), std::string("BULWARK_S3_SCHEME=http"),
-                        "AWS_SHARED_CREDENTIALS_FILE=" + s.Path("none"), "AWS_CONFIG_FILE=" + s.Path("none")})
-    env.push_back(v);
-  std::string host = srv->endpoint().substr(srv->endpoint().find("://") + 3);
-  std::string url = "s3://" + host + "/interop/team/repo";
+  std::vector<std::string> env = S3Env(s, *srv);
+  std::string url = "s3://" + HostPort(srv->endpoint()) + "/interop/team/repo";
   auto bw = [&](std::vector<std::string> args) {
     args.insert(args.begin(), {BulwarkBin(), "--repo", url});
     return bulwark::testing::Run(args, env);

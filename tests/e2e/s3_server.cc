@@ -43,6 +43,17 @@ std::string ReadOr(const std::string& path, const std::string& fallback) {
   return s.str();
 }
 
+// "k=v" lines (DIR/credentials, add-key's output) as a map.
+std::map<std::string, std::string> KeyValues(const std::string& text) {
+  std::map<std::string, std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    auto eq = line.find('=');
+    if (eq != std::string::npos) out[line.substr(0, eq)] = Trim(line.substr(eq + 1));
+  }
+  return out;
+}
+
 std::string Lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
@@ -53,6 +64,20 @@ void Digest(const EVP_MD* md, const std::string& data, unsigned* len, unsigned c
 }
 
 }  // namespace
+
+std::string HostPort(const std::string& endpoint) { return endpoint.substr(endpoint.find("://") + 3); }
+
+std::vector<std::string> S3Env(const Scratch& s, const S3Server& srv, const S3Key& key) {
+  std::vector<std::string> env = s.Env();
+  bool own = key.access_key.empty();
+  env.push_back("AWS_ACCESS_KEY_ID=" + (own ? srv.access_key() : key.access_key));
+  env.push_back("AWS_SECRET_ACCESS_KEY=" + (own ? srv.secret_key() : key.secret_key));
+  env.push_back("AWS_REGION=" + srv.region());
+  env.push_back("BULWARK_S3_SCHEME=http");
+  env.push_back("AWS_SHARED_CREDENTIALS_FILE=" + s.Path("no-such-credentials"));
+  env.push_back("AWS_CONFIG_FILE=" + s.Path("no-such-config"));
+  return env;
+}
 
 std::string UriEncode(const std::string& s) {
   static const char* hex = "0123456789ABCDEF";
@@ -147,15 +172,10 @@ std::unique_ptr<S3Server> S3Server::Start(std::string* why, bool object_lock) {
   s->started_ = true;
   s->pid_ = std::atoi(ReadOr(s->dir_ + "/pid", "0").c_str());
   s->endpoint_ = Trim(ReadOr(s->dir_ + "/endpoint", ""));
-  std::istringstream creds(ReadOr(s->dir_ + "/credentials", ""));
-  for (std::string line; std::getline(creds, line);) {
-    auto eq = line.find('=');
-    if (eq == std::string::npos) continue;
-    std::string k = line.substr(0, eq), v = line.substr(eq + 1);
-    if (k == "access_key") s->access_key_ = v;
-    if (k == "secret_key") s->secret_key_ = v;
-    if (k == "region") s->region_ = v;
-  }
+  auto creds = KeyValues(ReadOr(s->dir_ + "/credentials", ""));
+  s->access_key_ = creds["access_key"];
+  s->secret_key_ = creds["secret_key"];
+  s->region_ = creds["region"];
   if (s->endpoint_ != Trim(r.out) || s->access_key_.empty() || s->secret_key_.empty() || s->region_.empty()) {
     *why = "scripts/s3-server start left an incomplete " + s->dir_ + " (stdout: " + r.out + ")";
     ADD_FAILURE() << *why;
@@ -174,6 +194,18 @@ S3Server::~S3Server() {
     std::error_code ec;
     fs::remove_all(dir_, ec);
   }
+}
+
+S3Key S3Server::AddKey(const std::string& role) const {
+  RunResult r = Run({Script(), "add-key", dir_, role});
+  auto kv = KeyValues(r.out);
+  S3Key key{kv["access_key"], kv["secret_key"], kv["role"]};
+  if (r.exit_code != 0 || key.access_key.empty() || key.secret_key.empty()) {
+    ADD_FAILURE() << "scripts/s3-server add-key " << dir_ << " " << role << " failed (exit " << r.exit_code
+                  << "): " << r.err;
+    return {};
+  }
+  return key;
 }
 
 std::string S3Server::Log() const { return ReadOr(dir_ + "/server.log", ""); }

@@ -21,6 +21,13 @@
 
 namespace bulwark::testing {
 
+class Scratch;  // harness.h
+
+// An access key of a test server and what it may do (S3Server::AddKey).
+struct S3Key {
+  std::string access_key, secret_key, role;
+};
+
 struct S3Response {
   int status = 0;                              // HTTP status; 0 if curl got no response
   std::map<std::string, std::string> headers;  // names lower-cased
@@ -64,6 +71,16 @@ class S3Server {
   // An unsigned request (plain curl).
   S3Response Unsigned(const std::string& method, const std::string& path_and_query) const;
 
+  // Makes one more access key (scripts/s3-server add-key), allowed what
+  // `role` allows, as IAM would enforce it: "read-only" (s3:ListBucket,
+  // s3:GetObject: GET, HEAD, list), "append-only" (read-only plus
+  // s3:PutObject, multipart uploads included; deletes nothing), "full", or
+  // IAM actions, each optionally limited to resources
+  // ("s3:GetObject,s3:DeleteObject@bucket/repo/locks/*"). Other requests get
+  // 403 AccessDenied. s3rver only (not object_lock). On failure adds a test
+  // failure and returns an empty key.
+  S3Key AddKey(const std::string& role) const;
+
   // PUT /name, with x-amz-bucket-object-lock-enabled: true if `object_lock`.
   // A server without Object Lock answers 501 NotImplemented to the latter.
   S3Response CreateBucket(const std::string& name, bool object_lock = false) const;
@@ -76,6 +93,14 @@ class S3Server {
   int pid_ = 0;
   bool started_ = false;
 };
+
+// "http://127.0.0.1:PORT" -> "127.0.0.1:PORT"
+std::string HostPort(const std::string& endpoint);
+// The environment of a bulwark run against `srv` with `key` (the server's own
+// when its access key is empty): Scratch::Env, AWS_ACCESS_KEY_ID,
+// AWS_SECRET_ACCESS_KEY, AWS_REGION, BULWARK_S3_SCHEME=http and no shared
+// credentials or config file.
+std::vector<std::string> S3Env(const Scratch& s, const S3Server& srv, const S3Key& key = {});
 
 // SigV4's URI encoding: everything but A-Z a-z 0-9 - _ . ~ as %XX.
 std::string UriEncode(const std::string& s);

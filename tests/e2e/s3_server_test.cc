@@ -147,9 +147,17 @@ struct Upload {
   std::vector<std::string> etags;
 };
 
-Upload StartUpload(const S3Server& s3, const std::string& key, const std::vector<std::string>& parts) {
+// Starts a multipart upload of `parts` to multipart/`key`, signed with `as`
+// (the server's own key when empty).
+Upload StartUpload(const S3Server& s3, const std::string& key, const std::vector<std::string>& parts,
+                   const S3Key& as = {}) {
+  auto request = [&](const std::string& method, const std::string& path, const std::vector<std::string>& headers = {},
+                     const std::string& body = "") {
+    return as.access_key.empty() ? s3.Request(method, path, headers, body)
+                                 : s3.RequestAs(as.access_key, as.secret_key, method, path, headers, body);
+  };
   Upload u;
-  S3Response init = s3.Request("POST", "/multipart/" + key + "?uploads=");
+  S3Response init = request("POST", "/multipart/" + key + "?uploads=");
   EXPECT_EQ(init.status, 200) << init.Describe();
   auto ids = init.Xml("UploadId");
   if (ids.size() != 1) {
@@ -159,8 +167,8 @@ Upload StartUpload(const S3Server& s3, const std::string& key, const std::vector
   u.id = UriEncode(ids[0]);
   for (size_t i = 0; i < parts.size(); ++i) {
     S3Response up =
-        s3.Request("PUT", "/multipart/" + key + "?partNumber=" + std::to_string(i + 1) + "&uploadId=" + u.id,
-                   {"Content-MD5: " + Md5Base64(parts[i])}, parts[i]);
+        request("PUT", "/multipart/" + key + "?partNumber=" + std::to_string(i + 1) + "&uploadId=" + u.id,
+                {"Content-MD5: " + Md5Base64(parts[i])}, parts[i]);
     EXPECT_EQ(up.status, 200) << up.Describe();
     EXPECT_FALSE(up.Header("etag").empty()) << up.Describe();
     u.etags.push_back(up.Header("etag"));
@@ -228,6 +236,63 @@ TEST_F(S3ServerTest, MultipartUploadChecksPartsAndAborts) {
   EXPECT_EQ(after.status, 404) << after.Describe();
   EXPECT_EQ(Code(after), "NoSuchUpload");
   EXPECT_EQ(s3_->Request("HEAD", "/multipart/aborted").status, 404);
+}
+
+// Keys made by add-key get what their role allows, as IAM would: read-only
+// reads and lists; append-only also writes, multipart included, and deletes
+// nothing (not even an abort); IAM actions may be limited to resources. A
+// refusal is 403 AccessDenied naming the action, checked before the key is
+// looked at.
+TEST_F(S3ServerTest, KeysWithRolesAreRefusedWhatTheyMayNotDo) {
+  ASSERT_EQ(s3_->CreateBucket("multipart").status, 200);
+  ASSERT_EQ(Put("multipart", "existing", "data").status, 200);
+  S3Key ro = s3_->AddKey("read-only"), ao = s3_->AddKey("append-only");
+  S3Key locks = s3_->AddKey("s3:GetObject,s3:DeleteObject@multipart/locks/*");
+  ASSERT_FALSE(ro.access_key.empty() || ao.access_key.empty() || locks.access_key.empty());
+  EXPECT_EQ(ro.role, "read-only");
+  auto as = [&](const S3Key& k, const std::string& method, const std::string& path, const std::string& body = "") {
+    return s3_->RequestAs(k.access_key, k.secret_key, method, path, {}, body);
+  };
+  auto denied = [&](const S3Response& r, const std::string& action) {
+    EXPECT_EQ(r.status, 403) << action << ": " << r.Describe();
+    EXPECT_EQ(Code(r), "AccessDenied") << r.body;
+    EXPECT_NE(r.body.find("not authorized to perform: " + action), std::string::npos) << r.body;
+  };
+
+  EXPECT_EQ(as(ro, "GET", "/multipart/existing").body, "data");
+  EXPECT_EQ(as(ro, "HEAD", "/multipart/existing").status, 200);
+  EXPECT_EQ(as(ro, "GET", "/multipart?list-type=2").status, 200);
+  denied(as(ro, "PUT", "/multipart/new", "x"), "s3:PutObject");
+  denied(as(ro, "POST", "/multipart/new?uploads="), "s3:PutObject");
+  denied(as(ro, "DELETE", "/multipart/existing"), "s3:DeleteObject");
+  denied(as(ro, "DELETE", "/multipart/missing"), "s3:DeleteObject");
+  EXPECT_EQ(as(ro, "HEAD", "/multipart/new").status, 404);
+
+  EXPECT_EQ(as(ao, "PUT", "/multipart/new", "x").status, 200);
+  EXPECT_EQ(as(ao, "PUT", "/multipart/new", "overwritten").status, 200) << "PutObject overwrites, as on S3";
+  const std::string part1 = RandomBytes(5 * kMiB, 6);
+  Upload u = StartUpload(*s3_, "big", {part1, "tail"}, ao);
+  ASSERT_EQ(u.etags.size(), 2u);
+  S3Response done = s3_->RequestAs(ao.access_key, ao.secret_key, "POST", "/multipart/big?uploadId=" + u.id,
+                                   {"Content-Type: application/xml"}, CompleteXml({{1, u.etags[0]}, {2, u.etags[1]}}));
+  EXPECT_EQ(done.status, 200) << done.Describe();
+  EXPECT_TRUE(as(ao, "GET", "/multipart/big").body == part1 + "tail");
+  denied(as(ao, "DELETE", "/multipart/new"), "s3:DeleteObject");
+  Upload v = StartUpload(*s3_, "aborted", {"x"}, ao);
+  denied(as(ao, "DELETE", "/multipart/aborted?uploadId=" + v.id), "s3:AbortMultipartUpload");
+  denied(as(ao, "POST", "/multipart?delete=", "<Delete><Object><Key>new</Key></Object></Delete>"), "s3:DeleteObject");
+  denied(as(ao, "PUT", "/another-bucket"), "s3:CreateBucket");
+
+  EXPECT_EQ(as(locks, "DELETE", "/multipart/locks/a").status, 204);
+  denied(as(locks, "DELETE", "/multipart/data/a"), "s3:DeleteObject");
+  denied(as(locks, "GET", "/multipart?list-type=2"), "s3:ListBucket");
+
+  EXPECT_EQ(s3_->Request("GET", "/multipart/existing").body, "data");
+  EXPECT_EQ(s3_->Request("GET", "/multipart/new").body, "overwritten");
+  EXPECT_EQ(s3_->Request("DELETE", "/multipart/new").status, 204) << "the main key may do everything";
+  RunResult bad = bulwark::testing::Run({std::string(BULWARK_SOURCE_DIR) + "/scripts/s3-server", "add-key", s3_->dir(), "admin"});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("role must be"), std::string::npos) << bad.err;
 }
 
 // Object Lock: s3rver refuses it outright (never a bucket that only looks

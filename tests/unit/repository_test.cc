@@ -62,6 +62,22 @@ class RepositoryTest : public ::testing::Test {
   }
   std::unique_ptr<Repository> Open(std::string_view password = "pw") { return Repository::Open(Handle(), password); }
 
+  // A repository on a handle that refuses writes and deletes under these
+  // prefixes as S3 refuses what a key may not do (RestrictedBackend, kept in
+  // restricted_).
+  std::unique_ptr<Repository> OpenRestricted(std::vector<std::string> no_put, std::vector<std::string> no_remove) {
+    restricted_ = std::make_shared<RestrictedBackend>(store_, std::move(no_put), std::move(no_remove));
+    return Repository::Open(std::make_unique<storage::ForwardingBackend>(restricted_), "pw");
+  }
+
+  // Writes lock `id` as a process on `host` whose pid does not exist would.
+  void PutLockOfGoneProcess(const Repository& repo, const std::string& host, const Id& id = crypto::RandomId()) {
+    nlohmann::json j = {{"host", host},        {"username", "x"},    {"pid", 2147483000}, {"time", FormatTime(NowNs())},
+                        {"time_ns", NowNs()}, {"exclusive", true}};
+    std::string s = j.dump();
+    store_->Put("locks/" + id.Hex(), SealObject(repo.aead(), ObjectType::kLock, AsBytes(s)));
+  }
+
   std::vector<std::string> Names(const std::string& prefix) {
     std::vector<std::string> out;
     for (const auto& o : store_->List(prefix)) out.push_back(o.name);
@@ -69,6 +85,7 @@ class RepositoryTest : public ::testing::Test {
   }
 
   std::shared_ptr<storage::Backend> store_;
+  std::shared_ptr<RestrictedBackend> restricted_;  // the last OpenRestricted handle
 };
 
 // ---------------------------------------------------------------- init/open
@@ -605,23 +622,79 @@ TEST_F(RepositoryTest, StaleLockOfDeadProcessIsRemoved) {
   Init();
   auto repo = Open();
   // A lock left by a process on this host that no longer exists.
-  nlohmann::json j = {{"host", sys::Hostname()}, {"username", "x"},  {"pid", 2147483000},
-                      {"time", FormatTime(NowNs())}, {"time_ns", NowNs()}, {"exclusive", true}};
-  std::string s = j.dump();
   Id stale = crypto::RandomId();
-  store_->Put("locks/" + stale.Hex(), SealObject(repo->aead(), ObjectType::kLock, AsBytes(s)));
+  PutLockOfGoneProcess(*repo, sys::Hostname(), stale);
   ASSERT_EQ(Lock::List(repo.get(), false).size(), 1u);
   auto lock = Lock::Acquire(repo.get(), true);
   EXPECT_FALSE(store_->Stat("locks/" + stale.Hex()).has_value());
   EXPECT_EQ(Names("locks/").size(), 1u);
   // A live holder on another host is not removed.
-  nlohmann::json other = j;
-  other["host"] = "some-other-host.invalid";
-  std::string so = other.dump();
   lock.reset();
-  store_->Put("locks/" + stale.Hex(), SealObject(repo->aead(), ObjectType::kLock, AsBytes(so)));
+  PutLockOfGoneProcess(*repo, "some-other-host.invalid", stale);
   EXPECT_EQ(CodeOf([&] { Lock::Acquire(repo.get(), false); }), ErrorCode::kLocked);
   EXPECT_TRUE(store_->Stat("locks/" + stale.Hex()).has_value());
+}
+
+// Append-only credentials (S3: PutObject, no DeleteObject): a lock is taken,
+// refreshed in place and, at release, overwritten with a released marker that
+// other lockers ignore; a locker with delete permission removes it.
+TEST_F(RepositoryTest, LockWithoutDeletePermissionIsMarkedReleased) {
+  Init();
+  auto repo = OpenRestricted({}, {""});
+  {
+    auto lock = Lock::Acquire(repo.get(), false);
+    EXPECT_EQ(Names("locks/").size(), 1u);
+    lock->Touch();  // the old object cannot be deleted: marked released, and from now on...
+    lock->Touch();  // ...refreshed in place
+    EXPECT_EQ(Names("locks/").size(), 2u);
+    lock->CheckHeld();
+    auto held = Lock::List(repo.get(), true);
+    ASSERT_EQ(held.size(), 1u) << "the released one is not a lock";
+    EXPECT_FALSE(held[0].released);
+  }
+  EXPECT_GT(restricted_->denied(), 0);
+  auto all = Lock::List(repo.get(), false);
+  ASSERT_EQ(all.size(), 2u) << "both objects stay";
+  for (const auto& l : all) EXPECT_TRUE(l.released);
+  // They lock nothing, even for an exclusive locker without delete permission...
+  EXPECT_TRUE(Lock::List(repo.get(), true).empty());
+  // ...and one with it removes them.
+  auto full = Open();
+  EXPECT_NO_THROW(Lock::Acquire(full.get(), true));
+  EXPECT_TRUE(Names("locks/").empty());
+}
+
+// A stale lock that these credentials may not remove is ignored, not an error.
+TEST_F(RepositoryTest, StaleLockWithoutDeletePermissionIsIgnored) {
+  Init();
+  auto full = Open();
+  PutLockOfGoneProcess(*full, sys::Hostname());
+  store_->Put("locks/" + crypto::RandomId().Hex(), AsBytes(std::string("not a lock")));
+  auto repo = OpenRestricted({}, {"locks/"});
+  EXPECT_TRUE(Lock::List(repo.get(), true).empty());
+  { auto lock = Lock::Acquire(repo.get(), false); }
+  EXPECT_EQ(Names("locks/").size(), 3u) << "the stale, the unreadable and our released lock";
+  EXPECT_NO_THROW(Lock::Acquire(full.get(), true));
+  EXPECT_TRUE(Names("locks/").empty());
+}
+
+// Read-only credentials: Acquire fails with kPermission and leaves nothing
+// (the CLI's read commands then go on without a lock).
+TEST_F(RepositoryTest, LockWithoutWritePermissionFailsCleanly) {
+  Init();
+  auto repo = OpenRestricted({""}, {""});
+  EXPECT_EQ(CodeOf([&] { Lock::Acquire(repo.get(), false); }), ErrorCode::kPermission);
+  EXPECT_EQ(restricted_->denied(), 1) << "one PUT refused; no DELETE attempted afterwards";
+  EXPECT_TRUE(Names("locks/").empty());
+}
+
+TEST_F(RepositoryTest, ProbeDeleteNeedsDeletePermissionAndRemovesNothing) {
+  Init();
+  auto repo = OpenRestricted({}, {"data/"});
+  size_t objects = store_->List("").size();
+  EXPECT_NO_THROW(repo->ProbeDelete({ObjectType::kSnapshot, ObjectType::kIndex, ObjectType::kLock}));
+  EXPECT_EQ(CodeOf([&] { repo->ProbeDelete({ObjectType::kIndex, ObjectType::kPack}); }), ErrorCode::kPermission);
+  EXPECT_EQ(store_->List("").size(), objects);
 }
 
 }  // namespace

@@ -5,13 +5,16 @@
 #include <stdlib.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <filesystem>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "bulwark/base/bytes.h"
 #include "bulwark/base/error.h"
+#include "bulwark/storage/backend.h"
 
 namespace bulwark {
 
@@ -42,6 +45,42 @@ inline Bytes RandomData(size_t n, uint64_t seed) {
   }
   return out;
 }
+
+// A handle on a shared store that refuses, as S3 refuses what a key's
+// policy does not allow (403 AccessDenied: kPermission), writes and deletes
+// of objects whose names start with one of the given prefixes ("" = every
+// object). `deletes_left` deletes of such objects still pass first (a
+// permission that goes away mid-operation).
+class RestrictedBackend : public storage::ForwardingBackend {
+ public:
+  RestrictedBackend(std::shared_ptr<storage::Backend> store, std::vector<std::string> no_put,
+                    std::vector<std::string> no_remove, int deletes_left = 0)
+      : ForwardingBackend(std::move(store)),
+        no_put_(std::move(no_put)),
+        no_remove_(std::move(no_remove)),
+        deletes_left_(deletes_left) {}
+  void Put(const std::string& name, ByteSpan data) override {
+    if (Matches(no_put_, name)) throw Denied("PUT", name);
+    ForwardingBackend::Put(name, data);
+  }
+  void Remove(const std::string& name) override {
+    if (Matches(no_remove_, name) && deletes_left_-- <= 0) throw Denied("DELETE", name);
+    ForwardingBackend::Remove(name);
+  }
+  int denied() const { return denied_; }  // requests refused so far
+
+ private:
+  static bool Matches(const std::vector<std::string>& prefixes, const std::string& name) {
+    return std::any_of(prefixes.begin(), prefixes.end(), [&](const std::string& p) { return name.rfind(p, 0) == 0; });
+  }
+  Error Denied(const char* method, const std::string& name) {
+    ++denied_;
+    return Error(ErrorCode::kPermission, std::string("test: ") + method + " " + name + ": HTTP 403 AccessDenied");
+  }
+  std::vector<std::string> no_put_, no_remove_;
+  std::atomic<int> deletes_left_;
+  std::atomic<int> denied_{0};
+};
 
 // A temporary directory, removed with everything in it at destruction.
 class TempDir {

@@ -123,7 +123,7 @@ void Run(const Opts& o) {
       throw Error(ErrorCode::kNotFound, "backup path " + p + " does not exist");
 
   auto repo = OpenRepository(false, o.source);
-  auto lock = repo::Lock::Acquire(repo.get(), false, LockWaitSeconds());
+  auto lock = LockForWriting(repo.get(), "backup");
   repo->LoadIndex();  // after the lock: an index read before it could predate a prune
   // A backup whose lock was removed meanwhile (judged stale) must not commit:
   // a prune may have removed data it deduplicated against.

@@ -34,7 +34,7 @@ void AddCheck(CLI::App& app) {
       if (max_age <= 0) throw Error(ErrorCode::kInvalidArgument, "--max-age must be longer than 0");
     }
     auto repo = OpenRepository(false);
-    auto lock = repo::Lock::Acquire(repo.get(), false, LockWaitSeconds());
+    auto lock = LockForReading(repo.get());
     ops::CheckOptions co;
     co.read_data = o->read_data || !o->subset.empty();
     if (!o->subset.empty()) {
@@ -103,6 +103,7 @@ void AddCheck(CLI::App& app) {
   unlock->add_flag("-n,--dry-run", *dry, "only list the locks that would be removed");
   unlock->callback([all, dry] {
     auto repo = OpenRepository(false);
+    if (!*dry) RequireDelete(repo.get(), "unlock", {repo::ObjectType::kLock});
     auto remaining = repo::Lock::List(repo.get(), !*dry);
     size_t removed = 0;
     if (*dry) {

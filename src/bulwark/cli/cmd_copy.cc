@@ -113,21 +113,22 @@ void CopyPair(repo::Repository& src, repo::Repository& dst, const Opts& o, const
   }
 }
 
-// An open repository and the shared lock held on it for the whole run.
+// An open repository and the shared lock held on it for the whole run (none
+// on a source read with read-only credentials or --no-lock: LockForReading).
 struct Locked {
   std::unique_ptr<repo::Repository> repo;
   std::unique_ptr<repo::Lock> lock;
 };
 
-Locked Lock(std::unique_ptr<repo::Repository> r) {
-  auto lock = repo::Lock::Acquire(r.get(), false, LockWaitSeconds());
+Locked Lock(std::unique_ptr<repo::Repository> r, bool write) {
+  auto lock = write ? LockForWriting(r.get(), "copy") : LockForReading(r.get());
   return {std::move(r), std::move(lock)};
 }
 
 void RunExplicit(const Opts& o) {
   if (o.all) throw Error(ErrorCode::kInvalidArgument, "--all copies configured sources; it cannot be combined with --from-repo");
-  Locked src = Lock(OpenFromRepository(o.from, true));
-  Locked dst = Lock(OpenRepository(true));
+  Locked src = Lock(OpenFromRepository(o.from, true), /*write=*/false);
+  Locked dst = Lock(OpenRepository(true), /*write=*/true);
   CopyPair(*src.repo, *dst.repo, o, o.filter.Filter(), std::nullopt);
 }
 
@@ -159,7 +160,8 @@ void RunConfigured(const Opts& o) {
     if (it == open.end()) {
       const config::RepositoryConfig* rc = cfg->Repository(name);
       if (!rc) throw Error(ErrorCode::kInvalidArgument, cfg->path + ": no repository named '" + name + "'");
-      it = open.emplace(name, Lock(OpenConfiguredRepository(*rc, true))).first;
+      // A repository may be a source and a destination here: lock for writing.
+      it = open.emplace(name, Lock(OpenConfiguredRepository(*rc, true), /*write=*/true)).first;
     }
     return *it->second.repo;
   };

@@ -147,7 +147,7 @@ std::map<Id, int64_t> RetainedSnapshots(repo::Repository* repo, repo::Lock* lock
                                         const ForgetOpts& o) {
   std::map<Id, int64_t> out;
   if (repo->config().object_lock_mode.empty() || o.ignore_lock || ids.empty()) return out;
-  const int64_t now = lock->Touch();
+  const int64_t now = lock ? lock->Touch() : repo::NowNs();  // no lock: a dry run with read-only credentials
   for (const auto& id : ids) {
     auto info = repo->backend().Stat(repo::Repository::ObjectName(repo::ObjectType::kSnapshot, id));
     if (info && info->retain_until_ns > now) out[id] = info->retain_until_ns;
@@ -330,7 +330,9 @@ void RunForget(const ForgetOpts& o) {
   if (o.ids.empty()) jobs = PlanJobs(o);
   else if (!o.timezone.empty()) TimeZone::Load(o.timezone);
   auto repo = OpenRepository(false, o.filter.source);
-  auto lock = repo::Lock::Acquire(repo.get(), /*exclusive=*/!o.dry_run, LockWaitSeconds());
+  std::vector<repo::ObjectType> deletes{repo::ObjectType::kSnapshot};
+  if (o.prune) for (auto t : PruneDeletes()) deletes.push_back(t);
+  auto lock = o.dry_run ? LockForReading(repo.get()) : LockExclusive(repo.get(), "forget", deletes);
   if (!o.ids.empty()) ForgetIds(repo.get(), lock.get(), o);
   else ForgetPolicy(repo.get(), lock.get(), o, jobs);
 }
@@ -366,7 +368,7 @@ void RunTag(const TagOpts& o) {
   for (const auto& t : o.remove) CheckTag(t, "--remove");
 
   auto repo = OpenRepository(false);
-  auto lock = repo::Lock::Acquire(repo.get(), /*exclusive=*/!o.dry_run, LockWaitSeconds());
+  auto lock = o.dry_run ? LockForReading(repo.get()) : LockExclusive(repo.get(), "tag", {repo::ObjectType::kSnapshot});
   std::vector<repo::Snapshot> targets;
   std::set<Id> seen;
   for (const auto& spec : o.ids) {

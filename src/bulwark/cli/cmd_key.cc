@@ -65,7 +65,7 @@ void AddKey(CLI::App& app) {
   rm->add_flag("-n,--dry-run", *dry, "only say which key would be removed");
   rm->callback([o, dry] {
     auto repo = OpenRepository(false);
-    auto lock = repo::Lock::Acquire(repo.get(), true, LockWaitSeconds());
+    auto lock = *dry ? LockForReading(repo.get()) : LockExclusive(repo.get(), "key remove", {repo::ObjectType::kKey});
     Id id = repo::ResolvePrefix(repo->backend().List("keys/"), o->id, "key");
     if (*dry) {
       if (id == repo->key_id()) throw Error(ErrorCode::kInvalidArgument, "key " + id.Short() + " is the one in use and cannot be removed");
@@ -84,6 +84,7 @@ void AddKey(CLI::App& app) {
   pw->add_option("--kdf-memory", o->kdf_mem)->group("");
   pw->callback([o] {
     auto repo = OpenRepository(false);
+    RequireDelete(repo.get(), "key passwd", {repo::ObjectType::kKey});
     Id old_id = repo->key_id();
     Id id = repo->AddKey(NewPassword(o->new_password_file), Kdf(o->kdf_ops, o->kdf_mem));
     repo->backend().Remove(repo::Repository::ObjectName(repo::ObjectType::kKey, old_id));

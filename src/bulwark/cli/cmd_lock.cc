@@ -65,9 +65,10 @@ void RunExtend(const ExtendFlags& f) {
   if (repo->config().object_lock_mode.empty())
     throw Error(ErrorCode::kInvalidArgument, "the repository at " + repo->backend().Location() +
                                                  " has no Object Lock; nothing to extend (see init --object-lock)");
-  // Shared: nothing is added or removed, and backups may run meanwhile.
-  auto lock = repo::Lock::Acquire(repo.get(), /*exclusive=*/false, LockWaitSeconds());
-  o.now_ns = lock->Touch();
+  // Shared: nothing is added or removed, and backups may run meanwhile. A
+  // dry run only reads (read-only credentials suffice).
+  auto lock = f.dry_run ? LockForReading(repo.get()) : LockForWriting(repo.get(), "lock extend");
+  o.now_ns = lock ? lock->Touch() : repo::NowNs();
   if (!G().json && !G().quiet && StderrIsTty())
     o.progress = [](const std::string& phase, uint64_t done, uint64_t total) {
       std::fprintf(stderr, "\r%s %llu/%llu   ", phase.c_str(), static_cast<unsigned long long>(done),

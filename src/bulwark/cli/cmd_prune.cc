@@ -67,6 +67,10 @@ std::string Packs(uint64_t n, uint64_t bytes) {
 
 }  // namespace
 
+std::vector<repo::ObjectType> PruneDeletes() {
+  return {repo::ObjectType::kPack, repo::ObjectType::kIndex, repo::ObjectType::kMarks};
+}
+
 void AddPruneFlags(CLI::App* cmd, PruneFlags* f) {
   cmd->add_option("--max-unused", f->max_unused,
                   "tolerated unused space, as a share of the used space: repack until below it (default 5%; "
@@ -87,7 +91,10 @@ void RunPrune(repo::Repository* repo, repo::Lock* lock, const PruneFlags& f) {
   po.grace_ns = config::ParseDuration(f.grace) * 1000000000;
   if (!f.lock_margin.empty()) po.lock_margin_ns = ParseLockMargin(f.lock_margin, "--lock-margin");
   po.dry_run = f.dry_run;
-  po.storage_now_ns = lock->Touch();
+  // A dry run without a lock (read-only credentials, --no-lock) plans by
+  // this host's clock instead of the storage's.
+  po.storage_now_ns = lock ? lock->Touch() : repo::NowNs();
+  if (!lock && !f.dry_run) throw Error(ErrorCode::kInternal, "prune without an exclusive lock");
   if (!G().json && !G().quiet && StderrIsTty())
     po.progress = [](const std::string& phase, uint64_t done, uint64_t total) {
       std::fprintf(stderr, "\r%s %llu/%llu   ", phase.c_str(), static_cast<unsigned long long>(done),
@@ -136,7 +143,7 @@ void AddPrune(CLI::App& app) {
   cmd->add_flag("-n,--dry-run", f->dry_run, "only print the plan");
   cmd->callback([f] {
     auto repo = OpenRepository(false);
-    auto lock = repo::Lock::Acquire(repo.get(), true, LockWaitSeconds());
+    auto lock = LockExclusive(repo.get(), "prune", PruneDeletes());
     RunPrune(repo.get(), lock.get(), *f);
   });
 }

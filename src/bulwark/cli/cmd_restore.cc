@@ -29,7 +29,7 @@ void AddRestore(CLI::App& app) {
   AddFilterFlags(cmd, &o->filter);
   cmd->callback([o] {
     auto repo = OpenRepository(false, o->filter.source);
-    auto lock = repo::Lock::Acquire(repo.get(), false, LockWaitSeconds());
+    auto lock = LockForReading(repo.get());
     repo->LoadIndex();  // after the lock: an index read before it could predate a prune
     repo::Snapshot snap = repo->ResolveSnapshot(o->snapshot, o->filter.Filter());
     ops::RestoreOptions ro;
@@ -81,7 +81,7 @@ void AddRestore(CLI::App& app) {
   AddFilterFlags(dump, df.get());
   dump->callback([d, df] {
     auto repo = OpenRepository(false, df->source);
-    auto lock = repo::Lock::Acquire(repo.get(), false, LockWaitSeconds());
+    auto lock = LockForReading(repo.get());
     repo->LoadIndex();
     repo::Snapshot snap = repo->ResolveSnapshot(d->first, df->Filter());
     repo::Node n = ops::FindNode(*repo, snap, d->second);

@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "bulwark/base/error.h"
+#include "bulwark/base/log.h"
 #include "bulwark/base/sys.h"
 #include "bulwark/config/config.h"
 #include "bulwark/repo/cache.h"
@@ -238,6 +239,49 @@ std::string RepositoryCacheDir(const Id& repo_id) {
 }
 
 int64_t LockWaitSeconds() { return config::ParseDuration(G().lock_wait); }
+
+static void RefuseNoLock(const std::string& command) {
+  if (G().no_lock)
+    throw Error(ErrorCode::kInvalidArgument,
+                "--no-lock is only for commands that read (restore, dump, check, dry runs); " + command +
+                    " changes the repository and always locks it");
+}
+
+std::unique_ptr<repo::Lock> LockForReading(repo::Repository* repo) {
+  if (G().no_lock) return nullptr;
+  try {
+    return repo::Lock::Acquire(repo, false, LockWaitSeconds());
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::kPermission) throw;
+    log::Warn("cannot write a lock object, read-only credentials? (" + std::string(e.what()) +
+              "): proceeding without a repository lock; a concurrent prune could remove data being read (--no-lock "
+              "skips the lock and this warning)");
+    return nullptr;
+  }
+}
+
+std::unique_ptr<repo::Lock> LockForWriting(repo::Repository* repo, const std::string& command) {
+  RefuseNoLock(command);
+  return repo::Lock::Acquire(repo, false, LockWaitSeconds());
+}
+
+void RequireDelete(repo::Repository* repo, const std::string& command, const std::vector<repo::ObjectType>& deletes) {
+  try {
+    repo->ProbeDelete(deletes);
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::kPermission) throw;
+    throw e.WithContext(command + " needs delete permission on the repository");
+  }
+}
+
+std::unique_ptr<repo::Lock> LockExclusive(repo::Repository* repo, const std::string& command,
+                                          const std::vector<repo::ObjectType>& deletes) {
+  RefuseNoLock(command);
+  std::vector<repo::ObjectType> types = deletes;
+  types.push_back(repo::ObjectType::kLock);
+  RequireDelete(repo, command, types);
+  return repo::Lock::Acquire(repo, true, LockWaitSeconds());
+}
 
 void AddFilterFlags(CLI::App* cmd, SnapshotFilterFlags* f) {
   cmd->add_option("--source", f->source, "only snapshots of this configured source");

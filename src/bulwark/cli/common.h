@@ -26,7 +26,7 @@ struct Globals {
   bool quiet = false;
   int verbose = 0;
   std::string lock_wait = "0s";
-  bool no_lock = false;
+  bool no_lock = false;       // --no-lock: commands that only read take no repository lock
   bool no_cache = false;      // --no-cache: do not read or write the local cache
   // --s3-endpoint, --s3-region, --s3-profile, --s3-path-style,
   // --s3-tls-verify, --s3-max-attempts: as given ("" = not given).
@@ -96,6 +96,26 @@ std::string RepositoryCacheDir(const Id& repo_id);
 
 int64_t LockWaitSeconds();
 
+// Repository locks for commands (repo/lock.h), honouring --lock-wait and
+// --no-lock, which only commands that never write accept (kInvalidArgument
+// for the others, naming `command`).
+//
+// A command that only reads (restore, dump, check, a dry run): a shared
+// lock; none with --no-lock, and none, with a warning, when the credentials
+// may not write the lock object (read-only: kPermission). Returns null then.
+std::unique_ptr<repo::Lock> LockForReading(repo::Repository* repo);
+// A command that adds objects (backup, copy's destination): a shared lock.
+std::unique_ptr<repo::Lock> LockForWriting(repo::Repository* repo, const std::string& command);
+// A command that deletes objects of `deletes` (prune, forget, tag, key
+// remove): RequireDelete (with locks), then an exclusive lock.
+std::unique_ptr<repo::Lock> LockExclusive(repo::Repository* repo, const std::string& command,
+                                          const std::vector<repo::ObjectType>& deletes);
+// Checks that the credentials may delete objects of `deletes`
+// (Repository::ProbeDelete), so that a command without that permission
+// fails at once, before writing anything: kPermission, "<command> needs
+// delete permission on the repository: <storage error>".
+void RequireDelete(repo::Repository* repo, const std::string& command, const std::vector<repo::ObjectType>& deletes);
+
 void PrintJson(const nlohmann::json& j);
 bool StdoutIsTty();
 bool StderrIsTty();
@@ -126,8 +146,11 @@ struct PruneFlags {
 // Registers the prune flags on `cmd` (for forget: prefixed help, same names).
 void AddPruneFlags(CLI::App* cmd, PruneFlags* f);
 // Runs prune on an open repository whose caller holds `lock`, an exclusive
-// lock; prints the plan/result (text or --json). Throws bulwark::Error.
+// lock (null: a dry run without a lock); prints the plan/result (text or
+// --json). Throws bulwark::Error.
 void RunPrune(repo::Repository* repo, repo::Lock* lock, const PruneFlags& f);
+// The object types prune deletes (for LockExclusive).
+std::vector<repo::ObjectType> PruneDeletes();
 
 }  // namespace bulwark::cli
 namespace bulwark::ops {

@@ -53,6 +53,9 @@ int main(int argc, char** argv) {
   app.add_flag("-v,--verbose", g.verbose, "more detail (repeat for debug)");
   app.add_option("--lock-wait", g.lock_wait, "wait this long for a conflicting lock (e.g. 5m)");
   AddS3Flags(app);
+  app.add_flag("--no-lock", g.no_lock,
+               "take no repository lock (commands that only read: restore, dump, check, dry runs; e.g. with "
+               "read-only credentials)");
   app.add_flag("--no-cache", g.no_cache, "do not use the local cache (BULWARK_CACHE_DIR, ~/.cache/bulwark)");
 
   AddInit(app);

@@ -134,7 +134,9 @@ LockExtendStats ExtendLocks(repo::Repository& repo, const std::vector<repo::Snap
     log::Warn("lock extend: " + std::to_string(st.objects_expired) +
               " object(s) the snapshots need had no retention left (e.g. " + st.expired_examples.front() +
               "): they were deletable until now; run maintenance (prune or lock extend) more often than every " +
-              std::to_string(st.margin_ns / kDayNs) + " day(s)");
+              std::to_string(st.margin_ns / kDayNs) +
+              " day(s). (If every object looks so, the credentials may lack s3:GetObjectRetention, without which "
+              "HEAD shows no retention.)");
   st.duration_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return st;
 }

@@ -4,7 +4,9 @@
 
 #include <chrono>
 #include <random>
+#include <set>
 #include <thread>
+#include <utility>
 #include <nlohmann/json.hpp>
 
 #include "bulwark/base/error.h"
@@ -30,6 +32,7 @@ LockInfo Decode(Repository* repo, const storage::ObjectInfo& o) {
   info.pid = JsonInt(j, "pid", o.name, false);
   info.time_ns = JsonInt(j, "time_ns", o.name, false);
   info.exclusive = j.value("exclusive", false);
+  info.released = j.value("released", false);
   return info;
 }
 
@@ -44,6 +47,21 @@ std::vector<LockInfo> Lock::List(Repository* repo, bool remove_stale) {
   std::vector<LockInfo> out;
   std::string host = sys::Hostname();
   int64_t now = NowNs();
+  // Stale, released or unreadable locks this process may not remove
+  // (append-only or read-only credentials): ignored, with one warning.
+  std::vector<std::string> kept;
+  std::string denied;
+  auto remove = [&](const std::string& name, const std::string& short_id) {
+    try {
+      repo->backend().Remove(name);
+      return true;
+    } catch (const Error& e) {
+      if (e.code() != ErrorCode::kPermission) throw;
+      if (denied.empty()) denied = e.what();
+      kept.push_back(short_id);
+      return false;
+    }
+  };
   for (const auto& o : repo->backend().List("locks/")) {
     LockInfo l;
     try {
@@ -53,8 +71,8 @@ std::vector<LockInfo> Lock::List(Repository* repo, bool remove_stale) {
       if (remove_stale && e.code() == ErrorCode::kCorrupt) {
         // A lock object that cannot be read (e.g. written under a removed key
         // or damaged) only gets in the way; locks carry no data.
-        log::Warn(std::string("removing unreadable lock: ") + e.what());
-        repo->backend().Remove(o.name);
+        if (remove(o.name, o.name.substr(o.name.rfind('/') + 1, 8)))
+          log::Warn(std::string("removed unreadable lock: ") + e.what());
         continue;
       }
       throw;
@@ -63,42 +81,80 @@ std::vector<LockInfo> Lock::List(Repository* repo, bool remove_stale) {
     // Age by storage timestamp too: robust against the holder's clock.
     int64_t age_s = std::min(now - l.time_ns, now - o.mtime_ns) / 1000000000;
     bool expired = age_s > kStaleAfterSeconds;
-    if (remove_stale && (dead || expired)) {
-      log::Info("removing stale " + Describe(l) + (dead ? ": that process is gone" : ": not refreshed for 30 minutes"));
-      try {
-        repo->backend().Remove(o.name);
-      } catch (const Error& e) {
-        if (e.code() != ErrorCode::kPermission) throw;
-        // Append-only credentials (e.g. an S3 backup role without delete):
-        // the stale lock stays, but it is provably stale, so it is ignored.
-        log::Warn("cannot remove stale lock " + l.id.Short() + " (no delete permission); ignoring it");
-      }
+    if (remove_stale && (l.released || dead || expired)) {
+      if (remove(o.name, l.id.Short()))
+        log::Info("removed " + std::string(l.released ? "released " : "stale ") + Describe(l) +
+                  (l.released ? ": its holder could not delete it"
+                   : dead     ? ": that process is gone"
+                              : ": not refreshed for 30 minutes"));
       continue;
     }
     out.push_back(l);
+  }
+  {
+    // Once per lock and process: Acquire lists again and again while it waits.
+    static std::mutex mu;
+    static std::set<std::string> warned;
+    std::lock_guard<std::mutex> guard(mu);
+    std::erase_if(kept, [&](const std::string& id) { return !warned.insert(id).second; });
+  }
+  if (!kept.empty()) {
+    std::string ids;
+    for (size_t i = 0; i < kept.size() && i < 5; ++i) ids += (i ? ", " : "") + kept[i];
+    if (kept.size() > 5) ids += ", ...";
+    log::Warn("cannot remove " + std::to_string(kept.size()) + " stale or released lock(s) (" + ids +
+              "): no delete permission (" + denied +
+              "); ignoring them (they lock nothing); the next command with delete permission (prune, forget, "
+              "unlock) removes them");
   }
   return out;
 }
 
 Lock::Lock(Repository* repo, bool exclusive) : repo_(repo), exclusive_(exclusive) {}
 
-void Lock::Write() {
+Bytes Lock::Encode(bool released) const {
   json j = {{"host", sys::Hostname()},     {"username", sys::Username()}, {"pid", static_cast<int64_t>(getpid())},
             {"time", FormatTime(NowNs())}, {"time_ns", NowNs()},          {"exclusive", exclusive_}};
+  if (released) j["released"] = true;
   std::string s = j.dump();
-  Bytes obj = SealObject(repo_->aead(), ObjectType::kLock, AsBytes(s));
-  Id old = id_;
-  id_ = crypto::RandomId();
-  repo_->backend().Put(Repository::ObjectName(ObjectType::kLock, id_), obj);
-  if (old.IsZero()) return;
+  return SealObject(repo_->aead(), ObjectType::kLock, AsBytes(s));
+}
+
+void Lock::Write() {
+  Bytes obj = Encode(false);
+  if (!delete_error_.empty()) {
+    // Old lock objects cannot be deleted: refresh in place (or reuse one of
+    // ours marked released) rather than leave one behind per refresh.
+    Id id = !id_.IsZero() ? id_ : !parked_.IsZero() ? parked_ : crypto::RandomId();
+    repo_->backend().Put(Repository::ObjectName(ObjectType::kLock, id), obj);
+    if (id == parked_) parked_ = Id{};
+    id_ = id;
+    return;
+  }
+  Id fresh = crypto::RandomId();
+  repo_->backend().Put(Repository::ObjectName(ObjectType::kLock, fresh), obj);
+  Id old = std::exchange(id_, fresh);
+  if (!old.IsZero() && Drop(old))
+    log::Info("cannot delete the previous lock object " + old.Short() + " (" + delete_error_ +
+              "): marked it released; refreshing lock " + id_.Short() + " in place from now on");
+}
+
+bool Lock::Drop(const Id& id) {
+  std::string name = Repository::ObjectName(ObjectType::kLock, id);
   try {
-    repo_->backend().Remove(Repository::ObjectName(ObjectType::kLock, old));
+    repo_->backend().Remove(name);
+    return false;
   } catch (const Error& e) {
     if (e.code() != ErrorCode::kPermission) throw;
-    // Without delete permission the old lock object stays; it ages into a
-    // stale lock that others ignore (see List).
-    log::Warn("cannot remove the previous lock object " + old.Short() + " (no delete permission)");
+    delete_error_ = e.what();
   }
+  try {
+    repo_->backend().Put(name, Encode(/*released=*/true));
+  } catch (const Error& e) {
+    throw Error(e.code(), "cannot delete it (" + delete_error_ + ") nor mark it released (" + e.what() + ")");
+  }
+  parked_ = id;
+  return true;
 }
 
 std::unique_ptr<Lock> Lock::Acquire(Repository* repo, bool exclusive, int64_t wait_seconds) {
@@ -107,7 +163,7 @@ std::unique_ptr<Lock> Lock::Acquire(Repository* repo, bool exclusive, int64_t wa
   auto last_write = std::chrono::steady_clock::now();
   auto drop_own = [&] {
     if (lock->id_.IsZero()) return;
-    repo->backend().Remove(Repository::ObjectName(ObjectType::kLock, lock->id_));
+    lock->Drop(lock->id_);  // without delete permission: marked released, reused by the next Write
     lock->id_ = Id{};
   };
   thread_local std::mt19937 rng(std::random_device{}());
@@ -204,10 +260,18 @@ Lock::~Lock() {
   }
   cv_.notify_all();
   if (refresher_.joinable()) refresher_.join();
+  if (id_.IsZero()) return;
+  std::string where = repo_->backend().Location() + "/" + Repository::ObjectName(ObjectType::kLock, id_);
   try {
-    if (!id_.IsZero()) repo_->backend().Remove(Repository::ObjectName(ObjectType::kLock, id_));
+    if (!Drop(id_)) return;
+    log::Warn("lock object " + where + " stays behind: " + delete_error_ +
+              ". It is marked released, so other commands ignore it; the next command with delete permission "
+              "(prune, forget, unlock) removes it");
   } catch (const Error& e) {
-    log::Warn(std::string("releasing lock: ") + e.what());
+    log::Warn("releasing lock object " + where + ": " + e.what() +
+              ". It counts as a lock until it is judged stale (its process gone, on this host; else " +
+              std::to_string(kStaleAfterSeconds / 60) +
+              " minutes after its last refresh); the next command with delete permission then removes it");
   }
 }
 

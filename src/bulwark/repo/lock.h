@@ -5,6 +5,14 @@
 // automatically with a notice: a lock whose holder is provably gone (same
 // host, dead pid) or that has not been refreshed for 30 minutes.
 //
+// Without delete permission (append-only credentials, e.g. an S3 backup role
+// with s3:PutObject but no s3:DeleteObject) nothing fails: a lock that cannot
+// be deleted is overwritten with a "released" marker instead (other lockers
+// ignore it at once; the next command with delete permission removes it), a
+// held lock is then refreshed in place, and stale locks that cannot be
+// removed are ignored, each with a warning. Without write permission
+// (read-only credentials) Acquire throws kPermission and leaves nothing.
+//
 // Thread-safety: a Lock object is used by one thread; its refresher runs on
 // its own thread.
 #pragma once
@@ -25,6 +33,7 @@ struct LockInfo {
   int64_t pid = 0;
   int64_t time_ns = 0;  // last refresh, holder's clock, UTC
   bool exclusive = false;
+  bool released = false;  // released by a holder that could not delete it: not a lock any more
 };
 
 class Lock {
@@ -33,9 +42,11 @@ class Lock {
   static constexpr int64_t kRefreshSeconds = 5 * 60;
 
   // Takes a lock. Conflicting live locks: waits up to `wait_seconds` (polling),
-  // then throws Error(kLocked) naming the holder.
+  // then throws Error(kLocked) naming the holder. Credentials that may not
+  // write the lock object: throws what the backend throws (kPermission),
+  // having written nothing.
   static std::unique_ptr<Lock> Acquire(Repository* repo, bool exclusive, int64_t wait_seconds = 0);
-  ~Lock();  // releases (removes the lock object)
+  ~Lock();  // releases (removes the lock object, or marks it released: see above)
 
   // Rewrites the lock now and returns its storage modification time (ns,
   // UTC, the storage's clock): prune's "now" for grace periods, so a client
@@ -47,17 +58,27 @@ class Lock {
   // writing its snapshot, which then is not written.
   void CheckHeld();
 
-  // Lists all locks; removes stale ones (with a notice) when `remove_stale`.
+  // Lists all locks; when `remove_stale`, removes stale and released ones
+  // (with a notice) and leaves them out; those it may not remove are left
+  // out too, with one warning.
   static std::vector<LockInfo> List(Repository* repo, bool remove_stale);
 
  private:
   Lock(Repository* repo, bool exclusive);
+  Bytes Encode(bool released) const;  // the sealed lock object
   void Write();
+  // Removes lock object `id`, or, when that is refused (no delete
+  // permission), marks it released (overwrites it), remembers the refusal
+  // (delete_error_) and parks it for reuse; returns true then. Throws what
+  // the backend throws.
+  bool Drop(const Id& id);
   void RefreshLoop();
 
   Repository* repo_;
   bool exclusive_;
   Id id_;
+  std::string delete_error_;  // why the last delete was refused ("" = none was): refresh in place from then on
+  Id parked_;                 // a lock object of ours marked released, reused by the next Write
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;

@@ -234,6 +234,10 @@ std::unique_ptr<Repository> Repository::Open(std::unique_ptr<storage::Backend> b
   return std::unique_ptr<Repository>(new Repository(std::move(backend), *master, std::move(cfg), key_id));
 }
 
+void Repository::ProbeDelete(const std::vector<ObjectType>& types) {
+  for (ObjectType t : types) backend_->Remove(ObjectName(t, crypto::RandomId()));
+}
+
 std::string Repository::ObjectName(ObjectType type, const Id& id) {
   std::string hex = id.Hex();
   switch (type) {

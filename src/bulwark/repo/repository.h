@@ -138,6 +138,13 @@ class Repository {
   Id SaveUnpacked(ObjectType type, ByteSpan payload);
   Bytes LoadUnpacked(ObjectType type, const Id& id) const;
   static std::string ObjectName(ObjectType type, const Id& id);
+  // Checks, before anything is written, that these credentials may delete
+  // objects of each of `types`: deletes a random name of each type that does
+  // not exist. S3 authorizes a DeleteObject before it looks at the key (204
+  // when allowed, 403 AccessDenied when not), so this needs no object and
+  // removes none; on a versioned bucket each probe leaves a delete marker
+  // (no data, never listed). Throws what Remove throws (kPermission).
+  void ProbeDelete(const std::vector<ObjectType>& types);
 
   // Snapshots.
   Id SaveSnapshot(Snapshot& snapshot);
