@@ -40,6 +40,17 @@ bool EnvBool(const char* name, bool dflt) {
   throw Error(ErrorCode::kInvalidArgument, std::string(name) + " must be true or false, got '" + v + "'");
 }
 
+int EnvInt(const char* name, long lo, long hi, int dflt) {
+  std::string v = Env(name);
+  if (v.empty()) return dflt;
+  char* end = nullptr;
+  long n = std::strtol(v.c_str(), &end, 10);
+  if (*end != '\0' || n < lo || n > hi)
+    throw Error(ErrorCode::kInvalidArgument,
+                std::string(name) + " must be " + std::to_string(lo) + ".." + std::to_string(hi) + ", got '" + v + "'");
+  return static_cast<int>(n);
+}
+
 std::string Base64(const uint8_t* p, size_t n) {
   std::string out(4 * ((n + 2) / 3), '\0');
   int len = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), p, static_cast<int>(n));
@@ -420,7 +431,7 @@ class S3Backend : public Backend {
     curl_easy_setopt(h, CURLOPT_HEADERDATA, resp);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, static_cast<long>(o_.stall_seconds));
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, o_.verify_tls ? 1L : 0L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, o_.verify_tls ? 2L : 0L);
@@ -470,13 +481,8 @@ S3Options ParseUrl(const std::string& url) {
   o.path_style = EnvBool("BULWARK_S3_PATH_STYLE", o.path_style);
   o.verify_tls = EnvBool("BULWARK_S3_TLS_VERIFY", true);
   o.profile = Env("AWS_PROFILE");
-  if (std::string attempts = Env("BULWARK_S3_MAX_ATTEMPTS"); !attempts.empty()) {
-    char* end = nullptr;
-    long n = std::strtol(attempts.c_str(), &end, 10);
-    if (*end != '\0' || n < 1 || n > 100)
-      throw Error(ErrorCode::kInvalidArgument, "BULWARK_S3_MAX_ATTEMPTS must be 1..100");
-    o.max_attempts = static_cast<int>(n);
-  }
+  o.max_attempts = EnvInt("BULWARK_S3_MAX_ATTEMPTS", 1, 100, o.max_attempts);
+  o.stall_seconds = EnvInt("BULWARK_S3_STALL_SECONDS", 1, 3600, o.stall_seconds);
   o.region = Env("BULWARK_S3_REGION");
   if (o.region.empty()) o.region = ResolveRegion(o.profile);
   return o;
@@ -485,6 +491,8 @@ S3Options ParseUrl(const std::string& url) {
 std::unique_ptr<Backend> NewS3Backend(const S3Options& options, Credentials credentials) {
   if (options.lock_mode != "" && options.lock_mode != "GOVERNANCE" && options.lock_mode != "COMPLIANCE")
     throw Error(ErrorCode::kInvalidArgument, "object lock mode must be governance or compliance");
+  if (options.max_attempts < 1 || options.stall_seconds < 1)
+    throw Error(ErrorCode::kInvalidArgument, "S3 max_attempts and stall_seconds must be at least 1");
   return std::make_unique<S3Backend>(options, std::move(credentials));
 }
 

@@ -15,7 +15,8 @@
 // HeadObject, ListObjectsV2, DeleteObject, CreateMultipartUpload, UploadPart,
 // CompleteMultipartUpload, AbortMultipartUpload; "Using S3 Object Lock".
 //
-// Retries: connection failures, timeouts, stalls (no byte for 60 s), HTTP
+// Retries: connection failures, timeouts, stalls (no byte for `stall_seconds`,
+// default 60 s), truncated bodies (fewer bytes than Content-Length), HTTP
 // 500/502/503/504, 429 and S3's SlowDown/RequestTimeout/InternalError are
 // retried up to `max_attempts` times with exponential backoff and full jitter
 // (100 ms base, 10 s cap). Other errors fail at once: 403 -> kPermission,
@@ -45,6 +46,11 @@ struct S3Options {
   bool verify_tls = true;
   std::string profile;     // AWS profile for credentials/region; empty = AWS_PROFILE or "default"
   int max_attempts = 8;
+  // A transfer slower than 1 byte/s for this long (waiting for the response
+  // included) is abandoned and retried: seconds, 1..3600. curl averages the
+  // speed over the last 5 s, so a stall after some bytes is noticed up to
+  // ~5 s later.
+  int stall_seconds = 60;
   // Object Lock: when `lock_mode` is "GOVERNANCE" or "COMPLIANCE", every PUT
   // carries a retain-until date `lock_seconds` after the request.
   std::string lock_mode;
@@ -62,7 +68,8 @@ struct RequestStats {
 // explicit endpoint, path-style, https). Environment overrides:
 // BULWARK_S3_ENDPOINT, BULWARK_S3_REGION, BULWARK_S3_PATH_STYLE=true|false,
 // BULWARK_S3_SCHEME=http|https, BULWARK_S3_TLS_VERIFY=true|false,
-// BULWARK_S3_MAX_ATTEMPTS=1..100, AWS_PROFILE (docs/S3.md).
+// BULWARK_S3_MAX_ATTEMPTS=1..100, BULWARK_S3_STALL_SECONDS=1..3600, AWS_PROFILE
+// (docs/S3.md).
 // Throws kInvalidArgument naming the URL.
 S3Options ParseUrl(const std::string& url);
 
