@@ -24,35 +24,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// "http://127.0.0.1:PORT" -> "127.0.0.1:PORT"
-std::string HostPort(const std::string& endpoint) { return endpoint.substr(endpoint.find("://") + 3); }
-
-std::vector<std::string> S3Env(const Scratch& s, const S3Server& srv, const std::string& secret = "") {
-  std::vector<std::string> env = s.Env();
-  env.push_back("AWS_ACCESS_KEY_ID=" + srv.access_key());
-  env.push_back("AWS_SECRET_ACCESS_KEY=" + (secret.empty() ? srv.secret_key() : secret));
-  env.push_back("AWS_REGION=" + srv.region());
-  env.push_back("BULWARK_S3_SCHEME=http");
-  env.push_back("AWS_SHARED_CREDENTIALS_FILE=" + s.Path("no-such-credentials"));
-  env.push_back("AWS_CONFIG_FILE=" + s.Path("no-such-config"));
-  return env;
-}
-
-// The last stdout line with the given message_type.
-nlohmann::json JsonLine(const RunResult& r, const std::string& type) {
-  std::string line;
-  size_t pos = 0;
-  nlohmann::json found;
-  while (pos < r.out.size()) {
-    size_t nl = r.out.find('\n', pos);
-    line = r.out.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
-    pos = nl == std::string::npos ? r.out.size() : nl + 1;
-    auto j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_object() && j.value("message_type", "") == type) found = j;
-  }
-  return found;
-}
-
 class S3BackendTest : public ::testing::Test {
  protected:
   void SetUp() override {

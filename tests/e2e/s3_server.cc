@@ -35,14 +35,6 @@ std::string Trim(std::string s) {
   return s.substr(i);
 }
 
-std::string ReadOr(const std::string& path, const std::string& fallback) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return fallback;
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 std::string Lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
@@ -89,6 +81,19 @@ std::string Md5Base64(const std::string& data) {
   unsigned char b64[64];
   int n = EVP_EncodeBlock(b64, d, static_cast<int>(len));
   return std::string(reinterpret_cast<char*>(b64), n);
+}
+
+std::string HostPort(const std::string& endpoint) { return endpoint.substr(endpoint.find("://") + 3); }
+
+std::vector<std::string> S3Env(const Scratch& s, const S3Server& srv, const std::string& secret) {
+  std::vector<std::string> env = s.Env();
+  env.push_back("AWS_ACCESS_KEY_ID=" + srv.access_key());
+  env.push_back("AWS_SECRET_ACCESS_KEY=" + (secret.empty() ? srv.secret_key() : secret));
+  env.push_back("AWS_REGION=" + srv.region());
+  env.push_back("BULWARK_S3_SCHEME=http");
+  env.push_back("AWS_SHARED_CREDENTIALS_FILE=" + s.Path("no-such-credentials"));
+  env.push_back("AWS_CONFIG_FILE=" + s.Path("no-such-config"));
+  return env;
 }
 
 std::string S3Response::Header(const std::string& lower_name) const {
@@ -140,14 +145,14 @@ std::unique_ptr<S3Server> S3Server::Start(std::string* why, bool object_lock) {
   }
   if (r.exit_code != 0) {
     *why = "scripts/s3-server start failed (exit " + std::to_string(r.exit_code) + "): " + r.err + "\nlog:\n" +
-           ReadOr(s->dir_ + "/server.log", "(none)");
+           ReadFileOr(s->dir_ + "/server.log", "(none)");
     ADD_FAILURE() << *why;
     return nullptr;
   }
   s->started_ = true;
-  s->pid_ = std::atoi(ReadOr(s->dir_ + "/pid", "0").c_str());
-  s->endpoint_ = Trim(ReadOr(s->dir_ + "/endpoint", ""));
-  std::istringstream creds(ReadOr(s->dir_ + "/credentials", ""));
+  s->pid_ = std::atoi(ReadFileOr(s->dir_ + "/pid", "0").c_str());
+  s->endpoint_ = Trim(ReadFileOr(s->dir_ + "/endpoint", ""));
+  std::istringstream creds(ReadFileOr(s->dir_ + "/credentials", ""));
   for (std::string line; std::getline(creds, line);) {
     auto eq = line.find('=');
     if (eq == std::string::npos) continue;
@@ -176,7 +181,7 @@ S3Server::~S3Server() {
   }
 }
 
-std::string S3Server::Log() const { return ReadOr(dir_ + "/server.log", ""); }
+std::string S3Server::Log() const { return ReadFileOr(dir_ + "/server.log", ""); }
 
 S3Response S3Server::Curl(std::vector<std::string> args, const std::string& body) const {
   static std::atomic<unsigned long> counter{0};
@@ -202,10 +207,10 @@ S3Response S3Server::Curl(std::vector<std::string> args, const std::string& body
     resp.status = 0;
   }
   const bool head_only = std::find(args.begin(), args.end(), "-I") != args.end();
-  resp.body = head_only ? "" : ReadOr(out_file, "");
+  resp.body = head_only ? "" : ReadFileOr(out_file, "");
   if (resp.status == 0) resp.body = "curl: " + r.err;
   // The last header block (curl writes one per response, e.g. after a 100).
-  std::istringstream head(ReadOr(head_file, ""));
+  std::istringstream head(ReadFileOr(head_file, ""));
   for (std::string line; std::getline(head, line);) {
     line = Trim(line);
     if (line.rfind("HTTP/", 0) == 0) {

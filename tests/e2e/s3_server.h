@@ -21,6 +21,8 @@
 
 namespace bulwark::testing {
 
+class Scratch;
+
 struct S3Response {
   int status = 0;                              // HTTP status; 0 if curl got no response
   std::map<std::string, std::string> headers;  // names lower-cased
@@ -76,6 +78,13 @@ class S3Server {
   int pid_ = 0;
   bool started_ = false;
 };
+
+// "http://127.0.0.1:PORT" -> "127.0.0.1:PORT" (for s3://HOST:PORT/BUCKET/PREFIX URLs).
+std::string HostPort(const std::string& endpoint);
+// The environment for bulwark against `srv` (plain HTTP): the scratch's
+// password and cache, the server's keys (`secret` instead of its secret if
+// given) and region, and no AWS credentials or config files of the user.
+std::vector<std::string> S3Env(const Scratch& s, const S3Server& srv, const std::string& secret = "");
 
 // SigV4's URI encoding: everything but A-Z a-z 0-9 - _ . ~ as %XX.
 std::string UriEncode(const std::string& s);
