@@ -362,7 +362,8 @@ class S3Backend : public Backend {
     req.query = query;
     req.headers = headers;
     req.payload_sha256_hex = crypto::Sha256(body).Hex();
-    std::string what = method + " " + location_ + (key.empty() ? "" : " " + key);
+    // "PUT s3:bucket/prefix/data/ab/ab12...", "GET s3:bucket/prefix" (bucket-level requests).
+    std::string what = method + " " + (key.empty() ? location_ : "s3:" + o_.bucket + "/" + key);
     for (int attempt = 1;; ++attempt) {
       (*counter)++;
       Response resp;
@@ -381,6 +382,9 @@ class S3Backend : public Backend {
         S3Error e = ParseError(resp.body);
         err_detail = "HTTP " + std::to_string(resp.status) + (e.code.empty() ? "" : " " + e.code) +
                      (e.message.empty() ? "" : ": " + e.message);
+        // A HEAD answer has no body, so no S3 error code to tell why.
+        if (resp.status == 403 && e.code.empty())
+          err_detail += " Forbidden (check the access key, the secret, the clock and the key's permissions)";
         retry = Retryable(resp.status, e.code);
         if (!retry) {
           ErrorCode c = resp.status == 404 ? ErrorCode::kNotFound
