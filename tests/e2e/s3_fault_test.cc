@@ -302,5 +302,25 @@ TEST_F(S3FaultTest, UploadCutOffMidBodyLeavesNoPartialObject) {
   EXPECT_TRUE(got.body == blob) << "the whole object, " << got.body.size() << " bytes";
 }
 
+// The answer to CompleteMultipartUpload is lost after the server completed
+// the upload: the resent request finds the upload gone (404 NoSuchUpload),
+// and the Put still succeeds, because the object is there, whole.
+TEST_F(S3FaultTest, LostAnswerToCompleteMultipartUploadStillSucceeds) {
+  auto be = ProxiedBackend(3);
+  std::string big = RandomBytes(storage::s3::kMultipartThreshold + 1, 61);
+  proxy_->SetSchedule(FaultSchedule().Methods({"POST"}).PathRegex("uploadId=").Sequence({"drop"}));
+  be->Put("data/bb/big", AsBytes(big));
+  std::vector<ProxiedRequest> completes;
+  for (const auto& r : proxy_->Requests())
+    if (r.method == "POST" && r.query.find("uploadId=") != std::string::npos) completes.push_back(r);
+  ASSERT_EQ(completes.size(), 2u);
+  EXPECT_EQ(completes[0].fault, "drop");
+  EXPECT_EQ(completes[0].upstream_status, 200) << "the server completed the upload";
+  EXPECT_EQ(completes[1].status, 404) << "NoSuchUpload on the resend";
+  S3Response head = srv_->Request("HEAD", "/faulty/direct/data/bb/big");
+  ASSERT_EQ(head.status, 200);
+  EXPECT_EQ(head.Header("content-length"), std::to_string(big.size()));
+}
+
 }  // namespace
 }  // namespace bulwark::testing

@@ -328,8 +328,20 @@ class S3Backend : public Backend {
         stats_.bytes_up += chunk.size();
       }
       complete += "</CompleteMultipartUpload>";
-      Response done = Request("POST", key, {{"uploadId", upload_id}}, {{"content-type", "application/xml"}},
-                              AsBytes(complete), nullptr, 0, &stats_.post);
+      Response done;
+      try {
+        done = Request("POST", key, {{"uploadId", upload_id}}, {{"content-type", "application/xml"}},
+                       AsBytes(complete), nullptr, 0, &stats_.post);
+      } catch (const Error& e) {
+        // A retry whose first attempt completed the upload but lost the answer finds the
+        // upload gone (404 NoSuchUpload). Names are content-addressed (docs/FORMAT.md): an
+        // object of this name and size is ours.
+        if (e.code() != ErrorCode::kNotFound) throw;
+        auto st = Stat(name);
+        if (!st || st->size != data.size()) throw;
+        log::Debug(Where(name) + ": CompleteMultipartUpload answered NoSuchUpload, but the object is there");
+        return;
+      }
       // CompleteMultipartUpload may report an error in a 200 response.
       if (done.body.find("<Error>") != std::string::npos) {
         S3Error e = ParseError(done.body);

@@ -6,7 +6,9 @@
 //   Put     PutObject (Content-MD5 always; Object Lock headers when
 //           configured); objects larger than kMultipartThreshold go through
 //           multipart upload (parts of kPartSize bytes). S3 makes a PUT visible
-//           all at once: no partial object is ever listed.
+//           all at once: no partial object is ever listed. A retried
+//           CompleteMultipartUpload whose first answer was lost (NoSuchUpload)
+//           succeeds when the object is there with the right size.
 //   Get*    GetObject, with a Range header for ranged reads.
 //   Stat    HeadObject.
 //   List    ListObjectsV2, paginated (continuation tokens, 1000 keys a page).
