@@ -58,24 +58,13 @@
 const fs = require('fs');
 const http = require('http');
 const path = require('path');
+const { parseFlags, announcePort, stopOnSignalOrOrphan } = require('./lifecycle');
 
 // The default kinds (transient faults a client must ride out), and 403, a
 // permanent one, only when named.
 const ALL_KINDS = ['drop', 'drop-request', '500', '503', '429', 'stall', 'stall-body', 'truncate'];
 const KNOWN_KINDS = [...ALL_KINDS, '403'];
 const CONTROL = '/__fault-proxy/schedule';
-
-function parseArgs(argv) {
-  const out = {};
-  for (let i = 0; i < argv.length; i += 2) {
-    if (!argv[i].startsWith('--') || i + 1 >= argv.length) throw new Error(`bad argument ${argv[i]}`);
-    out[argv[i].slice(2)] = argv[i + 1];
-  }
-  for (const k of ['upstream', 'dir']) {
-    if (!out[k]) throw new Error(`--${k} is required`);
-  }
-  return out;
-}
 
 const list = s => (s ? String(s).split(',').map(x => x.trim()).filter(Boolean) : []);
 
@@ -152,7 +141,7 @@ class Scheduler {
   }
 }
 
-const opts = parseArgs(process.argv.slice(2));
+const opts = parseFlags(process.argv.slice(2), ['upstream', 'dir']);
 const upstream = new URL(opts.upstream);
 const logPath = path.join(opts.dir, 'requests.jsonl');
 let scheduler = new Scheduler(makeSchedule(opts));
@@ -366,27 +355,14 @@ async function main() {
     server.listen(0, '127.0.0.1', resolve);
   });
   const port = server.address().port;
-  const portFile = path.join(opts.dir, 'port');
-  fs.writeFileSync(portFile + '.tmp', `${port}\n`);
-  fs.renameSync(portFile + '.tmp', portFile);
+  announcePort(opts.dir, port);
   say(`fault-proxy listening on 127.0.0.1:${port} -> ${opts.upstream}; schedule ${JSON.stringify(scheduler.schedule)}`);
 
   const stop = why => {
     say(`stopping: ${why}`);
     process.exit(0);
   };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
-  const parent = Number(opts['parent-pid'] || 0);
-  if (parent > 0) {
-    setInterval(() => {
-      try {
-        process.kill(parent, 0);
-      } catch (e) {
-        if (e.code === 'ESRCH') stop(`parent ${parent} is gone`);
-      }
-    }, 1000).unref();
-  }
+  stopOnSignalOrOrphan(opts['parent-pid'], stop);
 }
 
 main().catch(err => {
