@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -173,7 +174,13 @@ S3Server::~S3Server() {
   if (started_) {
     RunResult r = Run({Script(), "stop", dir_});
     if (r.exit_code != 0) ADD_FAILURE() << "scripts/s3-server stop " << dir_ << ": " << r.err;
-    if (pid_ > 0) waitpid(pid_, nullptr, WNOHANG);  // stopped: reap it if it is our child
+    // Stopped means no longer running as the server: it may still be exiting. Wait for it and
+    // reap it if it is our child (adopted: we are a subreaper); otherwise ECHILD at once.
+    // (WNOHANG here raced with the exit under load: the server was still there.)
+    if (pid_ > 0 && r.exit_code == 0) {
+      while (waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
+      }
+    }
   }
   if (!std::getenv("BULWARK_KEEP_TEST_DIRS")) {
     std::error_code ec;
