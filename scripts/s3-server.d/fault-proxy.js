@@ -62,8 +62,8 @@ const { parseFlags, announcePort, stopOnSignalOrOrphan } = require('./lifecycle'
 
 // The default kinds (transient faults a client must ride out), and 403, a
 // permanent one, only when named.
-const ALL_KINDS = ['drop', 'drop-request', '500', '503', '429', 'stall', 'stall-body', 'truncate'];
-const KNOWN_KINDS = [...ALL_KINDS, '403'];
+const DEFAULT_KINDS = ['drop', 'drop-request', '500', '503', '429', 'stall', 'stall-body', 'truncate'];
+const KNOWN_KINDS = [...DEFAULT_KINDS, '403'];
 const CONTROL = '/__fault-proxy/schedule';
 
 const list = s => (s ? String(s).split(',').map(x => x.trim()).filter(Boolean) : []);
@@ -81,7 +81,7 @@ function makeSchedule(s) {
   return {
     seed: Number(s.seed || 1) >>> 0,
     rate,
-    kinds: kinds.length ? kinds.filter(k => k !== 'none') : ALL_KINDS,
+    kinds: kinds.length ? kinds.filter(k => k !== 'none') : DEFAULT_KINDS,
     methods,
     path_regex: s.path_regex || s['path-regex'] || '',
     sequence,
