@@ -41,16 +41,10 @@ const fs = require('fs');
 const http = require('http');
 const path = require('path');
 const { createRequire } = require('module');
+const { parseFlags, announcePort, stopOnSignalOrOrphan } = require('./lifecycle');
 
 function parseArgs(argv) {
-  const out = {};
-  for (let i = 0; i < argv.length; i += 2) {
-    if (!argv[i].startsWith('--') || i + 1 >= argv.length) throw new Error(`bad argument ${argv[i]}`);
-    out[argv[i].slice(2)] = argv[i + 1];
-  }
-  for (const k of ['dir', 'tools', 'access-key']) {
-    if (!out[k]) throw new Error(`--${k} is required`);
-  }
+  const out = parseFlags(argv, ['dir', 'tools', 'access-key']);
   out['secret-key'] = process.env.S3_SERVER_SECRET_KEY;
   if (!out['secret-key']) throw new Error('S3_SERVER_SECRET_KEY is required');
   delete process.env.S3_SERVER_SECRET_KEY;
@@ -551,9 +545,7 @@ async function main() {
     front.listen(0, '127.0.0.1', resolve);
   });
   const port = front.address().port;
-  const portFile = path.join(opts.dir, 'port');
-  fs.writeFileSync(portFile + '.tmp', `${port}\n`);
-  fs.renameSync(portFile + '.tmp', portFile);
+  announcePort(opts.dir, port);
   log(`front listening on 127.0.0.1:${port} (region ${opts.region}, access key ${opts['access-key']})`);
 
   let stopping = false;
@@ -565,19 +557,8 @@ async function main() {
     backend.close(() => process.exit(0));
     setTimeout(() => process.exit(0), 2000).unref();
   };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
-  const parent = Number(opts['parent-pid'] || 0);
-  if (parent > 0) {
-    setInterval(() => {
-      try {
-        process.kill(parent, 0);
-      } catch (e) {
-        if (e.code === 'ESRCH') stop(`parent ${parent} is gone`);
-      }
-    }, 1000).unref();
-    // Keep the event loop alive only through the servers.
-  }
+  // The event loop stays alive through the servers only.
+  stopOnSignalOrOrphan(opts['parent-pid'], stop);
 }
 
 main().catch(err => {

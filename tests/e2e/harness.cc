@@ -177,6 +177,24 @@ std::string ReadFileOrDie(const std::string& path) {
   return ss.str();
 }
 
+std::string ReadFileOr(const std::string& path, const std::string& fallback) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return fallback;
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+nlohmann::json JsonLine(const RunResult& r, const std::string& message_type) {
+  std::istringstream in(r.out);
+  nlohmann::json found;
+  for (std::string line; std::getline(in, line);) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_object() && j.value("message_type", "") == message_type) found = j;
+  }
+  return found;
+}
+
 RunResult BwConfig(const std::string& config, std::vector<std::string> args) {
   std::vector<std::string> argv{BulwarkBin(), "--config", config};
   argv.insert(argv.end(), args.begin(), args.end());

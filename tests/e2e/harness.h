@@ -52,6 +52,11 @@ class Scratch {
 std::string BulwarkBin();
 std::string WriteFile(const std::string& path, const std::string& content);
 std::string ReadFileOrDie(const std::string& path);
+// The file's content, or `fallback` if it cannot be read.
+std::string ReadFileOr(const std::string& path, const std::string& fallback);
+// The last stdout line of `r` that is a JSON object with this message_type
+// (e.g. "storage_requests", "summary"); null if there is none.
+nlohmann::json JsonLine(const RunResult& r, const std::string& message_type);
 
 // Runs `bulwark --config <config> args...` with no BULWARK_* environment:
 // repositories and passwords come from the configuration file.

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <set>
 #include <unordered_set>
@@ -17,6 +18,7 @@
 #include "bulwark/ops/reachable.h"
 #include "bulwark/repo/repository.h"
 #include "bulwark/storage/s3/s3.h"
+#include "fault_proxy.h"
 #include "harness.h"
 #include "s3_server.h"
 #include "treegen.h"
@@ -209,18 +211,31 @@ TEST_F(S3BackendTest, UnreachableEndpointFailsAfterBoundedRetries) {
 namespace bulwark::testing {
 namespace {
 
+// "2026-11-22T10:00:00Z" (retain-until) or "20261122T100000Z" (x-amz-date)
+// -> Unix seconds; -1 if neither.
+int64_t UnixSeconds(const std::string& s) {
+  std::tm tm{};
+  if (!strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm) && !strptime(s.c_str(), "%Y%m%dT%H%M%S", &tm)) return -1;
+  return static_cast<int64_t>(timegm(&tm));
+}
+
 // Object Lock on a real server that enforces it (Ceph radosgw): a repository
 // made with `init --object-lock governance` writes every object but its locks
 // with a GOVERNANCE retention, so a pack version cannot be deleted, and the
-// repository still works end to end.
+// repository still works end to end. bulwark reaches radosgw through the
+// fault proxy, which faults a tenth of the requests and logs the headers of
+// every PUT, first attempts and retries alike.
 TEST(S3ObjectLock, InitWithObjectLockRetainsEveryObjectButLocks) {
   std::string why;
   auto srv = S3Server::Start(&why, /*object_lock=*/true);
   if (!srv) GTEST_SKIP() << why;
   ASSERT_EQ(srv->CreateBucket("worm", /*object_lock=*/true).status, 200);
+  auto proxy = FaultProxy::Start(srv->endpoint(), &why, FaultSchedule().Seed(3).Rate(0.1));
+  if (!proxy) GTEST_SKIP() << why;
   Scratch s;
   auto env = S3Env(s, *srv);
-  std::string url = "s3://" + HostPort(srv->endpoint()) + "/worm/repo";
+  env.push_back("BULWARK_S3_STALL_SECONDS=2");
+  std::string url = "s3://" + HostPort(proxy->endpoint()) + "/worm/repo";
   auto bw = [&](std::vector<std::string> args) {
     args.insert(args.begin(), {BulwarkBin(), "--repo", url});
     return bulwark::testing::Run(args, env);
@@ -298,6 +313,53 @@ TEST(S3ObjectLock, InitWithObjectLockRetainsEveryObjectButLocks) {
   RunResult r2 = bw({"restore", "latest", "--target", s.Path("out2")});
   ASSERT_EQ(r2.exit_code, 0) << r2.err;
   EXPECT_EQ(ReadFileOrDie(s.Path("out2") + s.Path("src/a.bin")), ReadFileOrDie(s.Path("src/a.bin")));
+
+  // What bulwark sent, as the proxy saw it: every PUT but a lock's or a prune
+  // marks object's (config, keys, packs, indexes, snapshots), retries
+  // included, carries the lock mode, a retain-until date one day
+  // (--lock-days 1) after its command started (so at most a day after the
+  // request's own x-amz-date), and Content-MD5; lock and marks PUTs carry
+  // none of them.
+  std::set<std::string> kinds_seen;
+  int retried_puts = 0, lock_puts = 0;
+  std::set<std::string> put_paths;
+  for (const auto& req : proxy->Requests()) {
+    if (req.method == "POST") ADD_FAILURE() << "no multipart upload expected: " << req.path;
+    if (req.method != "PUT") continue;
+    if (req.query.rfind("retention", 0) == 0) {  // PutObjectRetention (prune's lock maintenance)
+      EXPECT_FALSE(req.Header("content-md5").empty()) << req.path;
+      continue;
+    }
+    ASSERT_EQ(req.path.rfind("/worm/repo/", 0), 0u) << req.path;
+    std::string name = req.path.substr(std::string("/worm/repo/").size());
+    kinds_seen.insert(name.substr(0, name.find('/')));
+    retried_puts += !put_paths.insert(req.path).second;
+    SCOPED_TRACE(req.method + " " + name + " (fault " + req.fault + ")");
+    bool has_checksum = !req.Header("content-md5").empty();
+    for (const auto& [k, v] : req.headers) has_checksum |= k.rfind("x-amz-checksum-", 0) == 0;
+    if (name.rfind("locks/", 0) == 0 || name.rfind("marked/", 0) == 0) {
+      lock_puts += name.rfind("locks/", 0) == 0;
+      EXPECT_EQ(req.Header("x-amz-object-lock-mode"), "");
+      EXPECT_EQ(req.Header("x-amz-object-lock-retain-until-date"), "");
+      continue;
+    }
+    EXPECT_EQ(req.Header("x-amz-object-lock-mode"), "GOVERNANCE");
+    int64_t until = UnixSeconds(req.Header("x-amz-object-lock-retain-until-date"));
+    int64_t sent = UnixSeconds(req.Header("x-amz-date"));
+    EXPECT_GT(sent, 0);
+    EXPECT_LE(until - sent, 86400 + 1) << req.Header("x-amz-object-lock-retain-until-date");
+    EXPECT_GE(until - sent, 86400 - 600) << req.Header("x-amz-object-lock-retain-until-date");
+    EXPECT_TRUE(has_checksum) << "Content-MD5 or x-amz-checksum-*";
+  }
+  for (const char* k : {"config", "keys", "data", "index", "snapshots", "marked", "locks"})
+    EXPECT_EQ(kinds_seen.count(k), 1u) << "a PUT of " << k << " was seen";
+  auto counts = FaultCounts(proxy->Requests());
+  EXPECT_GT(static_cast<int>(proxy->Requests().size()) - counts["none"], 0) << "faults were injected";
+  std::string faults;
+  for (const auto& [kind, n] : counts) faults += " " + kind + "=" + std::to_string(n);
+  std::cerr << "[ fault    ] through the proxy:" << faults << "; " << put_paths.size() << " objects PUT, "
+            << lock_puts << " lock PUTs, " << retried_puts << " PUTs resent\n";
+
   // prune ran the Object Lock maintenance too.
   ASSERT_TRUE(sum["object_lock"].is_object()) << p.out;
   EXPECT_EQ(sum["object_lock"]["objects_missing"].get<uint64_t>(), 0u) << p.out;

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -33,14 +34,6 @@ std::string Trim(std::string s) {
   size_t i = 0;
   while (i < s.size() && s[i] == ' ') ++i;
   return s.substr(i);
-}
-
-std::string ReadOr(const std::string& path, const std::string& fallback) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return fallback;
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 // "k=v" lines (DIR/credentials, add-key's output) as a map.
@@ -165,14 +158,14 @@ std::unique_ptr<S3Server> S3Server::Start(std::string* why, bool object_lock) {
   }
   if (r.exit_code != 0) {
     *why = "scripts/s3-server start failed (exit " + std::to_string(r.exit_code) + "): " + r.err + "\nlog:\n" +
-           ReadOr(s->dir_ + "/server.log", "(none)");
+           ReadFileOr(s->dir_ + "/server.log", "(none)");
     ADD_FAILURE() << *why;
     return nullptr;
   }
   s->started_ = true;
-  s->pid_ = std::atoi(ReadOr(s->dir_ + "/pid", "0").c_str());
-  s->endpoint_ = Trim(ReadOr(s->dir_ + "/endpoint", ""));
-  auto creds = KeyValues(ReadOr(s->dir_ + "/credentials", ""));
+  s->pid_ = std::atoi(ReadFileOr(s->dir_ + "/pid", "0").c_str());
+  s->endpoint_ = Trim(ReadFileOr(s->dir_ + "/endpoint", ""));
+  auto creds = KeyValues(ReadFileOr(s->dir_ + "/credentials", ""));
   s->access_key_ = creds["access_key"];
   s->secret_key_ = creds["secret_key"];
   s->region_ = creds["region"];
@@ -188,7 +181,13 @@ S3Server::~S3Server() {
   if (started_) {
     RunResult r = Run({Script(), "stop", dir_});
     if (r.exit_code != 0) ADD_FAILURE() << "scripts/s3-server stop " << dir_ << ": " << r.err;
-    if (pid_ > 0) waitpid(pid_, nullptr, WNOHANG);  // stopped: reap it if it is our child
+    // Stopped means no longer running as the server: it may still be exiting. Wait for it and
+    // reap it if it is our child (adopted: we are a subreaper); otherwise ECHILD at once.
+    // (WNOHANG here raced with the exit under load: the server was still there.)
+    if (pid_ > 0 && r.exit_code == 0) {
+      while (waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
+      }
+    }
   }
   if (!std::getenv("BULWARK_KEEP_TEST_DIRS")) {
     std::error_code ec;
@@ -208,7 +207,7 @@ S3Key S3Server::AddKey(const std::string& role) const {
   return key;
 }
 
-std::string S3Server::Log() const { return ReadOr(dir_ + "/server.log", ""); }
+std::string S3Server::Log() const { return ReadFileOr(dir_ + "/server.log", ""); }
 
 S3Response S3Server::Curl(std::vector<std::string> args, const std::string& body) const {
   static std::atomic<unsigned long> counter{0};
@@ -234,10 +233,10 @@ S3Response S3Server::Curl(std::vector<std::string> args, const std::string& body
     resp.status = 0;
   }
   const bool head_only = std::find(args.begin(), args.end(), "-I") != args.end();
-  resp.body = head_only ? "" : ReadOr(out_file, "");
+  resp.body = head_only ? "" : ReadFileOr(out_file, "");
   if (resp.status == 0) resp.body = "curl: " + r.err;
   // The last header block (curl writes one per response, e.g. after a 100).
-  std::istringstream head(ReadOr(head_file, ""));
+  std::istringstream head(ReadFileOr(head_file, ""));
   for (std::string line; std::getline(head, line);) {
     line = Trim(line);
     if (line.rfind("HTTP/", 0) == 0) {

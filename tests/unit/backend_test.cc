@@ -227,9 +227,15 @@ TEST(StorageOpen, S3UrlForms) {
   auto local = s3::ParseUrl("s3://127.0.0.1:9000/b/p");
   EXPECT_EQ(local.endpoint, "http://127.0.0.1:9000");
   EXPECT_EQ(local.max_attempts, 3);
+  EXPECT_EQ(local.stall_seconds, 60) << "default stall timeout";
   setenv("BULWARK_S3_MAX_ATTEMPTS", "0", 1);
   EXPECT_EQ(CodeOf([] { s3::ParseUrl("s3://127.0.0.1:9000/b/p"); }), ErrorCode::kInvalidArgument);
   unsetenv("BULWARK_S3_MAX_ATTEMPTS");
+  setenv("BULWARK_S3_STALL_SECONDS", "2", 1);
+  EXPECT_EQ(s3::ParseUrl("s3://127.0.0.1:9000/b/p").stall_seconds, 2);
+  setenv("BULWARK_S3_STALL_SECONDS", "2s", 1);
+  EXPECT_EQ(CodeOf([] { s3::ParseUrl("s3://127.0.0.1:9000/b/p"); }), ErrorCode::kInvalidArgument);
+  unsetenv("BULWARK_S3_STALL_SECONDS");
   unsetenv("BULWARK_S3_SCHEME");
   unsetenv("BULWARK_S3_REGION");
 }

@@ -40,6 +40,17 @@ bool EnvBool(const char* name, bool dflt) {
   throw Error(ErrorCode::kInvalidArgument, std::string(name) + " must be true or false, got '" + v + "'");
 }
 
+int EnvInt(const char* name, long lo, long hi, int dflt) {
+  std::string v = Env(name);
+  if (v.empty()) return dflt;
+  char* end = nullptr;
+  long n = std::strtol(v.c_str(), &end, 10);
+  if (*end != '\0' || n < lo || n > hi)
+    throw Error(ErrorCode::kInvalidArgument,
+                std::string(name) + " must be " + std::to_string(lo) + ".." + std::to_string(hi) + ", got '" + v + "'");
+  return static_cast<int>(n);
+}
+
 std::string Base64(const uint8_t* p, size_t n) {
   std::string out(4 * ((n + 2) / 3), '\0');
   int len = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), p, static_cast<int>(n));
@@ -330,8 +341,20 @@ class S3Backend : public Backend {
         stats_.bytes_up += chunk.size();
       }
       complete += "</CompleteMultipartUpload>";
-      Response done = Request("POST", key, {{"uploadId", upload_id}}, {{"content-type", "application/xml"}},
-                              AsBytes(complete), nullptr, 0, &stats_.post);
+      Response done;
+      try {
+        done = Request("POST", key, {{"uploadId", upload_id}}, {{"content-type", "application/xml"}},
+                       AsBytes(complete), nullptr, 0, &stats_.post);
+      } catch (const Error& e) {
+        // A retry whose first attempt completed the upload but lost the answer finds the
+        // upload gone (404 NoSuchUpload). Names are content-addressed (docs/FORMAT.md): an
+        // object of this name and size is ours.
+        if (e.code() != ErrorCode::kNotFound) throw;
+        auto st = Stat(name);
+        if (!st || st->size != data.size()) throw;
+        log::Debug(Where(name) + ": CompleteMultipartUpload answered NoSuchUpload, but the object is there");
+        return;
+      }
       // CompleteMultipartUpload may report an error in a 200 response.
       if (done.body.find("<Error>") != std::string::npos) {
         S3Error e = ParseError(done.body);
@@ -364,7 +387,8 @@ class S3Backend : public Backend {
     req.query = query;
     req.headers = headers;
     req.payload_sha256_hex = crypto::Sha256(body).Hex();
-    std::string what = method + " " + location_ + (key.empty() ? "" : " " + key);
+    // "PUT s3:bucket/prefix/data/ab/ab12...", "GET s3:bucket/prefix" (bucket-level requests).
+    std::string what = method + " " + (key.empty() ? location_ : "s3:" + o_.bucket + "/" + key);
     for (int attempt = 1;; ++attempt) {
       (*counter)++;
       Response resp;
@@ -383,6 +407,9 @@ class S3Backend : public Backend {
         S3Error e = ParseError(resp.body);
         err_detail = "HTTP " + std::to_string(resp.status) + (e.code.empty() ? "" : " " + e.code) +
                      (e.message.empty() ? "" : ": " + e.message);
+        // A HEAD answer has no body, so no S3 error code to tell why.
+        if (resp.status == 403 && e.code.empty())
+          err_detail += " Forbidden (check the access key, the secret, the clock and the key's permissions)";
         retry = Retryable(resp.status, e.code);
         if (!retry) {
           ErrorCode c = resp.status == 404 ? ErrorCode::kNotFound
@@ -433,7 +460,7 @@ class S3Backend : public Backend {
     curl_easy_setopt(h, CURLOPT_HEADERDATA, resp);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, static_cast<long>(o_.stall_seconds));
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, o_.verify_tls ? 1L : 0L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, o_.verify_tls ? 2L : 0L);
@@ -483,13 +510,8 @@ S3Options ParseUrl(const std::string& url, const S3Settings& config, const S3Set
   if (!Env("AWS_PROFILE").empty()) env.profile = Env("AWS_PROFILE");
   if (!Env("BULWARK_S3_PATH_STYLE").empty()) env.path_style = EnvBool("BULWARK_S3_PATH_STYLE", true);
   if (!Env("BULWARK_S3_TLS_VERIFY").empty()) env.tls_verify = EnvBool("BULWARK_S3_TLS_VERIFY", true);
-  if (std::string attempts = Env("BULWARK_S3_MAX_ATTEMPTS"); !attempts.empty()) {
-    char* end = nullptr;
-    long n = std::strtol(attempts.c_str(), &end, 10);
-    if (*end != '\0' || n < 1 || n > 100)
-      throw Error(ErrorCode::kInvalidArgument, "BULWARK_S3_MAX_ATTEMPTS must be 1..100");
-    env.max_attempts = static_cast<int>(n);
-  }
+  if (!Env("BULWARK_S3_MAX_ATTEMPTS").empty()) env.max_attempts = EnvInt("BULWARK_S3_MAX_ATTEMPTS", 1, 100, 0);
+  o.stall_seconds = EnvInt("BULWARK_S3_STALL_SECONDS", 1, 3600, o.stall_seconds);
   std::string region;
   const S3Settings& env_layer = env;
   for (const S3Settings* layer : {&config, &env_layer, &flags}) {
@@ -514,6 +536,8 @@ S3Options ParseUrl(const std::string& url, const S3Settings& config, const S3Set
 }
 
 std::unique_ptr<Backend> NewS3Backend(const S3Options& options, Credentials credentials) {
+  if (options.max_attempts < 1 || options.stall_seconds < 1)
+    throw Error(ErrorCode::kInvalidArgument, "S3 max_attempts and stall_seconds must be at least 1");
   return std::make_unique<S3Backend>(options, std::move(credentials));
 }
 

@@ -6,7 +6,9 @@
 //   Put     PutObject (Content-MD5 always; Object Lock headers when
 //           configured); objects larger than kMultipartThreshold go through
 //           multipart upload (parts of kPartSize bytes). S3 makes a PUT visible
-//           all at once: no partial object is ever listed.
+//           all at once: no partial object is ever listed. A retried
+//           CompleteMultipartUpload whose first answer was lost (NoSuchUpload)
+//           succeeds when the object is there with the right size.
 //   Get*    GetObject, with a Range header for ranged reads.
 //   Stat    HeadObject.
 //   List    ListObjectsV2, paginated (continuation tokens, 1000 keys a page).
@@ -17,7 +19,8 @@
 // CompleteMultipartUpload, AbortMultipartUpload, PutObjectRetention; "Using
 // S3 Object Lock".
 //
-// Retries: connection failures, timeouts, stalls (no byte for 60 s), HTTP
+// Retries: connection failures, timeouts, stalls (no byte for `stall_seconds`,
+// default 60 s), truncated bodies (fewer bytes than Content-Length), HTTP
 // 500/502/503/504, 429 and S3's SlowDown/RequestTimeout/InternalError are
 // retried up to `max_attempts` times with exponential backoff and full jitter
 // (100 ms base, 10 s cap). Other errors fail at once: 403 -> kPermission,
@@ -48,6 +51,11 @@ struct S3Options {
   bool verify_tls = true;
   std::string profile;     // AWS profile for credentials/region; empty = AWS_PROFILE or "default"
   int max_attempts = 8;
+  // A transfer slower than 1 byte/s for this long (waiting for the response
+  // included) is abandoned and retried: seconds, 1..3600. curl averages the
+  // speed over the last 5 s, so a stall after some bytes is noticed up to
+  // ~5 s later.
+  int stall_seconds = 60;
 };
 
 // Request counts and bytes, by operation (the cost signal in --json output).
@@ -62,9 +70,10 @@ struct RequestStats {
 // one before: `config` (bulwark.yaml), the environment (BULWARK_S3_ENDPOINT,
 // BULWARK_S3_REGION, BULWARK_S3_PATH_STYLE=true|false,
 // BULWARK_S3_SCHEME=http|https, BULWARK_S3_TLS_VERIFY=true|false,
-// BULWARK_S3_MAX_ATTEMPTS=1..100, AWS_PROFILE), and `flags` (docs/S3.md).
-// An endpoint implies path-style unless path_style is given at the same or
-// a later level. Throws kInvalidArgument naming the URL or the bad value.
+// BULWARK_S3_MAX_ATTEMPTS=1..100, BULWARK_S3_STALL_SECONDS=1..3600, AWS_PROFILE),
+// and `flags` (docs/S3.md). An endpoint implies path-style unless path_style
+// is given at the same or a later level. Throws kInvalidArgument naming the
+// URL or the bad value.
 S3Options ParseUrl(const std::string& url, const S3Settings& config = {}, const S3Settings& flags = {});
 
 constexpr uint64_t kMultipartThreshold = 64ull << 20;  // bytes
