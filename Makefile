@@ -46,6 +46,7 @@ bench:
 	@cmake --build $(BUILD) -j $(JOBS)
 	@bench/run $(BUILD)/bulwark
 	@bench/prune-run $(BUILD)/bulwark
+	@bench/s3-run $(BUILD)/bulwark
 
 format:
 	@clang-format -i $$(git ls-files '*.cc' '*.h')
