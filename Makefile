@@ -47,6 +47,7 @@ bench:
 	@cmake --build $(BUILD) -j $(JOBS)
 	@bench/run $(BUILD)/bulwark
 	@bench/prune-run $(BUILD)/bulwark
+	@bench/s3-run $(BUILD)/bulwark
 
 format:
 	@clang-format -i $$(git ls-files '*.cc' '*.h')

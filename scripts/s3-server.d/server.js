@@ -14,8 +14,11 @@
 //    part size (InvalidPartOrder, InvalidPart, EntityTooSmall);
 //  - AbortMultipartUpload (405 in s3rver) forgets the upload: its id then gets
 //    NoSuchUpload, as a completed upload's does;
+//  - aws-chunked bodies (STREAMING-AWS4-HMAC-SHA256-PAYLOAD, what minio-go and
+//    so restic send over plain HTTP) have every chunk signature verified and
+//    reach s3rver decoded;
 //  - unsigned requests are refused (AccessDenied); query-string (presigned)
-//    and streaming (aws-chunked) signing are NotImplemented;
+//    signing and the other streaming variants (trailers) are NotImplemented;
 //  - Object Lock and versioning requests are refused with NotImplemented
 //    instead of being half-applied, so a test can never believe an object is
 //    locked when it is not;
@@ -249,10 +252,10 @@ async function verifySignature(req, rawPath, query) {
   if (!payloadHash) {
     throw new S3Error(400, 'InvalidRequest', 'Missing required header for this request: x-amz-content-sha256');
   }
-  if (payloadHash.startsWith('STREAMING-')) {
-    throw new S3Error(501, 'NotImplemented', `x-amz-content-sha256 ${payloadHash} (aws-chunked uploads) is not supported by this test server.`);
+  if (payloadHash.startsWith('STREAMING-') && payloadHash !== STREAMING_SIGNED) {
+    throw new S3Error(501, 'NotImplemented', `x-amz-content-sha256 ${payloadHash} is not supported by this test server (only ${STREAMING_SIGNED}).`);
   }
-  if (payloadHash !== 'UNSIGNED-PAYLOAD' && !/^[0-9a-f]{64}$/.test(payloadHash)) {
+  if (payloadHash !== 'UNSIGNED-PAYLOAD' && payloadHash !== STREAMING_SIGNED && !/^[0-9a-f]{64}$/.test(payloadHash)) {
     throw new S3Error(400, 'InvalidArgument', 'x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD, or a valid sha256 value.', {
       ArgumentName: 'x-amz-content-sha256',
       ArgumentValue: payloadHash,
@@ -290,6 +293,8 @@ async function verifySignature(req, rawPath, query) {
       CanonicalRequest: canonicalRequest,
     });
   }
+  // What the chunk signatures of an aws-chunked body chain from.
+  req.sigv4 = { seed: signatureProvided, longDate, scope, scopeDate, region: scopeRegion, secret: key.secret };
   return { payloadHash, accessKey, key };
 }
 
@@ -344,6 +349,63 @@ function authorize(req, rawPath, query, body, accessKey, key) {
   }
 }
 
+// aws-chunked bodies (x-amz-content-sha256: STREAMING-AWS4-HMAC-SHA256-PAYLOAD; minio-go, so
+// restic, sends them for every PUT over plain HTTP). The body is a series of
+//   <hex size>;chunk-signature=<64 hex>\r\n<data>\r\n
+// ending with a 0-size chunk. Each chunk's signature is HMAC-SHA256 with the request's
+// signing key over "AWS4-HMAC-SHA256-PAYLOAD\n<date>\n<scope>\n<previous signature>\n
+// <sha256 of nothing>\n<sha256 of the chunk>", the first one chaining from the Authorization
+// header's signature (AWS: "Signature Calculations for the Authorization Header: Transferring
+// Payload in Multiple Chunks"). Verified like S3 does; returns the decoded payload.
+const STREAMING_SIGNED = 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD';
+const EMPTY_SHA256 = crypto.createHash('sha256').digest('hex');
+
+function signingKey(secret, scopeDate, region) {
+  const hmac = (key, data) => crypto.createHmac('sha256', key).update(data).digest();
+  return hmac(hmac(hmac(hmac(`AWS4${secret}`, scopeDate), region), 's3'), 'aws4_request');
+}
+
+function decodeAwsChunked(req, body) {
+  const { seed, longDate, scope, scopeDate, region, secret } = req.sigv4;
+  const key = signingKey(secret, scopeDate, region);
+  const chunks = [];
+  let prev = seed;
+  let pos = 0;
+  const malformed = why => new S3Error(400, 'IncompleteBody', `The aws-chunked body is malformed: ${why}.`);
+  for (;;) {
+    const eol = body.indexOf('\r\n', pos);
+    if (eol < 0) throw malformed('a chunk header has no CRLF');
+    const m = /^([0-9a-fA-F]+);chunk-signature=([0-9a-f]{64})$/.exec(body.toString('latin1', pos, eol));
+    if (!m) throw malformed('bad chunk header');
+    const size = parseInt(m[1], 16);
+    const start = eol + 2;
+    if (start + size + 2 > body.length || body.toString('latin1', start + size, start + size + 2) !== '\r\n') {
+      throw malformed('a chunk is shorter than its header says');
+    }
+    const data = body.subarray(start, start + size);
+    const stringToSign = ['AWS4-HMAC-SHA256-PAYLOAD', longDate, scope, prev, EMPTY_SHA256,
+      crypto.createHash('sha256').update(data).digest('hex')].join('\n');
+    const sig = crypto.createHmac('sha256', key).update(stringToSign).digest('hex');
+    if (sig !== m[2]) {
+      throw new S3Error(403, 'SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided (aws-chunked chunk signature).', {
+        StringToSign: stringToSign,
+        SignatureProvided: m[2],
+      });
+    }
+    prev = sig;
+    pos = start + size + 2;
+    if (size === 0) break;
+    chunks.push(data);
+  }
+  if (pos !== body.length) throw malformed('bytes after the final chunk');
+  const decoded = Buffer.concat(chunks);
+  const declared = req.headers['x-amz-decoded-content-length'];
+  if (declared === undefined || Number(declared) !== decoded.length) {
+    throw new S3Error(400, 'IncompleteBody', `x-amz-decoded-content-length is ${declared}, the decoded body has ${decoded.length} bytes.`);
+  }
+  return decoded;
+}
+
 // What s3rver would accept but not honour.
 function refuseUnsupported(req, rawPath, query) {
   const segments = rawPath.split('/').filter(Boolean);
@@ -373,17 +435,22 @@ function readBody(req) {
   });
 }
 
-// One request to s3rver; resolves to { status, headers } and pipes the body to `res` if given.
+// One request to s3rver; resolves to { status, headers, bytesOut } and pipes the body to `res`
+// if given (bytesOut: the response body's size).
 function forward(port, req, headers, body, res) {
   return new Promise((resolve, reject) => {
     const up = http.request({ host: '127.0.0.1', port, method: req.method, path: req.url, headers }, upRes => {
+      let bytesOut = 0;
+      upRes.on('data', c => {
+        bytesOut += c.length;
+      });
       if (res) {
         res.writeHead(upRes.statusCode, upRes.headers);
         upRes.pipe(res);
       } else {
         upRes.resume();
       }
-      upRes.on('end', () => resolve({ status: upRes.statusCode, headers: upRes.headers }));
+      upRes.on('end', () => resolve({ status: upRes.statusCode, headers: upRes.headers, bytesOut }));
       upRes.on('error', reject);
     });
     up.on('error', reject);
@@ -464,9 +531,11 @@ async function main() {
       const { payloadHash, accessKey, key } = await verifySignature(req, rawPath, query);
       who = ` (key ${accessKey})`;
       refuseUnsupported(req, rawPath, query);
-      const body = await readBody(req);
+      let body = await readBody(req);
+      const chunked = payloadHash === STREAMING_SIGNED;
+      if (chunked) body = decodeAwsChunked(req, body);
       authorize(req, rawPath, query, body, accessKey, key);
-      if (payloadHash !== 'UNSIGNED-PAYLOAD') {
+      if (payloadHash !== 'UNSIGNED-PAYLOAD' && !chunked) {
         const actual = crypto.createHash('sha256').update(body).digest('hex');
         if (actual !== payloadHash) {
           throw new S3Error(400, 'XAmzContentSHA256Mismatch', "The provided 'x-amz-content-sha256' header does not match what was computed.", {
@@ -492,6 +561,14 @@ async function main() {
       const headers = { ...req.headers, 'content-length': String(body.length) };
       delete headers['transfer-encoding'];
       delete headers['expect'];
+      if (chunked) {
+        // s3rver gets the decoded payload, as S3 stores it: no aws-chunked encoding is kept.
+        headers['x-amz-content-sha256'] = crypto.createHash('sha256').update(body).digest('hex');
+        delete headers['x-amz-decoded-content-length'];
+        const enc = String(headers['content-encoding'] || '').split(',').map(e => e.trim()).filter(e => e && e !== 'aws-chunked');
+        if (enc.length) headers['content-encoding'] = enc.join(',');
+        else delete headers['content-encoding'];
+      }
       await fixSuffixRange(backendAddr.port, req, headers);
       const isObject = rawPath.split('/').filter(Boolean).length >= 2;
       if (isObject && 'uploadId' in query && aborted.has(query.uploadId)) {
@@ -522,7 +599,8 @@ async function main() {
         uploads.delete(query.uploadId);
         aborted.add(query.uploadId);
       }
-      log(`${req.method} ${req.url} -> ${up.status}${who}`);
+      // "in": payload bytes received (decoded, for aws-chunked), "out": response body bytes.
+      log(`${req.method} ${req.url} -> ${up.status} in=${body.length} out=${up.bytesOut}${who}`);
     } catch (err) {
       if (!(err instanceof S3Error)) {
         log(`${req.method} ${req.url} internal error: ${err.stack || err}`);
