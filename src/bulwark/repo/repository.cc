@@ -154,7 +154,11 @@ Repository::Repository(std::unique_ptr<storage::Backend> backend, const crypto::
       ids_(master.id),
       gear_(chunk::GearTable::FromSeed(config.chunker_seed)),
       config_(std::move(config)),
-      key_id_(key_id) {}
+      key_id_(key_id) {
+  // Local packs are files: ranged reads are cheap and the page cache keeps
+  // them. Remote storage charges and waits per request: 64 MiB of tree packs.
+  if (!backend_->capabilities().local) tree_cache_ = std::make_unique<TreePackCache>(size_t(64) << 20);
+}
 
 void Repository::Init(storage::Backend& backend, std::string_view password, InitOptions options) {
   options.chunker.Validate();
@@ -397,8 +401,18 @@ Bytes Repository::LoadBlob(const Id& id) const {
 }
 
 Tree Repository::LoadTree(const Id& id) const {
-  Bytes b = LoadBlob(id);
-  return Tree::Decode(b, "tree " + id.Short());
+  if (!tree_cache_) return Tree::Decode(LoadBlob(id), "tree " + id.Short());
+  auto loc = index_.Find(id);
+  if (!loc) throw Error(ErrorCode::kNotFound, "blob " + id.Hex() + " is not in the index (missing data)");
+  std::string name = ObjectName(ObjectType::kPack, loc->pack);
+  std::string what = "blob " + id.Short() + " in pack " + loc->pack.Short();
+  Bytes sealed = WithContext(what, [&] {
+    return tree_cache_->Read(
+        loc->pack, loc->blob.offset, loc->blob.length,
+        [&] { return backend_->GetRange(name, loc->blob.offset, loc->blob.length); },
+        [&] { return backend_->Get(name); });
+  });
+  return Tree::Decode(OpenBlob(aead_, ids_, loc->blob, sealed, what), "tree " + id.Short());
 }
 
 Id Repository::SaveSnapshot(Snapshot& snapshot) {

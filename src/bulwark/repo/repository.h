@@ -20,6 +20,7 @@
 #include "bulwark/repo/index.h"
 #include "bulwark/repo/snapshot.h"
 #include "bulwark/repo/tree.h"
+#include "bulwark/repo/tree_cache.h"
 #include "bulwark/storage/backend.h"
 
 namespace bulwark::repo {
@@ -132,7 +133,11 @@ class Repository {
   // Reads, authenticates, decompresses and verifies one blob.
   // Throws kNotFound if the index does not know it, kCorrupt if damaged.
   Bytes LoadBlob(const Id& id) const;
+  // A tree blob, decoded. On remote storage through a TreePackCache
+  // (tree_cache.h): a pack that serves many trees is fetched whole once.
   Tree LoadTree(const Id& id) const;
+  // Whole tree packs fetched so far (tests, statistics).
+  uint64_t tree_packs_fetched() const { return tree_cache_ ? tree_cache_->whole_fetches() : 0; }
 
   // Content-addressed sealed objects ("index/<sha256>", "snapshots/<sha256>").
   Id SaveUnpacked(ObjectType type, ByteSpan payload);
@@ -174,6 +179,7 @@ class Repository {
   Index index_;
   std::vector<Id> index_ids_;
   std::vector<Id> superseded_ids_;
+  std::unique_ptr<TreePackCache> tree_cache_;  // null on local storage
 };
 
 // Resolves a unique object id from a hex prefix among `names` (object names
