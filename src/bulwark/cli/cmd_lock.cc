@@ -69,13 +69,9 @@ void RunExtend(const ExtendFlags& f) {
   // dry run only reads (read-only credentials suffice).
   auto lock = f.dry_run ? LockForReading(repo.get()) : LockForWriting(repo.get(), "lock extend");
   o.now_ns = lock ? lock->Touch() : repo::NowNs();
-  if (!G().json && !G().quiet && StderrIsTty())
-    o.progress = [](const std::string& phase, uint64_t done, uint64_t total) {
-      std::fprintf(stderr, "\r%s %llu/%llu   ", phase.c_str(), static_cast<unsigned long long>(done),
-                   static_cast<unsigned long long>(total));
-    };
+  o.progress = PhaseProgress();
   ops::LockExtendStats s = ops::ExtendLocks(*repo, o);
-  if (o.progress) std::fprintf(stderr, "\r\033[K");
+  if (o.progress) ClearPhaseProgress();
   if (G().json) {
     nlohmann::json j = LockExtendJson(s);
     j["message_type"] = "summary";

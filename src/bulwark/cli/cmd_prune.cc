@@ -95,13 +95,9 @@ void RunPrune(repo::Repository* repo, repo::Lock* lock, const PruneFlags& f) {
   // this host's clock instead of the storage's.
   po.storage_now_ns = lock ? lock->Touch() : repo::NowNs();
   if (!lock && !f.dry_run) throw Error(ErrorCode::kInternal, "prune without an exclusive lock");
-  if (!G().json && !G().quiet && StderrIsTty())
-    po.progress = [](const std::string& phase, uint64_t done, uint64_t total) {
-      std::fprintf(stderr, "\r%s %llu/%llu   ", phase.c_str(), static_cast<unsigned long long>(done),
-                   static_cast<unsigned long long>(total));
-    };
+  po.progress = PhaseProgress();
   ops::PruneStats s = ops::Prune(*repo, po);
-  if (po.progress) std::fprintf(stderr, "\r\033[K");
+  if (po.progress) ClearPhaseProgress();
   if (G().json) {
     PrintJson(StatsJson(s, f.dry_run));
     if (s.locks_extended) ThrowIfLiveObjectsMissing(s.locks);

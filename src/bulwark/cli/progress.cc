@@ -52,4 +52,14 @@ ProgressPrinter::~ProgressPrinter() {
   std::fflush(stderr);
 }
 
+std::function<void(const std::string& phase, uint64_t done, uint64_t total)> PhaseProgress() {
+  if (G().json || G().quiet || !StderrIsTty()) return nullptr;
+  return [](const std::string& phase, uint64_t done, uint64_t total) {
+    std::fprintf(stderr, "\r%s %llu/%llu   ", phase.c_str(), static_cast<unsigned long long>(done),
+                 static_cast<unsigned long long>(total));
+  };
+}
+
+void ClearPhaseProgress() { std::fprintf(stderr, "\r\033[K"); }
+
 }  // namespace bulwark::cli

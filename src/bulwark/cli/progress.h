@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <condition_variable>
 #include <functional>
 #include <mutex>
@@ -36,5 +37,11 @@ class ProgressPrinter {
 };
 
 std::string FormatDuration(double seconds);  // "1:02:03" / "02:03"
+
+// A "phase done/total" progress callback that redraws one stderr line, or
+// null when stderr is no terminal or with --json/--quiet. Call
+// ClearPhaseProgress() after the work when it was not null.
+std::function<void(const std::string& phase, uint64_t done, uint64_t total)> PhaseProgress();
+void ClearPhaseProgress();
 
 }  // namespace bulwark::cli
