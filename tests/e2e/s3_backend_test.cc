@@ -22,6 +22,7 @@
 #include "harness.h"
 #include "s3_server.h"
 #include "treegen.h"
+#include "../unit/backend_conformance.h"
 #include "../unit/test_util.h"  // CodeOf
 
 namespace bulwark::testing {
@@ -424,3 +425,29 @@ TEST(S3ObjectLock, InitWithObjectLockRetainsEveryObjectButLocks) {
 
 }  // namespace
 }  // namespace bulwark::testing
+
+namespace bulwark::storage {
+
+// The backend conformance suite on S3: each test gets its own test server
+// (s3rver, ~0.4 s to start), bucket and prefix.
+struct S3Factory {
+  std::string why;
+  std::unique_ptr<testing::S3Server> srv;
+  std::unique_ptr<Backend> Make() {
+    srv = testing::S3Server::Start(&why);
+    if (!srv) return nullptr;
+    if (srv->CreateBucket("conformance").status != 200) {
+      why = "cannot create the bucket";
+      return nullptr;
+    }
+    s3::S3Options o;
+    o.endpoint = srv->endpoint();
+    o.region = srv->region();
+    o.bucket = "conformance";
+    o.prefix = "repo";
+    return s3::NewS3Backend(o, {srv->access_key(), srv->secret_key(), "", "test"});
+  }
+};
+INSTANTIATE_TYPED_TEST_SUITE_P(s3, BackendConformance, ::testing::Types<S3Factory>);
+
+}  // namespace bulwark::storage

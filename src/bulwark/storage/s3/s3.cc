@@ -412,8 +412,10 @@ class S3Backend : public Backend {
           err_detail += " Forbidden (check the access key, the secret, the clock and the key's permissions)";
         retry = Retryable(resp.status, e.code);
         if (!retry) {
-          ErrorCode c = resp.status == 404 ? ErrorCode::kNotFound
+          // 416: a range past the end, the object is shorter than the index says.
+          ErrorCode c = resp.status == 404   ? ErrorCode::kNotFound
                         : resp.status == 403 ? ErrorCode::kPermission
+                        : resp.status == 416 ? ErrorCode::kCorrupt
                                              : ErrorCode::kIo;
           throw Error(c, what + ": " + err_detail);
         }
