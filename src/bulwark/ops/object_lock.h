@@ -23,7 +23,8 @@
 // are not extended either, so prune can reclaim them once their lock ends.
 // Between a backup and the next maintenance the snapshot's older packs may be
 // retained for less time than it; run maintenance (prune or lock extend)
-// after backups (the agent does) and at least once per margin.
+// after backups (e.g. `bulwark lock extend` in the same job) and at least
+// once per margin.
 //
 // Cost: one HEAD per live object and snapshot, one PutObjectRetention per
 // extended object, `threads` at a time; memory: the index plus one bit per
