@@ -70,6 +70,13 @@ do_start_ceph() {
   rm -f "$dir/endpoint" "$dir/pid"
   local c="$dir/ceph" fsid mport rport
   mkdir -p "$c/mon" "$c/osd0" "$c/run" "$c/log"
+  # One bring-up at a time on this machine. Two at once (tests in parallel) load the CPU enough
+  # that a Ceph client can send its first command before it has the monitor map: it then carries
+  # fsid 0 and the monitor refuses it ('wrong fsid'). That stopped the OSD from ever booting
+  # (mon_cmd_maybe_osd_create fail: 'wrong fsid'). Daemons get fd 8 closed, so only this script
+  # holds the lock.
+  exec 8>"${TMPDIR:-/tmp}/bulwark-radosgw-start.lock"
+  flock 8
   fsid="$(cat /proc/sys/kernel/random/uuid)"
   mport="$(free_port)"
   rport="$(free_port)"
@@ -90,23 +97,41 @@ do_start_ceph() {
       ceph-authtool --create-keyring "$c/keyring" --gen-key -n mon. --cap mon 'allow *' &&
       ceph-mon "${conf[@]}" --mkfs -i a --monmap "$c/monmap" --keyring "$c/keyring"
   } >>"$dir/server.log" 2>&1 || die "ceph-mon --mkfs failed (log: $dir/server.log)"
-  setsid ceph-mon "${conf[@]}" -i a -f </dev/null >>"$dir/server.log" 2>&1 &
+  setsid ceph-mon "${conf[@]}" -i a -f </dev/null >>"$dir/server.log" 2>&1 8>&- &
   echo $! >"$dir/pids"
   ceph_wait timeout 5 ceph "${conf[@]}" mon stat
-  {
-    ceph "${conf[@]}" osd create &&
-      ceph-osd "${conf[@]}" -i 0 --mkfs --osd-uuid "$(cat /proc/sys/kernel/random/uuid)" &&
-      ceph "${conf[@]}" osd crush add osd.0 1.0 root=default
-  } >>"$dir/server.log" 2>&1 || { do_stop "$dir"; die "OSD set-up failed (log: $dir/server.log)"; }
-  setsid ceph-osd "${conf[@]}" -i 0 -f </dev/null >>"$dir/server.log" 2>&1 &
-  echo $! >>"$dir/pids"
-  setsid radosgw "${conf[@]}" -n client.rgw -f </dev/null >>"$dir/server.log" 2>&1 &
+  # The same race can refuse any one command ('wrong fsid'): retry each until it succeeds.
+  # `osd create` with the OSD's uuid is idempotent.
+  local osd_uuid
+  osd_uuid="$(cat /proc/sys/kernel/random/uuid)"
+  ceph_wait timeout 10 ceph "${conf[@]}" osd create "$osd_uuid"
+  ceph-osd "${conf[@]}" -i 0 --mkfs --osd-uuid "$osd_uuid" >>"$dir/server.log" 2>&1 ||
+    { do_stop "$dir"; die "OSD set-up failed (log: $dir/server.log)"; }
+  ceph_wait timeout 10 ceph "${conf[@]}" osd crush add osd.0 1.0 root=default
+  # The OSD daemon asks the monitor for its place in the CRUSH map as it boots and gives up on a
+  # refusal: start it again until the monitor reports it up.
+  local osd_pid="" osd_tries=0
+  osd_up() {
+    if [ -z "$osd_pid" ] || ! alive "$osd_pid" || grep -q "wrong fsid" "$c/log/osd.0.log" 2>/dev/null; then
+      [ -n "$osd_pid" ] && { kill -KILL "$osd_pid" 2>/dev/null || true; }
+      [ "$osd_tries" -lt 5 ] || return 1
+      osd_tries=$((osd_tries + 1))
+      : >"$c/log/osd.0.log"
+      setsid ceph-osd "${conf[@]}" -i 0 -f </dev/null >>"$dir/server.log" 2>&1 8>&- &
+      osd_pid=$!
+      echo "$osd_pid" >>"$dir/pids"
+      return 1
+    fi
+    timeout 5 ceph "${conf[@]}" osd stat 2>/dev/null | grep -q "1 up"
+  }
+  ceph_wait osd_up
+  setsid radosgw "${conf[@]}" -n client.rgw -f </dev/null >>"$dir/server.log" 2>&1 8>&- &
   echo $! >>"$dir/pids"
   echo $! >"$dir/pid"
   if [ -n "${S3_SERVER_PARENT_PID:-}" ] && [ "$S3_SERVER_PARENT_PID" != 0 ]; then
     # The daemons can't watch the parent themselves: a watcher stops them once it is gone.
     setsid bash -c 'while kill -0 "$1" 2>/dev/null && [ -f "$2" ]; do sleep 1; done; [ -f "$2" ] && kill $(cat "$2")' \
-      s3-server-watch "$S3_SERVER_PARENT_PID" "$dir/pids" </dev/null >/dev/null 2>&1 &
+      s3-server-watch "$S3_SERVER_PARENT_PID" "$dir/pids" </dev/null >/dev/null 2>&1 8>&- &
   fi
   local ak sk
   ak="BWTEST$(head -c 7 /dev/urandom | od -An -tx1 | tr -d ' \n' | tr a-f A-F)"
@@ -120,6 +145,7 @@ do_start_ceph() {
     --access-key "$ak" --secret-key "$sk"
   ceph_ready() { [ "$(signed_status "$dir" "http://127.0.0.1:$rport/")" = 200 ]; }
   ceph_wait ceph_ready
+  exec 8>&-  # the next cluster may start
   echo "http://127.0.0.1:$rport" >"$dir/endpoint"
   cat "$dir/endpoint"
 }
