@@ -92,7 +92,7 @@ TEST(PgServer, StartsAsPostgresOnLoopbackAndRunsSql) {
             "1000|row 999");
 
   // The socket connection string works as well (libpq through psql).
-  RunResult r = Run({PgBin() + "/psql", "-X", "-A", "-t", "-c", "SELECT inet_server_addr() IS NULL",
+  RunResult r = testing::Run({PgBin() + "/psql", "-X", "-A", "-t", "-c", "SELECT inet_server_addr() IS NULL",
                      pg->socket_conninfo()});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "t\n");
@@ -156,7 +156,7 @@ TEST(PgServer, StopReallyStops) {
   EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
   EXPECT_NE(pg->Log().find("database system is shut down"), std::string::npos) << pg->Log();
   // No process of this cluster is left (backends, checkpointer, ...: all children of the postmaster).
-  r = Run({"pgrep", "-P", std::to_string(pid)});
+  r = testing::Run({"pgrep", "-P", std::to_string(pid)});
   EXPECT_EQ(r.exit_code, 1) << r.out;
 }
 
@@ -187,7 +187,7 @@ TEST(PgServer, WatcherStopsTheServerWhenTheParentIsGone) {
   char tmpl[] = "/tmp/bulwark-pg.XXXXXX";
   ASSERT_NE(mkdtemp(tmpl), nullptr);
   const std::string dir = tmpl, script = std::string(BULWARK_SOURCE_DIR) + "/scripts/pg-server";
-  RunResult r = Run({script, "start", dir}, {"PG_SERVER_PARENT_PID=" + std::to_string(parent)});
+  RunResult r = testing::Run({script, "start", dir}, {"PG_SERVER_PARENT_PID=" + std::to_string(parent)});
   kill(parent, SIGKILL);
   while (waitpid(parent, nullptr, 0) < 0 && errno == EINTR) {
   }
@@ -200,7 +200,7 @@ TEST(PgServer, WatcherStopsTheServerWhenTheParentIsGone) {
   ASSERT_GT(pid, 0);
   ASSERT_GT(watcher, 0);
   EXPECT_TRUE(WaitFor([&] { return !Alive(pid); }, 30)) << "postmaster " << pid << " still running";
-  if (Alive(pid)) Run({script, "stop", dir});
+  if (Alive(pid)) testing::Run({script, "stop", dir});
   EXPECT_FALSE(Listening(port));
   for (int child : {launcher, watcher}) {
     while (child > 0 && waitpid(child, nullptr, 0) < 0 && errno == EINTR) {
