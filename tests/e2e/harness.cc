@@ -25,6 +25,18 @@ extern char** environ;
 
 namespace bulwark::testing {
 
+bool InCi() {
+  const char* ci = std::getenv("CI");
+  return ci && *ci && std::string(ci) != "false" && std::string(ci) != "0";
+}
+
+std::string Trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
+  size_t i = 0;
+  while (i < s.size() && s[i] == ' ') ++i;
+  return s.substr(i);
+}
+
 std::string BulwarkBin() { return BULWARK_BIN; }
 
 nlohmann::json RunResult::Json() const {

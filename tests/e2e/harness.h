@@ -50,6 +50,11 @@ class Scratch {
 };
 
 std::string BulwarkBin();
+// True when the environment variable CI is set (and not "false" or "0"):
+// test servers that cannot be installed are then failures, not skips.
+bool InCi();
+// `s` without trailing newlines/spaces and leading spaces.
+std::string Trim(std::string s);
 std::string WriteFile(const std::string& path, const std::string& content);
 std::string ReadFileOrDie(const std::string& path);
 // The file's content, or `fallback` if it cannot be read.

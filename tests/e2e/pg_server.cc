@@ -17,18 +17,6 @@ namespace fs = std::filesystem;
 
 std::string Script() { return std::string(BULWARK_SOURCE_DIR) + "/scripts/pg-server"; }
 
-bool InCi() {
-  const char* ci = std::getenv("CI");
-  return ci && *ci && std::string(ci) != "false" && std::string(ci) != "0";
-}
-
-std::string Trim(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
-  size_t i = 0;
-  while (i < s.size() && s[i] == ' ') ++i;
-  return s.substr(i);
-}
-
 int ReadInt(const std::string& path) { return std::atoi(Trim(ReadFileOr(path, "0")).c_str()); }
 
 // Waits for (reaps) `pid` if it is our child: the server's launcher and watcher

@@ -24,18 +24,6 @@ namespace fs = std::filesystem;
 
 std::string Script() { return std::string(BULWARK_SOURCE_DIR) + "/scripts/s3-server"; }
 
-bool InCi() {
-  const char* ci = std::getenv("CI");
-  return ci && *ci && std::string(ci) != "false" && std::string(ci) != "0";
-}
-
-std::string Trim(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
-  size_t i = 0;
-  while (i < s.size() && s[i] == ' ') ++i;
-  return s.substr(i);
-}
-
 // "k=v" lines (DIR/credentials, add-key's output) as a map.
 std::map<std::string, std::string> KeyValues(const std::string& text) {
   std::map<std::string, std::string> out;
