@@ -62,9 +62,6 @@ void RunExtend(const ExtendFlags& f) {
   ops::LockExtendOptions o;
   if (!f.margin.empty()) o.margin_ns = ParseLockMargin(f.margin, "--margin");
   o.dry_run = f.dry_run;
-  if (repo->config().object_lock_mode.empty())
-    throw Error(ErrorCode::kInvalidArgument, "the repository at " + repo->backend().Location() +
-                                                 " has no Object Lock; nothing to extend (see init --object-lock)");
   // Shared: nothing is added or removed, and backups may run meanwhile. A
   // dry run only reads (read-only credentials suffice).
   auto lock = f.dry_run ? LockForReading(repo.get()) : LockForWriting(repo.get(), "lock extend");

@@ -42,14 +42,18 @@ void ParallelFor(size_t n, int threads, const std::function<void(size_t)>& fn) {
   if (error) throw *error;
 }
 
+void RequireObjectLock(repo::Repository& repo) {
+  if (repo.config().object_lock_mode.empty())
+    throw Error(ErrorCode::kInvalidArgument, "the repository at " + repo.backend().Location() +
+                                                 " has no Object Lock; nothing to extend (see init --object-lock)");
+}
+
 }  // namespace
 
 int64_t DefaultLockMargin(int64_t lock_days) { return std::max<int64_t>(1, lock_days / 10) * kDayNs; }
 
 LockExtendStats ExtendLocks(repo::Repository& repo, const LockExtendOptions& o) {
-  if (repo.config().object_lock_mode.empty())
-    throw Error(ErrorCode::kInvalidArgument,
-                "the repository at " + repo.backend().Location() + " has no Object Lock (see init --object-lock)");
+  RequireObjectLock(repo);  // before the work of marking
   std::vector<repo::Snapshot> snapshots = repo.LoadSnapshots();
   repo.LoadIndex();
   const repo::Index& index = repo.index();
@@ -73,10 +77,8 @@ LockExtendStats ExtendLocks(repo::Repository& repo, const std::vector<repo::Snap
                             const LockExtendOptions& o) {
   using repo::ObjectType;
   using repo::Repository;
+  RequireObjectLock(repo);
   const repo::RepoConfig& cfg = repo.config();
-  if (cfg.object_lock_mode.empty())
-    throw Error(ErrorCode::kInvalidArgument,
-                "the repository at " + repo.backend().Location() + " has no Object Lock (see init --object-lock)");
   if (o.now_ns <= 0) throw Error(ErrorCode::kInternal, "lock extend: the storage's current time is unknown");
   if (o.margin_ns < 0) throw Error(ErrorCode::kInvalidArgument, "lock extend: the margin must not be negative");
   const auto t0 = std::chrono::steady_clock::now();

@@ -3,6 +3,7 @@
 #include "bulwark/ops/reachable.h"
 
 #include <algorithm>
+#include <initializer_list>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -272,16 +273,16 @@ PruneStats Prune(Repository& repo, const PruneOptions& o) {
     st.locks = ExtendLocks(repo, snapshots, live, index_ids, lo);
     st.locks_extended = true;
   };
-  auto packs_in_state = [&](uint8_t a, uint8_t b) {
+  auto packs_in_state = [&](std::initializer_list<uint8_t> states) {
     std::vector<Id> out;
     for (uint32_t pk = 0; pk < npacks; ++pk)
-      if (state[pk] == a || state[pk] == b) out.push_back(index.PackById(pk));
+      if (std::find(states.begin(), states.end(), state[pk]) != states.end()) out.push_back(index.PackById(pk));
     return out;
   };
 
   if (o.dry_run) {
     sweep(o.storage_now_ns, /*execute=*/false);
-    extend_locks(packs_in_state(kKeep, kRepack), repo.index_ids(), /*dry_run=*/true);
+    extend_locks(packs_in_state({kKeep, kRepack}), repo.index_ids(), /*dry_run=*/true);
     st.duration_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return st;
   }
@@ -435,7 +436,7 @@ PruneStats Prune(Repository& repo, const PruneOptions& o) {
   }
   sweep(now, /*execute=*/true);
   {
-    std::vector<Id> live = packs_in_state(kKeep, kKeep);
+    std::vector<Id> live = packs_in_state({kKeep});
     if (saver)
       for (const auto& [id, blobs] : saver->written_packs()) live.push_back(id);
     extend_locks(std::move(live), index_in_effect, /*dry_run=*/false);

@@ -206,7 +206,7 @@ class S3Backend : public Backend {
   void Put(const std::string& name, ByteSpan data) override {
     if (data.size() > kMultipartThreshold) return PutMultipart(name, data);
     Headers h = {{"content-md5", Md5Base64(data)}, {"content-type", "application/octet-stream"}};
-    if (!IsObjectLockExempt(name)) AddLockHeaders(&h);
+    AddLockHeaders(name, &h);
     Request("PUT", Key(name), {}, h, data, nullptr, 0, &stats_.put);
     stats_.bytes_up += data.size();
   }
@@ -314,8 +314,9 @@ class S3Backend : public Backend {
   std::string Key(const std::string& name) const { return o_.prefix.empty() ? name : o_.prefix + "/" + name; }
   std::string Where(const std::string& name) const { return location_ + "/" + name; }
 
-  void AddLockHeaders(Headers* h) const {
-    if (lock_mode_.empty()) return;
+  // The Object Lock headers of a PUT of `name` (none for exempt objects).
+  void AddLockHeaders(const std::string& name, Headers* h) const {
+    if (lock_mode_.empty() || IsObjectLockExempt(name)) return;
     h->push_back({"x-amz-object-lock-mode", lock_mode_});
     h->push_back({"x-amz-object-lock-retain-until-date", Iso8601(lock_until_)});
   }
@@ -323,7 +324,7 @@ class S3Backend : public Backend {
   void PutMultipart(const std::string& name, ByteSpan data) {
     std::string key = Key(name);
     Headers h = {{"content-type", "application/octet-stream"}};
-    if (!IsObjectLockExempt(name)) AddLockHeaders(&h);
+    AddLockHeaders(name, &h);
     Response init = Request("POST", key, {{"uploads", ""}}, h, {}, nullptr, 0, &stats_.post);
     pugi::xml_document doc;
     doc.load_buffer(init.body.data(), init.body.size());
