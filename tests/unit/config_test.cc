@@ -248,11 +248,67 @@ TEST(ConfigTest, KeyOfAnotherKind) {
 }
 
 TEST(ConfigTest, UnknownKindListsAllowedKinds) {
-  EXPECT_EQ(ParseError(Edit("kind: command", "kind: postgres")),
-            "t.yaml:26:11: unknown source kind 'postgres' in source 'etcd' (allowed kinds: command, fs)");
+  EXPECT_EQ(ParseError(Edit("kind: command", "kind: mysql")),
+            "t.yaml:26:11: unknown source kind 'mysql' in source 'etcd' (allowed kinds: command, fs, postgres)");
   EXPECT_EQ(ParseError(Edit("kind: fs", "kind: fss")),
             "t.yaml:12:11: unknown source kind 'fss' in source 'docs' (did you mean 'fs'?) (allowed "
-            "kinds: command, fs)");
+            "kinds: command, fs, postgres)");
+}
+
+const char kPostgres[] = R"(version: 1
+repositories:
+  local: {url: /var/backups/bulwark}
+sources:
+  app:
+    kind: postgres
+    conninfo: "host=127.0.0.1 port=5432 user=backup dbname=app"
+)";
+
+TEST(ConfigTest, PostgresSource) {
+  Config c = Parse(kPostgres, "t.yaml");
+  const SourceConfig& app = c.Source("app");
+  EXPECT_EQ(app.kind, SourceKind::kPostgres);
+  EXPECT_EQ(SourceKindName(app.kind), "postgres");
+  EXPECT_EQ(app.conninfo, "host=127.0.0.1 port=5432 user=backup dbname=app");
+  EXPECT_EQ(app.pg_mode, PgMode::kLogical);  // the default
+  EXPECT_TRUE(app.pg_globals);
+  EXPECT_EQ(app.pg_bin_dir, "");
+
+  Config full = Parse(std::string(kPostgres) +
+                          "    mode: physical\n    pg_bin_dir: /usr/lib/postgresql/15/bin\n    globals: false\n"
+                          "    schema_version_query: SELECT 42\n",
+                      "t.yaml");
+  const SourceConfig& f = full.Source("app");
+  EXPECT_EQ(f.pg_mode, PgMode::kPhysical);
+  EXPECT_EQ(f.pg_bin_dir, "/usr/lib/postgresql/15/bin");
+  EXPECT_FALSE(f.pg_globals);
+  EXPECT_EQ(f.schema_version_query, "SELECT 42");
+  // URIs are accepted too.
+  EXPECT_EQ(Parse(Edit("\"host=127.0.0.1 port=5432 user=backup dbname=app\"", "postgresql://backup@db:5432/app",
+                       kPostgres),
+                  "t.yaml")
+                .Source("app")
+                .conninfo,
+            "postgresql://backup@db:5432/app");
+}
+
+TEST(ConfigTest, PostgresSourceErrors) {
+  // A password in the connection string (either form) is refused: it would
+  // reach pg_dump's argv and the logs.
+  EXPECT_CONTAINS(ParseError(Edit("dbname=app", "dbname=app password=secret", kPostgres)),
+                  "t.yaml:7:15: 'conninfo' in source 'app' contains a password; put it in a password file (PGPASSFILE");
+  EXPECT_CONTAINS(ParseError(Edit("\"host=127.0.0.1 port=5432 user=backup dbname=app\"",
+                                  "postgresql://backup:secret@db/app", kPostgres)),
+                  "contains a password");
+  EXPECT_CONTAINS(ParseError(Edit("dbname=app", "dbname=app nosuchkey=1", kPostgres)),
+                  "t.yaml:7:15: 'conninfo' in source 'app' is not a valid connection string: invalid connection option "
+                  "\"nosuchkey\"");
+  EXPECT_EQ(ParseError(std::string(kPostgres) + "    mode: streaming\n"),
+            "t.yaml:8:11: 'mode' in source 'app' must be 'logical' or 'physical', got 'streaming'");
+  EXPECT_EQ(ParseError(Edit("    conninfo: \"host=127.0.0.1 port=5432 user=backup dbname=app\"\n", "", kPostgres)),
+            "t.yaml:5:3: missing required key 'conninfo' in source 'app'");
+  EXPECT_EQ(ParseError(std::string(kPostgres) + "    paths: [/x]\n"),
+            "t.yaml:8:5: key 'paths' in source 'app' is not valid for kind 'postgres' (it belongs to kind 'fs')");
 }
 
 TEST(ConfigTest, MissingRequiredKeys) {

@@ -18,6 +18,7 @@
 #include "bulwark/base/bytes.h"
 #include "bulwark/base/error.h"
 #include "bulwark/config/cron.h"
+#include "bulwark/source/postgres/libpq.h"
 
 namespace bulwark::config {
 namespace {
@@ -123,6 +124,7 @@ const std::vector<KindInfo>& Kinds() {
   static const std::vector<KindInfo> kKinds = {
       {SourceKind::kCommand, "command", {"command", "stdin_name", "timeout"}},
       {SourceKind::kFs, "fs", {"paths", "exclude", "exclude_file", "one_file_system"}},
+      {SourceKind::kPostgres, "postgres", {"conninfo", "mode", "pg_bin_dir", "globals", "schema_version_query"}},
   };
   return kKinds;
 }
@@ -541,6 +543,22 @@ SourceConfig ParseSource(const Parser& p, const Config& c, const Entry& entry) {
       if (const Entry* e = f->Find("timeout")) s.timeout_seconds = p.Duration(*e);
       break;
     }
+    case SourceKind::kPostgres: {
+      const Entry& ce = f->Require("conninfo");
+      s.conninfo = p.NonEmptyString(ce);
+      if (std::string why = source::postgres::ConninfoProblem(s.conninfo); !why.empty())
+        p.Fail(ce.ValueMark(), ce.what + " " + why);
+      if (const Entry* e = f->Find("mode")) {
+        const std::string m = p.NonEmptyString(*e);
+        if (m == "logical") s.pg_mode = PgMode::kLogical;
+        else if (m == "physical") s.pg_mode = PgMode::kPhysical;
+        else p.Fail(e->ValueMark(), e->what + " must be 'logical' or 'physical', got " + Quote(m));
+      }
+      if (const Entry* e = f->Find("pg_bin_dir")) s.pg_bin_dir = p.AbsolutePath(*e);
+      if (const Entry* e = f->Find("globals")) s.pg_globals = p.Bool(*e);
+      if (const Entry* e = f->Find("schema_version_query")) s.schema_version_query = p.NonEmptyString(*e);
+      break;
+    }
   }
 
   if (const Entry* e = f->Find("tags")) {
@@ -673,6 +691,7 @@ std::string_view SourceKindName(SourceKind kind) {
   switch (kind) {
     case SourceKind::kFs: return "fs";
     case SourceKind::kCommand: return "command";
+    case SourceKind::kPostgres: return "postgres";
   }
   return "unknown";
 }

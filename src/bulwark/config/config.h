@@ -18,7 +18,7 @@
 //         max_attempts: 8               #   (1..100); never credentials
 //   sources:                            # map name -> source
 //     docs:
-//       kind: fs                        # required: fs | command
+//       kind: fs                        # required: fs | command | postgres
 //       # kind fs:
 //       paths: [/usr/share/doc, /etc]   # required, non-empty, absolute, unique
 //       exclude: ["*.tmp"]              # optional list of patterns
@@ -29,6 +29,18 @@
 //       stdin_name: etcd.db             # optional, default "<name>.stream";
 //                                       # a plain file name (no '/')
 //       timeout: 1h                     # optional duration, 0 = none
+//       # kind postgres (docs/POSTGRES.md):
+//       conninfo: "host=db port=5432 user=backup dbname=app"  # required:
+//                                       # libpq keyword=value string or URI;
+//                                       # must not contain a password (use
+//                                       # PGPASSFILE / PGPASSWORD)
+//       mode: logical                   # optional: logical (default) | physical
+//       pg_bin_dir: /usr/lib/postgresql/15/bin  # optional, absolute; default:
+//                                       # the server's major version's directory
+//       globals: true                   # optional bool (logical): also store
+//                                       # pg_dumpall --globals-only
+//       schema_version_query: "SELECT max(version) FROM schema_migrations"
+//                                       # optional (logical): recorded in facts
 //       # any kind:
 //       tags: [daily]                   # optional; non-empty, no ','
 //       host: myhost                    # optional non-empty string
@@ -150,9 +162,12 @@ struct RepositoryConfig {
   storage::s3::S3Settings s3;
 };
 
-enum class SourceKind { kFs, kCommand };
+enum class SourceKind { kFs, kCommand, kPostgres };
 
-// "fs", "command".
+// PostgreSQL backup mode: pg_dump (logical) or base backup + WAL (physical).
+enum class PgMode { kLogical, kPhysical };
+
+// "fs", "command", "postgres".
 std::string_view SourceKindName(SourceKind kind);
 
 struct SourceConfig {
@@ -169,6 +184,13 @@ struct SourceConfig {
   std::vector<std::string> command;  // argv, non-empty
   std::string stdin_name;            // stored file name; defaults to "<name>.stream"
   int64_t timeout_seconds = 0;       // 0 = no timeout
+
+  // kind postgres.
+  std::string conninfo;              // libpq connection string or URI, no password
+  PgMode pg_mode = PgMode::kLogical;
+  std::string pg_bin_dir;            // absolute, or empty = by server version
+  bool pg_globals = true;            // logical: pg_dumpall --globals-only too
+  std::string schema_version_query;  // logical: optional SQL, one value
 
   // Any kind.
   std::vector<std::string> tags;
