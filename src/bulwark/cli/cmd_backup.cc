@@ -12,6 +12,7 @@
 #include "bulwark/config/config.h"
 #include "bulwark/ops/backup.h"
 #include "bulwark/repo/lock.h"
+#include "bulwark/source/postgres/backup.h"
 
 namespace bulwark::cli {
 
@@ -75,6 +76,7 @@ void Run(const Opts& o) {
   b.threads = o.threads;
   std::string stream_name = o.stdin_name;
   std::vector<std::string> command;
+  const config::SourceConfig* postgres = nullptr;
   if (o.from_command) {
     command = o.paths;
     b.paths.clear();
@@ -96,6 +98,10 @@ void Run(const Opts& o) {
     } else if (src.kind == config::SourceKind::kCommand) {
       command = src.command;
       if (stream_name.empty()) stream_name = src.stdin_name.empty() ? src.name + ".stream" : src.stdin_name;
+    } else if (src.kind == config::SourceKind::kPostgres) {
+      if (!b.paths.empty() || o.from_stdin || o.from_command)
+        throw Error(ErrorCode::kInvalidArgument, "source '" + src.name + "' is a PostgreSQL source: give no paths, --stdin or --stdin-from-command");
+      postgres = &src;
     }
     b.tags.insert(b.tags.end(), src.tags.begin(), src.tags.end());
     if (b.host.empty()) b.host = src.host;
@@ -115,7 +121,7 @@ void Run(const Opts& o) {
   if (o.compression >= 0) b.compression = o.compression;
   if (stream_name.empty()) stream_name = "stdin";
 
-  if (!o.from_stdin && command.empty() && b.paths.empty())
+  if (!o.from_stdin && command.empty() && b.paths.empty() && !postgres)
     throw Error(ErrorCode::kInvalidArgument, "nothing to back up: give paths, --source, --stdin or --stdin-from-command");
   // Reject missing paths before touching the repository.
   for (const auto& p : b.paths)
@@ -167,7 +173,10 @@ void Run(const Opts& o) {
       return nlohmann::json{{"files_done", progress.files.load()}, {"bytes_done", progress.bytes.load()},
                             {"bytes_added", progress.bytes_added.load()}, {"errors", progress.errors.load()}};
     });
-    if (o.from_stdin) {
+    if (postgres) {
+      r = postgres->pg_mode == config::PgMode::kLogical ? source::postgres::BackupLogical(*repo, *postgres, b)
+                                                         : source::postgres::BackupPhysical(*repo, *postgres, b);
+    } else if (o.from_stdin) {
       r = ops::BackupStream(*repo, 0, stream_name, "stdin", b, nullptr);
     } else if (!command.empty()) {
       r = ops::BackupCommand(*repo, command, stream_name, b);

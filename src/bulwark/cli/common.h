@@ -134,6 +134,8 @@ void AddForget(CLI::App& app);  // forget, tag (cmd_forget.cc)
 void AddPrune(CLI::App& app);   // prune (cmd_prune.cc)
 void AddCopy(CLI::App& app);    // copy (cmd_copy.cc)
 void AddLock(CLI::App& app);    // lock extend (cmd_lock.cc)
+void AddPg(CLI::App& app);      // pg restore-dump, pg ... (cmd_pg.cc)
+void AddPgPhysical(CLI::App* pg);  // pg restore (cmd_pg_physical.cc)
 
 // Prune options shared by `prune` and `forget --prune` (cmd_prune.cc).
 struct PruneFlags {

@@ -69,6 +69,7 @@ int main(int argc, char** argv) {
   AddPrune(app);
   AddCopy(app);
   AddLock(app);
+  AddPg(app);
 
   try {
     app.parse(argc, argv);
