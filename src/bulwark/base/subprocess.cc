@@ -105,6 +105,7 @@ void Subprocess::CloseStdin() { CloseFd(&in_); }
 
 int Subprocess::Wait() {
   CloseStdin();
+  CloseFd(&out_);  // a child still writing gets EPIPE instead of blocking
   if (!reaped_) {
     while (::waitpid(pid_, &status_, 0) < 0 && errno == EINTR) {
     }

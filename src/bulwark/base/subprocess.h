@@ -41,8 +41,8 @@ class Subprocess {
   int stdin_fd() const { return in_; }    // -1 unless pipe_stdin
   int stdout_fd() const { return out_; }  // -1 unless pipe_stdout
   void CloseStdin();                      // EOF for the child
-  // Waits for the child (closing stdin first) and the stderr reader; returns
-  // the wait status. Idempotent.
+  // Waits for the child (closing our ends of its stdin and stdout first) and
+  // the stderr reader; returns the wait status. Idempotent.
   int Wait();
   // "exited with status 1" / "was killed by signal 9" for a wait status.
   static std::string Describe(int status);

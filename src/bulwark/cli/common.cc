@@ -124,6 +124,7 @@ std::string RepoUrl(const std::string& source) {
   if (!env.empty()) return env;
   if (const config::Config* c = LoadedConfig()) {
     std::string name = c->default_repository;
+    if (name.empty() && c->repositories.size() == 1) name = c->repositories.begin()->first;  // the only one
     if (!source.empty()) {
       const auto& s = c->Source(source);
       if (!s.repository.empty()) name = s.repository;
@@ -137,7 +138,8 @@ std::string RepoUrl(const std::string& source) {
     if (!name.empty()) throw Error(ErrorCode::kInvalidArgument, c->path + ": no repository named '" + name + "'");
   }
   throw Error(ErrorCode::kInvalidArgument,
-              "no repository given: use --repo, BULWARK_REPOSITORY, or a config file with a default_repository");
+              "no repository given: use --repo, BULWARK_REPOSITORY, or a config file with a default_repository (or "
+              "exactly one repository)");
 }
 
 void AddS3Flags(CLI::App& app) {

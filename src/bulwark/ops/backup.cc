@@ -17,10 +17,12 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "bulwark/base/error.h"
 #include "bulwark/base/log.h"
+#include "bulwark/base/subprocess.h"
 #include "bulwark/base/sys.h"
 #include "bulwark/ops/fsmeta.h"
 #include "bulwark/repo/blob_saver.h"
@@ -111,6 +113,8 @@ class Backup {
   BackupResult RunPaths();
   BackupResult RunStream(int fd, const std::string& name, const std::string& kind,
                          const std::function<void(nlohmann::json*)>& finish);
+  BackupResult RunCommands(const std::vector<CommandStream>& streams, const std::string& kind,
+                           const std::function<void(nlohmann::json*)>& finish);
 
  private:
   struct PathTrie {
@@ -158,6 +162,12 @@ class Backup {
   void StartThreads();
   void StopThreads();
   repo::Snapshot Commit(const Id& root, bool partial, const std::vector<std::string>& paths, const std::string& kind);
+  // One stream read to EOF as a file node of the root; fills name, size and
+  // sha256 into *stream_facts.
+  repo::Node StreamNode(int fd, const std::string& name, nlohmann::json* stream_facts);
+  // Saves `tree` as the root, then the snapshot (paths: "/<name>" each).
+  BackupResult CommitStreams(Tree tree, const std::string& kind, nlohmann::json facts,
+                             std::chrono::steady_clock::time_point t0);
 
   repo::Repository& repo_;
   const BackupOptions& opts_;
@@ -678,9 +688,7 @@ BackupResult Backup::RunPaths() {
   return r;
 }
 
-BackupResult Backup::RunStream(int fd, const std::string& name, const std::string& kind,
-                               const std::function<void(nlohmann::json*)>& finish) {
-  auto t0 = std::chrono::steady_clock::now();
+repo::Node Backup::StreamNode(int fd, const std::string& name, nlohmann::json* stream_facts) {
   if (!repo::IsSafeName(name))
     throw bulwark::Error(ErrorCode::kInvalidArgument, "stream name '" + name + "' is not a valid file name");
   Node n;
@@ -701,20 +709,61 @@ BackupResult Backup::RunStream(int fd, const std::string& name, const std::strin
   }
   progress_->files++;
   files_new_++;
-  nlohmann::json facts = opts_.facts;
-  facts["stream"] = {{"name", name}, {"size", n.size}, {"sha256", sha.Final().Hex()}};
-  if (finish) finish(&facts);
-  Tree t;
-  t.nodes.push_back(std::move(n));
-  Id root = saver_.SaveTree(t);
+  *stream_facts = {{"name", name}, {"size", n.size}, {"sha256", sha.Final().Hex()}};
+  return n;
+}
+
+BackupResult Backup::CommitStreams(Tree tree, const std::string& kind, nlohmann::json facts,
+                                   std::chrono::steady_clock::time_point t0) {
+  std::sort(tree.nodes.begin(), tree.nodes.end(), [](const Node& a, const Node& b) { return a.name < b.name; });
+  std::vector<std::string> paths;
+  for (const auto& n : tree.nodes) paths.push_back("/" + n.name);
+  Id root = saver_.SaveTree(tree);
   BackupResult r;
-  r.snapshot = Commit(root, false, {"/" + name}, kind);
-  r.snapshot.facts = facts;
+  r.snapshot = Commit(root, false, paths, kind);
+  r.snapshot.facts = std::move(facts);
   r.snapshot.summary.duration_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (opts_.before_commit) opts_.before_commit();
   repo_.SaveSnapshot(r.snapshot);
   return r;
+}
+
+BackupResult Backup::RunStream(int fd, const std::string& name, const std::string& kind,
+                               const std::function<void(nlohmann::json*)>& finish) {
+  auto t0 = std::chrono::steady_clock::now();
+  nlohmann::json facts = opts_.facts;
+  Tree t;
+  t.nodes.push_back(StreamNode(fd, name, &facts["stream"]));
+  if (finish) finish(&facts);
+  return CommitStreams(std::move(t), kind, std::move(facts), t0);
+}
+
+BackupResult Backup::RunCommands(const std::vector<CommandStream>& streams, const std::string& kind,
+                                 const std::function<void(nlohmann::json*)>& finish) {
+  auto t0 = std::chrono::steady_clock::now();
+  if (streams.empty()) throw bulwark::Error(ErrorCode::kInvalidArgument, "no command given");
+  nlohmann::json facts = opts_.facts;
+  facts["streams"] = nlohmann::json::array();
+  Tree t;
+  std::set<std::string> names;
+  for (const auto& cs : streams) {
+    if (!names.insert(cs.name).second)
+      throw bulwark::Error(ErrorCode::kInvalidArgument, "two streams named '" + cs.name + "'");
+    SpawnOptions so;
+    so.pipe_stdout = true;
+    so.forward_stderr = cs.forward_stderr;
+    Subprocess child(cs.argv, so);
+    nlohmann::json f;
+    // A repository error here leaves the child to the Subprocess destructor
+    // (SIGTERM); the error is the repository's, not the child's.
+    t.nodes.push_back(StreamNode(child.stdout_fd(), cs.name, &f));
+    WithContext("stream '" + cs.name + "'", [&] { child.WaitOrThrow(); });
+    f["command"] = cs.argv;  // no secrets by contract (CommandStream)
+    facts["streams"].push_back(std::move(f));
+  }
+  if (finish) finish(&facts);
+  return CommitStreams(std::move(t), kind, std::move(facts), t0);
 }
 
 }  // namespace
@@ -769,6 +818,13 @@ BackupResult BackupStream(repo::Repository& repo, int fd, const std::string& str
   repo.IndexOrphanPacks();
   Backup b(repo, options);
   return b.RunStream(fd, stream_name, kind, finish);
+}
+
+BackupResult BackupCommands(repo::Repository& repo, const std::vector<CommandStream>& streams, const std::string& kind,
+                            const BackupOptions& options, const std::function<void(nlohmann::json* facts)>& finish) {
+  repo.IndexOrphanPacks();
+  Backup b(repo, options);
+  return b.RunCommands(streams, kind, finish);
 }
 
 BackupResult BackupCommand(repo::Repository& repo, const std::vector<std::string>& argv, const std::string& stream_name,

@@ -74,6 +74,25 @@ BackupResult BackupPaths(repo::Repository& repo, const BackupOptions& options);
 BackupResult BackupStream(repo::Repository& repo, int fd, const std::string& stream_name, const std::string& kind,
                           const BackupOptions& options, const std::function<void(nlohmann::json* facts)>& finish);
 
+// One file of a multi-stream backup: the standard output of `argv` (stderr
+// captured for error messages; forwarded to the log as warnings when
+// `forward_stderr`). argv is recorded in the snapshot's facts: it must not
+// hold secrets.
+struct CommandStream {
+  std::string name;  // file name in the snapshot's root (no '/')
+  std::vector<std::string> argv;
+  bool forward_stderr = false;
+};
+
+// Runs each command in turn and backs up its output as one file of the
+// snapshot's root (snapshot paths "/<name>"; facts["streams"] lists name,
+// size, sha256 and command of each). `finish` runs after the last command,
+// before anything is committed. A command that cannot start, exits non-zero
+// or dies by a signal throws Error(kSourceFailed) "stream 'NAME': PROGRAM
+// exited with status N: <its stderr tail>" and stores no snapshot.
+BackupResult BackupCommands(repo::Repository& repo, const std::vector<CommandStream>& streams, const std::string& kind,
+                            const BackupOptions& options, const std::function<void(nlohmann::json* facts)>& finish);
+
 // Runs `argv` with stdout to a pipe and backs up its output. A non-zero exit
 // or death by signal throws Error(kSourceFailed) and stores no snapshot.
 BackupResult BackupCommand(repo::Repository& repo, const std::vector<std::string>& argv, const std::string& stream_name,
