@@ -157,6 +157,25 @@ TEST_F(PgLogicalTest, UnchangedDatabaseDeduplicates) {
   EXPECT_FALSE(second.JsonLine("summary")["facts"]["postgres"].contains("globals_file"));
 }
 
+// One-shot use without bulwark.yaml: --postgres CONNINFO (and --target).
+TEST_F(PgLogicalTest, SourceFromFlags) {
+  START_PG(pg);
+  ASSERT_TRUE(pg->CreateDatabase("src"));
+  pg->Query("CREATE TABLE t(x int); INSERT INTO t SELECT generate_series(1, 1000);", "src");
+  s_.Init();
+  RunResult b = s_.Bw({"--json", "backup", "--postgres", pg->conninfo("src"), "--source", "adhoc"});
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  EXPECT_EQ(b.JsonLine("summary")["facts"]["postgres"]["tables"]["public.t"], 1000);
+  RunResult r = s_.Bw({"pg", "restore-dump", "--source", "adhoc", "--dbname", "copy", "--target", pg->conninfo()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(pg->Query("SELECT sum(x) FROM t", "copy"), "500500");
+  // A password on the command line is refused, and not echoed.
+  r = s_.Bw({"backup", "--postgres", pg->conninfo("src") + " password=s3cr3t"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("contains a password"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("s3cr3t"), std::string::npos) << r.err;
+}
+
 // Rows committed after the facts were read but before pg_dump started are in
 // neither: facts and dump share the exported snapshot.
 TEST_F(PgLogicalTest, FactsAndDumpSeeTheSameSnapshot) {

@@ -13,6 +13,7 @@
 #include "bulwark/ops/backup.h"
 #include "bulwark/repo/lock.h"
 #include "bulwark/source/postgres/backup.h"
+#include "bulwark/source/postgres/libpq.h"
 
 namespace bulwark::cli {
 
@@ -23,6 +24,7 @@ namespace {
 struct Opts {
   std::vector<std::string> paths, excludes, exclude_files, tags;
   std::string source, host, time, parent, stdin_name, ttl;
+  std::string postgres, pg_mode;  // --postgres CONNINFO, --pg-mode
   bool one_fs = false, force = false, from_stdin = false, from_command = false;
   int threads = 0;
   int compression = -1;
@@ -82,10 +84,34 @@ void Run(const Opts& o) {
     b.paths.clear();
     if (command.empty()) throw Error(ErrorCode::kInvalidArgument, "--stdin-from-command needs a command after --");
   }
-  if (!o.source.empty()) {
+  // A PostgreSQL source from flags: --postgres CONNINFO [--pg-mode M], named
+  // by --source (default "postgres"); a configured source of that name gets
+  // these two settings overridden.
+  config::SourceConfig flag_source;
+  if (!o.postgres.empty() || !o.pg_mode.empty()) {
     const config::Config* cfg = Config();
-    if (!cfg) throw Error(ErrorCode::kInvalidArgument, "--source needs a configuration file (--config or BULWARK_CONFIG)");
-    const auto& src = cfg->Source(o.source);
+    std::string name = o.source.empty() ? "postgres" : o.source;
+    if (cfg && cfg->sources.count(name)) {
+      flag_source = cfg->Source(name);
+      if (flag_source.kind != config::SourceKind::kPostgres)
+        throw Error(ErrorCode::kInvalidArgument, "source '" + name + "' is not a postgres source (--postgres, --pg-mode)");
+    } else {
+      flag_source.name = name;
+      flag_source.kind = config::SourceKind::kPostgres;
+    }
+    if (!o.postgres.empty()) flag_source.conninfo = o.postgres;
+    if (flag_source.conninfo.empty()) throw Error(ErrorCode::kInvalidArgument, "--pg-mode needs --postgres CONNINFO or a configured source");
+    if (std::string why = source::postgres::ConninfoProblem(flag_source.conninfo); !why.empty())
+      throw Error(ErrorCode::kInvalidArgument, "--postgres " + why);
+    if (o.pg_mode == "physical") flag_source.pg_mode = config::PgMode::kPhysical;
+    else if (o.pg_mode == "logical") flag_source.pg_mode = config::PgMode::kLogical;
+    else if (!o.pg_mode.empty()) throw Error(ErrorCode::kInvalidArgument, "--pg-mode must be logical or physical");
+  }
+  if (!o.source.empty() || !flag_source.name.empty()) {
+    const config::Config* cfg = Config();
+    if (!cfg && flag_source.name.empty())
+      throw Error(ErrorCode::kInvalidArgument, "--source needs a configuration file (--config or BULWARK_CONFIG)");
+    const auto& src = flag_source.name.empty() ? cfg->Source(o.source) : flag_source;
     b.source = src.name;
     if (src.kind == config::SourceKind::kFs) {
       if (b.paths.empty()) b.paths = src.paths;
@@ -128,7 +154,8 @@ void Run(const Opts& o) {
     if (::access(p.c_str(), F_OK) != 0 && errno == ENOENT)
       throw Error(ErrorCode::kNotFound, "backup path " + p + " does not exist");
 
-  auto repo = OpenRepository(false, o.source);
+  // A source only given by flags names no configured repository.
+  auto repo = OpenRepository(false, Config() && Config()->sources.count(b.source) ? b.source : "");
   auto lock = LockForWriting(repo.get(), "backup");
   repo->LoadIndex();  // after the lock: an index read before it could predate a prune
   // A backup whose lock was removed meanwhile (judged stale) must not commit:
@@ -210,6 +237,10 @@ void AddBackup(CLI::App& app) {
   auto* cmd = app.add_subcommand("backup", "back up paths, a configured source, stdin or a command's output");
   cmd->add_option("paths", o->paths, "paths to back up (or, with --stdin-from-command, the command after --)");
   cmd->add_option("--source", o->source, "back up this source from the configuration file");
+  cmd->add_option("--postgres", o->postgres,
+                  "back up this PostgreSQL server (libpq connection string without a password; the source is named "
+                  "by --source, default 'postgres')");
+  cmd->add_option("--pg-mode", o->pg_mode, "with --postgres: logical (pg_dump, default) or physical (base backup)");
   cmd->add_option("-e,--exclude", o->excludes, "exclude entries matching this glob (repeatable)")->allow_extra_args(false);
   cmd->add_option("--exclude-file", o->exclude_files, "read exclude globs from this file, one per line")->allow_extra_args(false);
   cmd->add_flag("-x,--one-file-system", o->one_fs, "do not cross file-system boundaries");
