@@ -333,6 +333,43 @@ TEST(PgPhysical, PitrAlongTimeline2AfterAPromotion) {
   EXPECT_EQ(tl3->Query("SELECT substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)"), "00000003");
 }
 
+TEST(PgPhysical, BaseBackupFromAStandby) {
+  START_PG(primary, {.archive = true});
+  primary->Query("CREATE TABLE ev(id serial, ts timestamptz DEFAULT clock_timestamp(), phase text)");
+  Insert(*primary, "A", 2);
+  // A streaming standby: pg_basebackup -R of the primary, started on its own port.
+  RestoreDir sdir;
+  RunResult clone = primary->Client("pg_basebackup", {"-D", sdir.data(), "-R", "-X", "stream", "-c", "fast"});
+  ASSERT_EQ(clone.exit_code, 0) << clone.err;
+  ASSERT_EQ(bulwark::testing::Run({"chown", "-R", "postgres:", sdir.data()}).exit_code, 0);
+  std::string why;
+  auto standby = PgServer::StartExisting(sdir.dir(), &why);
+  ASSERT_TRUE(standby) << why;
+  EXPECT_EQ(standby->Query("SELECT pg_is_in_recovery()"), "t");
+  Insert(*primary, "B", 1);
+  ASSERT_TRUE(WaitFor([&] { return standby->Psql("SELECT count(*) FROM ev").out == "3\n"; }, 30));
+
+  Scratch s;
+  s.Init();
+  std::string config = WriteConfig(s, standby->conninfo());
+  nlohmann::json backup = BaseBackup(s, config);
+  ASSERT_FALSE(backup.is_null());
+  const nlohmann::json& f = backup["facts"]["postgres"];
+  EXPECT_EQ(f["backup_from"], "standby");
+  EXPECT_EQ(f["timeline"], 1);
+  EXPECT_EQ(f["system_identifier"], primary->Query("SELECT system_identifier FROM pg_control_system()"));
+  Insert(*primary, "C", 1);  // after the backup
+  SwitchAndArchive(*primary);  // the primary archives the WAL the standby's backup needs
+
+  RestoreDir rd;
+  nlohmann::json r = PgRestore(s, config, *primary, rd.data(), {"--target", "immediate"});
+  ASSERT_FALSE(r.is_null());
+  EXPECT_EQ(r["verified"], true);
+  auto restored = StartPromoted(rd);
+  ASSERT_TRUE(restored);
+  EXPECT_EQ(Phases(*restored), "A,A,B");
+}
+
 TEST(PgPhysical, AFailedBaseBackupStoresNoSnapshot) {
   START_PG(pg, {.archive = true});
   Scratch s;

@@ -901,6 +901,8 @@ class TarBackup {
   std::mutex mu_;
   std::condition_variable work_cv_, room_cv_;
   std::deque<Job> jobs_;
+  std::vector<Bytes> spare_;  // chunk buffers to reuse
+  static constexpr size_t kSpareBuffers = 8;
   size_t queued_bytes_ = 0, max_queued_bytes_ = 0;
   bool closed_ = false;
   std::optional<bulwark::Error> fatal_;
@@ -993,6 +995,8 @@ void TarBackup::Worker() {
       if (!fatal_) fatal_ = e;
       room_cv_.notify_all();
     }
+    std::lock_guard<std::mutex> lock(mu_);
+    if (spare_.size() < kSpareBuffers) spare_.push_back(std::move(job.data));
   }
 }
 
@@ -1007,9 +1011,16 @@ void TarBackup::StopWorkers() {
 }
 
 void TarBackup::Emit(ByteSpan chunk, Id* slot) {
-  Job job{Bytes(chunk.begin(), chunk.end()), slot};
-  b_.progress_->bytes += chunk.size();
+  Job job{{}, slot};
   std::unique_lock<std::mutex> lock(mu_);
+  if (!spare_.empty()) {
+    job.data = std::move(spare_.back());
+    spare_.pop_back();
+  }
+  lock.unlock();
+  job.data.assign(chunk.begin(), chunk.end());  // a spare buffer: no allocation, no page faults
+  b_.progress_->bytes += chunk.size();
+  lock.lock();
   room_cv_.wait(lock, [&] { return queued_bytes_ == 0 || queued_bytes_ + chunk.size() <= max_queued_bytes_ || fatal_; });
   if (fatal_) throw *fatal_;
   queued_bytes_ += chunk.size();

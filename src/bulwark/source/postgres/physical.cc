@@ -224,6 +224,9 @@ ops::BackupResult BackupPhysical(repo::Repository& repo, const config::SourceCon
   SpawnOptions so;
   so.pipe_stdout = true;
   Subprocess child(argv, so);
+  // A larger pipe buffer lets pg_basebackup run ahead while a chunk is cut
+  // (best effort: the default is 64 KiB; /proc/sys/fs/pipe-max-size caps it).
+  ::fcntl(child.stdout_fd(), F_SETPIPE_SZ, 1 << 20);
   // pg_basebackup's failure, if it failed: the first cause of a broken tar.
   auto child_failure = [&](int status) -> std::optional<Error> {
     if (Subprocess::Succeeded(status)) return std::nullopt;
