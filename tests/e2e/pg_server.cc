@@ -54,22 +54,7 @@ std::unique_ptr<PgServer> PgServer::Start(std::string* why, const PgServerOption
     return nullptr;
   }
   s->started_ = true;  // from here on the destructor stops (and reaps) whatever did start
-  if (r.exit_code != 0) {
-    *why = "scripts/pg-server start failed (exit " + std::to_string(r.exit_code) + "): " + r.err + "\nlog:\n" +
-           ReadFileOr(s->dir_ + "/server.log", "(none)");
-    ADD_FAILURE() << *why;
-    return nullptr;
-  }
-  s->pid_ = ReadInt(s->dir_ + "/pid");
-  s->port_ = ReadInt(s->dir_ + "/port");
-  s->launcher_pid_ = ReadInt(s->dir_ + "/launcher-pid");
-  s->watcher_pid_ = ReadInt(s->dir_ + "/watcher-pid");
-  s->host_ = Trim(ReadFileOr(s->dir_ + "/host", ""));
-  if (s->pid_ <= 0 || s->port_ <= 0 || s->host_.empty() || Trim(r.out) != s->conninfo()) {
-    *why = "scripts/pg-server start left an incomplete " + s->dir_ + " (stdout: " + r.out + ")";
-    ADD_FAILURE() << *why;
-    return nullptr;
-  }
+  if (!s->Adopt(r, why)) return nullptr;
   return s;
 }
 
@@ -139,6 +124,38 @@ bool PgServer::CreateDatabase(const std::string& name) const {
 
 RunResult PgServer::PgbenchInit(const std::string& db, int scale) const {
   return Client("pgbench", {"-i", "-s", std::to_string(scale), "-q", db});
+}
+
+// The server scripts/pg-server started (or failed to start) in dir_: its pid,
+// port, launcher and watcher. False, with *why and a test failure, if it did not.
+bool PgServer::Adopt(const RunResult& r, std::string* why) {
+  if (r.exit_code != 0) {
+    *why = "scripts/pg-server start failed (exit " + std::to_string(r.exit_code) + "): " + r.err + "\nlog:\n" +
+           ReadFileOr(dir_ + "/server.log", "(none)");
+    ADD_FAILURE() << *why;
+    return false;
+  }
+  pid_ = ReadInt(dir_ + "/pid");
+  port_ = ReadInt(dir_ + "/port");
+  launcher_pid_ = ReadInt(dir_ + "/launcher-pid");
+  watcher_pid_ = ReadInt(dir_ + "/watcher-pid");
+  host_ = Trim(ReadFileOr(dir_ + "/host", ""));
+  if (pid_ <= 0 || port_ <= 0 || host_.empty() || Trim(r.out) != conninfo()) {
+    *why = "scripts/pg-server start left an incomplete " + dir_ + " (stdout: " + r.out + ")";
+    ADD_FAILURE() << *why;
+    return false;
+  }
+  return true;
+}
+
+std::unique_ptr<PgServer> PgServer::StartExisting(const std::string& dir, std::string* why) {
+  prctl(PR_SET_CHILD_SUBREAPER, 1);  // as in Start
+  std::unique_ptr<PgServer> s(new PgServer);
+  s->dir_ = dir;
+  RunResult r = Run({Script(), "start-existing", dir}, {"PG_SERVER_PARENT_PID=" + std::to_string(getpid())});
+  s->started_ = true;
+  if (!s->Adopt(r, why)) return nullptr;
+  return s;
 }
 
 }  // namespace bulwark::testing

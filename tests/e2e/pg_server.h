@@ -67,8 +67,18 @@ class PgServer {
   RunResult Client(const std::string& program, const std::vector<std::string>& args,
                    const std::string& input = "") const;
 
+  // A server on the data directory that is already at `dir`/data (e.g. a
+  // restored base backup set up for recovery): `scripts/pg-server
+  // start-existing DIR` chowns DIR to postgres, and starts the server on a
+  // free port with its socket in DIR/sock (overriding the copied settings).
+  // Ready means accepting connections (a recovering server does once it is
+  // consistent). `dir` is removed at destruction, as Start's. Null, with
+  // *why and a test failure, if it does not start.
+  static std::unique_ptr<PgServer> StartExisting(const std::string& dir, std::string* why);
+
  private:
   PgServer() = default;
+  bool Adopt(const RunResult& r, std::string* why);
 
   std::string dir_, host_;
   int port_ = 0, pid_ = 0, launcher_pid_ = 0, watcher_pid_ = 0;

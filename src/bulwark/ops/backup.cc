@@ -102,6 +102,8 @@ struct FileJob {
 };
 
 class Backup {
+  friend class TarBackup;  // BackupTar (end of file) reuses the chunker, saver and Commit
+
  public:
   Backup(repo::Repository& repo, const BackupOptions& opts)
       : repo_(repo),
@@ -877,6 +879,467 @@ BackupResult BackupCommand(repo::Repository& repo, const std::vector<std::string
                                         : "was killed by signal " + std::to_string(WTERMSIG(status));
     throw Error(ErrorCode::kSourceFailed, "command '" + argv[0] + "' " + why + "; no snapshot was stored");
   });
+}
+
+// ---------------------------------------------------------------------------
+// BackupTar: a tar stream stored as a tree (backup.h).
+
+}  // namespace bulwark::ops
+
+#include <archive.h>  // libarchive (Debian's libarchive-dev): reads the tar format
+#include <archive_entry.h>
+
+namespace bulwark::ops {
+
+std::string NormalizeTarPath(std::string_view path) {
+  std::string out;
+  size_t i = 0;
+  while (i <= path.size()) {
+    size_t j = path.find('/', i);
+    if (j == std::string_view::npos) j = path.size();
+    std::string_view component = path.substr(i, j - i);
+    i = j + 1;
+    if (component.empty() || component == ".") continue;
+    if (!repo::IsSafeName(component))
+      throw Error(ErrorCode::kSourceFailed, "tar stream: unsafe member name '" + std::string(path) + "'");
+    if (!out.empty()) out += '/';
+    out += component;
+  }
+  return out;
+}
+
+namespace {
+
+Error TarError(archive* a, const std::string& what) {
+  const char* m = archive_error_string(a);
+  return Error(ErrorCode::kSourceFailed, "tar stream: " + what + ": " + (m ? m : "unknown error"));
+}
+
+class TarBackup {
+ public:
+  TarBackup(repo::Repository& repo, const BackupOptions& opts) : b_(repo, opts) {}
+  // Workers first: they write into entries and use the saver.
+  ~TarBackup() { StopWorkers(); }
+  BackupResult Run(int fd, const std::string& root_name, const std::string& kind, const TarHooks& hooks);
+
+ private:
+  struct Entry {
+    Node node;
+    std::map<std::string, std::unique_ptr<Entry>> children;  // directories
+    std::deque<Id> content;  // files: chunk ids in order, written by the workers (stable addresses)
+    std::string hardlink;    // hardlinks: the normalised path of the member linked to
+  };
+  struct Job {
+    Bytes data;
+    Id* slot;
+  };
+
+  Entry* Insert(const std::string& path, Node node);
+  Entry* Find(const std::string& path);
+  void AddMember(archive* a, archive_entry* ent, const TarHooks& hooks);
+  void ReadData(archive* a, Entry* e, std::string* capture);
+  void Emit(ByteSpan chunk, Id* slot);
+  void Worker();
+  void StopWorkers();
+  void ResolveHardlinks();
+  Id SaveDir(Entry* dir);
+  Node ImpliedDir() const;
+
+  Backup b_;
+  Entry root_;
+  int64_t now_ns_ = 0;
+  bool have_owner_ = false, root_listed_ = false;
+  Node owner_;  // the first member: owner and mtime of implied directories
+  std::vector<std::unique_ptr<Entry>> replaced_;  // superseded by a later member; workers may still fill them
+  std::vector<Entry*> hardlinks_;
+  Bytes window_;
+
+  std::mutex mu_;
+  std::condition_variable work_cv_, room_cv_;
+  std::deque<Job> jobs_;
+  std::vector<Bytes> spare_;  // chunk buffers to reuse
+  static constexpr size_t kSpareBuffers = 8;
+  size_t queued_bytes_ = 0, max_queued_bytes_ = 0;
+  bool closed_ = false;
+  std::optional<bulwark::Error> fatal_;
+  std::vector<std::thread> workers_;
+};
+
+Node TarBackup::ImpliedDir() const {
+  Node n;
+  n.type = NodeType::kDir;
+  n.mode = 0700;
+  n.uid = owner_.uid;
+  n.gid = owner_.gid;
+  n.user = owner_.user;
+  n.group = owner_.group;
+  n.mtime_ns = n.ctime_ns = have_owner_ ? owner_.mtime_ns : now_ns_;  // the same tar, the same tree
+  n.nlink = 1;
+  return n;
+}
+
+TarBackup::Entry* TarBackup::Insert(const std::string& path, Node node) {
+  if (path.empty()) {  // "." or "./": the root directory itself
+    if (node.type != NodeType::kDir)
+      throw bulwark::Error(ErrorCode::kSourceFailed, "tar stream: member '.' is not a directory");
+    node.name = root_.node.name;
+    root_.node = std::move(node);
+    root_listed_ = true;
+    return &root_;
+  }
+  Entry* dir = &root_;
+  size_t i = 0;
+  for (;;) {
+    size_t j = path.find('/', i);
+    std::string name = path.substr(i, j == std::string::npos ? std::string::npos : j - i);
+    auto& slot = dir->children[name];
+    if (j == std::string::npos) {
+      if (slot && slot->node.type == NodeType::kDir && node.type == NodeType::kDir) {
+        slot->node = std::move(node);  // listed after its contents: keep them
+      } else {
+        if (slot) replaced_.push_back(std::move(slot));
+        slot = std::make_unique<Entry>();
+        slot->node = std::move(node);
+      }
+      slot->node.name = name;
+      return slot.get();
+    }
+    if (!slot) {
+      slot = std::make_unique<Entry>();
+      slot->node = ImpliedDir();
+    } else if (slot->node.type != NodeType::kDir) {
+      throw bulwark::Error(ErrorCode::kSourceFailed,
+                           "tar stream: member '" + path + "': '" + path.substr(0, j) + "' is not a directory");
+    }
+    dir = slot.get();
+    i = j + 1;
+  }
+}
+
+TarBackup::Entry* TarBackup::Find(const std::string& path) {
+  Entry* e = &root_;
+  size_t i = 0;
+  while (e && i < path.size()) {
+    size_t j = path.find('/', i);
+    if (j == std::string::npos) j = path.size();
+    auto it = e->children.find(path.substr(i, j - i));
+    e = it == e->children.end() ? nullptr : it->second.get();
+    i = j + 1;
+  }
+  return e;
+}
+
+void TarBackup::Worker() {
+  for (;;) {
+    Job job;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      work_cv_.wait(lock, [&] { return !jobs_.empty() || closed_; });
+      if (jobs_.empty()) return;
+      job = std::move(jobs_.front());
+      jobs_.pop_front();
+      queued_bytes_ -= job.data.size();
+      room_cv_.notify_one();
+      if (fatal_) continue;  // failing: drop the rest
+    }
+    try {
+      Id id = b_.repo_.ids().Mac(job.data);
+      *job.slot = id;
+      if (b_.saver_.Save(BlobType::kData, job.data, id)) b_.progress_->bytes_added += job.data.size();
+    } catch (const bulwark::Error& e) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!fatal_) fatal_ = e;
+      room_cv_.notify_all();
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    if (spare_.size() < kSpareBuffers) spare_.push_back(std::move(job.data));
+  }
+}
+
+void TarBackup::StopWorkers() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    closed_ = true;
+  }
+  work_cv_.notify_all();
+  for (auto& t : workers_) t.join();
+  workers_.clear();
+}
+
+void TarBackup::Emit(ByteSpan chunk, Id* slot) {
+  Job job{{}, slot};
+  std::unique_lock<std::mutex> lock(mu_);
+  if (!spare_.empty()) {
+    job.data = std::move(spare_.back());
+    spare_.pop_back();
+  }
+  lock.unlock();
+  job.data.assign(chunk.begin(), chunk.end());  // a spare buffer: no allocation, no page faults
+  b_.progress_->bytes += chunk.size();
+  lock.lock();
+  room_cv_.wait(lock, [&] { return queued_bytes_ == 0 || queued_bytes_ + chunk.size() <= max_queued_bytes_ || fatal_; });
+  if (fatal_) throw *fatal_;
+  queued_bytes_ += chunk.size();
+  jobs_.push_back(std::move(job));
+  work_cv_.notify_one();
+}
+
+// The member's data, through the chunker, to the workers. libarchive hands
+// out blocks at offsets; a gap between blocks (a hole of a sparse member,
+// or one up to its size at the end) is stored as zeros.
+void TarBackup::ReadData(archive* a, Entry* e, std::string* capture) {
+  const size_t max = b_.chunker_.params().max_size;
+  const size_t cap = max + (1u << 20);  // a maximal chunk plus read-ahead: a cut is always found
+  if (window_.size() != cap) window_.resize(cap);
+  const uint64_t size = e->node.size;
+  const uint8_t* block = nullptr;
+  size_t block_len = 0;
+  uint64_t block_off = 0, placed = 0;  // member offsets: of `block`, and of the window's end
+  bool blocks_done = false;
+  auto done = [&] { return blocks_done && block_len == 0 && placed >= size; };
+  size_t start = 0, end = 0;
+  for (;;) {
+    if (!done() && end - start < max) {
+      if (start > 0) {
+        std::memmove(window_.data(), window_.data() + start, end - start);
+        end -= start;
+        start = 0;
+      }
+      while (end < cap) {
+        if (block_len == 0 && !blocks_done) {
+          const void* p;
+          size_t n;
+          la_int64_t off;
+          int r = archive_read_data_block(a, &p, &n, &off);
+          if (r == ARCHIVE_EOF) {
+            blocks_done = true;
+          } else if (r < ARCHIVE_WARN) {
+            throw TarError(a, "reading member '" + e->node.name + "'");
+          } else {
+            if (off < 0 || static_cast<uint64_t>(off) < placed)
+              throw bulwark::Error(ErrorCode::kSourceFailed, "tar stream: member '" + e->node.name + "': data block out of order");
+            block = static_cast<const uint8_t*>(p);
+            block_len = n;
+            block_off = static_cast<uint64_t>(off);
+          }
+          continue;
+        }
+        uint64_t data_at = block_len > 0 ? block_off : std::max(size, placed);
+        if (placed < data_at) {  // a hole
+          size_t n = static_cast<size_t>(std::min<uint64_t>(cap - end, data_at - placed));
+          std::memset(window_.data() + end, 0, n);
+          if (capture) capture->append(n, '\0');
+          end += n;
+          placed += n;
+          e->node.sparse = true;
+          continue;
+        }
+        if (block_len == 0) break;
+        size_t n = std::min(cap - end, block_len);
+        std::memcpy(window_.data() + end, block, n);
+        if (capture) capture->append(reinterpret_cast<const char*>(block), n);
+        block += n;
+        block_len -= n;
+        block_off += n;
+        end += n;
+        placed += n;
+      }
+    }
+    if (start == end) break;  // only when done(): the window is filled otherwise
+    ByteSpan avail(window_.data() + start, end - start);
+    size_t cut = b_.chunker_.FindCut(avail, done());
+    if (cut == 0) continue;
+    Emit(avail.subspan(0, cut), &e->content.emplace_back());
+    start += cut;
+  }
+  e->node.size = placed;
+}
+
+void TarBackup::AddMember(archive* a, archive_entry* ent, const TarHooks& hooks) {
+  const char* raw = archive_entry_pathname(ent);
+  if (!raw) throw TarError(a, "a member name");
+  std::string path = NormalizeTarPath(raw);
+  Node n;
+  n.mode = archive_entry_perm(ent) & 07777;
+  n.uid = static_cast<uint32_t>(archive_entry_uid(ent));
+  n.gid = static_cast<uint32_t>(archive_entry_gid(ent));
+  if (const char* u = archive_entry_uname(ent)) n.user = u;
+  if (const char* g = archive_entry_gname(ent)) n.group = g;
+  n.mtime_ns = archive_entry_mtime_is_set(ent)
+                   ? static_cast<int64_t>(archive_entry_mtime(ent)) * 1000000000 + archive_entry_mtime_nsec(ent)
+                   : now_ns_;
+  n.ctime_ns = n.mtime_ns;  // no change detection against tar members
+  n.nlink = 1;
+  archive_entry_xattr_reset(ent);
+  const char* xname;
+  const void* xvalue;
+  size_t xsize;
+  while (archive_entry_xattr_next(ent, &xname, &xvalue, &xsize) == ARCHIVE_OK)
+    n.xattrs.emplace_back(xname, std::string(static_cast<const char*>(xvalue), xsize));
+  std::sort(n.xattrs.begin(), n.xattrs.end());
+  if (!have_owner_) {
+    owner_ = n;
+    have_owner_ = true;
+    if (!root_listed_) {
+      root_.node.uid = n.uid;
+      root_.node.gid = n.gid;
+      root_.node.user = n.user;
+      root_.node.group = n.group;
+      root_.node.mtime_ns = root_.node.ctime_ns = n.mtime_ns;
+    }
+  }
+  if (const char* target = archive_entry_hardlink(ent)) {
+    n.type = NodeType::kFile;
+    Entry* e = Insert(path, std::move(n));
+    e->hardlink = NormalizeTarPath(target);
+    hardlinks_.push_back(e);
+    return;
+  }
+  switch (archive_entry_filetype(ent)) {
+    case AE_IFREG: {
+      n.type = NodeType::kFile;
+      n.size = static_cast<uint64_t>(std::max<la_int64_t>(0, archive_entry_size(ent)));
+      Entry* e = Insert(path, std::move(n));
+      bool want = hooks.want_content && hooks.want_content(path);
+      std::string content;
+      ReadData(a, e, want ? &content : nullptr);
+      b_.progress_->files++;
+      if (want && hooks.on_content) hooks.on_content(path, std::move(content));
+      return;
+    }
+    case AE_IFDIR:
+      n.type = NodeType::kDir;
+      break;
+    case AE_IFLNK:
+      n.type = NodeType::kSymlink;
+      if (const char* t = archive_entry_symlink(ent)) n.link_target = t;
+      break;
+    case AE_IFIFO:
+      n.type = NodeType::kFifo;
+      break;
+    case AE_IFCHR:
+    case AE_IFBLK:
+      n.type = archive_entry_filetype(ent) == AE_IFCHR ? NodeType::kCharDev : NodeType::kBlockDev;
+      n.rdev = archive_entry_rdev(ent);
+      break;
+    case AE_IFSOCK:
+      n.type = NodeType::kSocket;
+      break;
+    default:
+      throw bulwark::Error(ErrorCode::kSourceFailed, "tar stream: member '" + path + "' has an unknown type");
+  }
+  Insert(path, std::move(n));
+}
+
+// A hardlink gets the content of the member it links to; the group shares a
+// made-up inode number and its link count, so that restore links them again.
+void TarBackup::ResolveHardlinks() {
+  uint64_t next_inode = 0;
+  std::map<Entry*, std::vector<Entry*>> groups;
+  for (Entry* link : hardlinks_) {
+    Entry* target = Find(link->hardlink);
+    for (int hops = 0; target && !target->hardlink.empty() && hops < 64; ++hops) target = Find(target->hardlink);
+    if (!target || target == link || target->node.type != NodeType::kFile || !target->hardlink.empty())
+      throw bulwark::Error(ErrorCode::kSourceFailed,
+                           "tar stream: hardlink '" + link->node.name + "' to '" + link->hardlink + "', which is not a file in the archive");
+    groups[target].push_back(link);
+  }
+  for (auto& [target, links] : groups) {
+    target->node.inode = ++next_inode;
+    target->node.nlink = links.size() + 1;
+    for (Entry* l : links) {
+      l->content = target->content;
+      l->node.size = target->node.size;
+      l->node.sparse = target->node.sparse;
+      l->node.inode = target->node.inode;
+      l->node.nlink = target->node.nlink;
+    }
+  }
+}
+
+Id TarBackup::SaveDir(Entry* dir) {
+  Tree t;
+  t.nodes.reserve(dir->children.size());
+  for (auto& [name, child] : dir->children) {
+    Node n = std::move(child->node);
+    n.name = name;
+    if (n.type == NodeType::kDir) {
+      n.subtree = SaveDir(child.get());
+      b_.dirs_++;
+    } else if (n.type == NodeType::kFile) {
+      n.content.assign(child->content.begin(), child->content.end());
+      b_.files_new_++;
+    } else {
+      b_.others_++;
+    }
+    t.nodes.push_back(std::move(n));
+  }
+  return b_.saver_.SaveTree(t);
+}
+
+void DrainFd(int fd) {
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+  }
+}
+
+BackupResult TarBackup::Run(int fd, const std::string& root_name, const std::string& kind, const TarHooks& hooks) {
+  auto t0 = std::chrono::steady_clock::now();
+  if (!repo::IsSafeName(root_name))
+    throw bulwark::Error(ErrorCode::kInvalidArgument, "tar backup name '" + root_name + "' is not a valid file name");
+  now_ns_ = b_.opts_.time_ns.value_or(repo::NowNs());
+  root_.node = ImpliedDir();
+  root_.node.name = root_name;
+  root_.node.uid = geteuid();
+  root_.node.gid = getegid();
+  max_queued_bytes_ = 4 * static_cast<size_t>(b_.chunker_.params().max_size);
+  int threads = b_.opts_.threads > 0 ? b_.opts_.threads : static_cast<int>(std::max(2u, std::thread::hardware_concurrency()));
+  for (int i = 0; i < threads; ++i) workers_.emplace_back([this] { Worker(); });
+
+  std::unique_ptr<archive, int (*)(archive*)> a(archive_read_new(), archive_read_free);
+  if (!a) throw bulwark::Error(ErrorCode::kInternal, "archive_read_new failed");
+  archive_read_support_format_tar(a.get());
+  if (archive_read_open_fd(a.get(), fd, 1u << 20) != ARCHIVE_OK) throw TarError(a.get(), "opening");
+  for (;;) {
+    archive_entry* ent;
+    int r = archive_read_next_header(a.get(), &ent);
+    if (r == ARCHIVE_EOF) break;
+    if (r < ARCHIVE_WARN) throw TarError(a.get(), "reading a member header");
+    AddMember(a.get(), ent, hooks);
+  }
+  DrainFd(fd);  // padding after the end-of-archive blocks: the producer finishes writing
+  StopWorkers();
+  if (fatal_) throw *fatal_;
+  ResolveHardlinks();
+  nlohmann::json facts = b_.opts_.facts;
+  if (hooks.finish) hooks.finish(&facts);
+
+  Node root = root_.node;
+  root.subtree = SaveDir(&root_);
+  b_.dirs_++;
+  Tree top;
+  top.nodes.push_back(std::move(root));
+  Id top_id = b_.saver_.SaveTree(top);
+  BackupResult result;
+  result.snapshot = b_.Commit(top_id, false, {"/" + root_name}, kind);
+  result.snapshot.facts = std::move(facts);
+  result.snapshot.summary.duration_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (b_.opts_.before_commit) b_.opts_.before_commit();
+  b_.repo_.SaveSnapshot(result.snapshot);
+  return result;
+}
+
+}  // namespace
+
+BackupResult BackupTar(repo::Repository& repo, int fd, const std::string& root_name, const std::string& kind,
+                       const BackupOptions& options, const TarHooks& hooks) {
+  repo.IndexOrphanPacks();
+  TarBackup b(repo, options);
+  return b.Run(fd, root_name, kind, hooks);
 }
 
 }  // namespace bulwark::ops

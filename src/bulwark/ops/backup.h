@@ -108,4 +108,58 @@ void ScanTotals(const BackupOptions& options, BackupProgress* progress, const st
 // pattern with '/' matches the absolute path (fnmatch, '*' does not cross '/').
 bool MatchesExclude(const std::vector<std::string>& patterns, const std::string& path, std::string_view name);
 
+// Backing up a tar archive (ops/backup.cc): the members of the ustar, pax or
+// GNU tar stream readable from `fd` (as libarchive reads it, uncompressed;
+// e.g. `pg_basebackup -D - -Ft`) become a tree, so that unchanged members
+// deduplicate across backups like the files of a directory.
+//
+// Tree: the snapshot's root holds one directory `root_name` (snapshot paths
+// {"/" + root_name}), and below it every member at its path: names are
+// normalised ("./pg_wal/x/" and "pg_wal/x" are the same entry; a leading '/'
+// is dropped), directories the archive implies but does not list are created
+// (mode 0700, the owner and mtime of the first member: the same archive gives
+// the same tree), a member listed twice keeps its last version. Metadata
+// comes from the tar header: type (file, directory, symlink, hardlink, FIFO,
+// device), permission bits, uid/gid and their names, mtime (seconds in
+// ustar, nanoseconds in pax), size, link target, xattrs (pax SCHILY.xattr).
+// Holes of sparse members are stored as zeros (the node is marked sparse).
+// The root directory takes the metadata of a "." member when there is one,
+// else those of an implied directory.
+//
+// Pipeline: this thread reads the archive and finds chunk boundaries
+// (FastCDC); `options.threads` workers hash, compress, encrypt and pack the
+// chunks (BlobSaver). Memory: the read window (max chunk + 1 MiB) plus at
+// most 4 maximal chunks queued for the workers, plus the packs in flight,
+// plus the tree of entries (no content, ~200 bytes an entry).
+//
+// Errors: an unreadable or malformed stream (truncated member, bad header,
+// unsafe name such as "..") throws Error(kSourceFailed, "tar stream: ...")
+// and stores no snapshot; so does `hooks.finish` throwing. Whether the
+// archive is complete (libarchive accepts a stream that ends between members
+// without the end-of-archive blocks) is for the caller to check, e.g. by a
+// last member it expects (pg_basebackup's backup_manifest).
+// Repository errors propagate as in BackupPaths. Summary: files_new counts
+// file members, dirs directories, other_entries the rest.
+struct TarHooks {
+  // Members whose whole content the caller also wants in memory (small ones:
+  // backup_label, a manifest); asked once per member with its normalised path.
+  std::function<bool(const std::string& path)> want_content;
+  // Receives each wanted member's content, right after the member was read.
+  std::function<void(const std::string& path, std::string content)> on_content;
+  // Called after the archive's end (the rest of `fd` is read to EOF first, so
+  // a producer writing into a pipe has finished writing) and before anything
+  // is committed; may add to the snapshot's facts, or throw to store no
+  // snapshot (e.g. kSourceFailed when the producer failed).
+  std::function<void(nlohmann::json* facts)> finish;
+};
+
+BackupResult BackupTar(repo::Repository& repo, int fd, const std::string& root_name, const std::string& kind,
+                       const BackupOptions& options, const TarHooks& hooks);
+
+// The path of a tar member as BackupTar stores it: "./" prefixes, a leading
+// '/', empty and "." components and a trailing '/' removed ("./pg_wal/" ->
+// "pg_wal", "./" -> ""). Throws Error(kSourceFailed) when a component is
+// ".." or otherwise unsafe (repo::IsSafeName).
+std::string NormalizeTarPath(std::string_view path);
+
 }  // namespace bulwark::ops

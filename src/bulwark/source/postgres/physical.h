@@ -1,0 +1,112 @@
+// PostgreSQL physical base backups (source/postgres/physical.cc; entry point
+// BackupPhysical in backup.h): what a base backup is made of, and the
+// decoders for the two files of it that bulwark reads, backup_label and
+// backup_manifest.
+//
+// How a base backup is taken, and why that way: bulwark runs the server's
+// own `pg_basebackup -D - -Ft -X none -c fast -w --manifest-checksums=CRC32C`
+// (from pg_bin_dir or /usr/lib/postgresql/MAJOR/bin, matching the server's
+// major version) and reads its tar from a pipe (ops::BackupTar), rather than
+// speaking the replication protocol's BASE_BACKUP itself through libpq:
+//  - pg_basebackup speaks every server version's dialect of BASE_BACKUP (the
+//    options, the archive and manifest framing and the tablespace streams
+//    changed in PostgreSQL 15) and checks the server's version itself; a
+//    libpq client would have to re-implement and test each;
+//  - it is what the notes verified (docs/POSTGRES-NOTES.md §3): the tar on
+//    stdout with `-X none` is complete, backup_label first and
+//    backup_manifest last, and pg_verifybackup accepts it;
+//  - its cost is one extra copy through a pipe (~GB/s), small beside
+//    chunking, hashing and compressing.
+// What it cannot do: write more than one tablespace to stdout (pg_basebackup
+// refuses: "can only write single tablespace to stdout"), so clusters with
+// tablespaces outside the data directory are not supported yet; and `-X
+// stream` is refused with a tar on stdout, so the WAL of the backup comes
+// from the WAL archive (archive_command), never from the tar. pg_basebackup
+// waits until the backup's last WAL segment is archived: a broken
+// archive_command makes a base backup wait (as it does without bulwark).
+//
+// The tree: every member of the tar at its path below "/<source name>", so
+// the tree has the layout of the data directory (with backup_label,
+// tablespace_map and backup_manifest; without the files pg_basebackup
+// leaves out: postmaster.pid, pg_wal's contents, ...). Unchanged relation
+// files deduplicate across base backups by content (FastCDC chunks).
+//
+// Facts (snapshot.facts["postgres"], all strings unless noted):
+//   mode "physical"; system_identifier (decimal string: it exceeds 2^53);
+//   timeline (number: START TIMELINE of backup_label); stop_timeline
+//   (number: the timeline of the manifest's last WAL range); start_lsn
+//   (backup_label START WAL LOCATION), stop_lsn (the manifest's WAL-Ranges
+//   End-LSN: backup_label has none), checkpoint_lsn; start_wal_segment (the
+//   WAL file holding start_lsn, from backup_label); label; backup_from
+//   ("primary" or "standby"); label_start_time (backup_label START TIME as
+//   written, in the server's log_timezone); start_time and stop_time (RFC
+//   3339 UTC, the server's clock_timestamp() read right before pg_basebackup
+//   started and right after it exited: they bracket the backup on the same
+//   clock that stamps commits, so a recovery target time at or after
+//   stop_time is reachable from this backup); server_version (SHOW
+//   server_version), server_version_num (number); manifest_checksum;
+//   manifest_files and data_bytes (numbers: the manifest's file count and
+//   the sum of their sizes); pg_basebackup (its path).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace bulwark::source::postgres {
+
+// A WAL location (log sequence number): 64 bits, written "X/Y" with the high
+// and low 32 bits in hex ("16/B374D848").
+using Lsn = uint64_t;
+// Parses "X/Y": 1 to 8 hex digits each side (either case). nullopt otherwise.
+std::optional<Lsn> ParseLsn(std::string_view s);
+// "16/B374D848": upper-case hex, as PostgreSQL prints it.
+std::string FormatLsn(Lsn lsn);
+
+// The backup_label file at the root of a base backup (PostgreSQL's
+// do_pg_backup_start writes it: "KEY: value" lines).
+struct BackupLabel {
+  Lsn start_lsn = 0;               // START WAL LOCATION
+  std::string start_wal_segment;   // its "(file 000000010000000000000010)"
+  Lsn checkpoint_lsn = 0;          // CHECKPOINT LOCATION
+  std::string method;              // BACKUP METHOD ("streamed")
+  std::string backup_from;         // BACKUP FROM ("primary" / "standby")
+  std::string start_time;          // START TIME, as written ("2026-11-21 19:32:36 UTC")
+  std::string label;               // LABEL
+  uint32_t start_timeline = 0;     // START TIMELINE (PostgreSQL 11 and later)
+};
+// Throws Error(kCorrupt, "backup_label: ...") unless START WAL LOCATION
+// (with its file name: 24 hex digits), CHECKPOINT LOCATION and START
+// TIMELINE are present and well-formed. Other lines are kept or ignored.
+BackupLabel ParseBackupLabel(std::string_view text);
+
+// One entry of the manifest's WAL-Ranges: the WAL needed to make the backup
+// consistent, per timeline.
+struct WalRange {
+  uint32_t timeline = 0;
+  Lsn start = 0, end = 0;
+};
+
+// What bulwark reads of a backup_manifest (PostgreSQL 13+; JSON,
+// docs "Backup Manifest Format").
+struct BackupManifest {
+  int version = 0;                      // PostgreSQL-Backup-Manifest-Version: 1, or 2 (PostgreSQL 17)
+  std::optional<uint64_t> system_identifier;  // version 2 only
+  std::vector<WalRange> wal_ranges;     // as listed
+  uint64_t files = 0, bytes = 0;        // Files: count, and the sum of their Size
+  std::string checksum;                 // Manifest-Checksum (hex SHA-256)
+
+  // The range that ends last (its end is the backup's stop LSN). Requires a
+  // non-empty wal_ranges (ParseBackupManifest ensures it).
+  const WalRange& Last() const;
+};
+// Parses a manifest and verifies its Manifest-Checksum: the SHA-256 of every
+// byte up to and including the second-to-last newline (PostgreSQL's
+// parse_manifest.c). Throws Error(kCorrupt, "backup_manifest: ...") on
+// malformed JSON, a missing or unknown version, no WAL-Ranges, an LSN that
+// does not parse, or a checksum mismatch.
+BackupManifest ParseBackupManifest(std::string_view text);
+
+}  // namespace bulwark::source::postgres
