@@ -47,20 +47,6 @@ Lsn LsnOrThrow(std::string_view s, const char* what, Error (*err)(const std::str
 
 }  // namespace
 
-std::optional<Lsn> ParseLsn(std::string_view s) {
-  size_t slash = s.find('/');
-  if (slash == std::string_view::npos) return std::nullopt;
-  std::string_view hi = s.substr(0, slash), lo = s.substr(slash + 1);
-  if (hi.size() > 8 || lo.size() > 8 || !IsHex(hi) || !IsHex(lo)) return std::nullopt;
-  return (std::stoull(std::string(hi), nullptr, 16) << 32) | std::stoull(std::string(lo), nullptr, 16);
-}
-
-std::string FormatLsn(Lsn lsn) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "%X/%X", static_cast<unsigned>(lsn >> 32), static_cast<unsigned>(lsn & 0xffffffffu));
-  return buf;
-}
-
 BackupLabel ParseBackupLabel(std::string_view text) {
   BackupLabel l;
   bool have_start = false, have_checkpoint = false, have_timeline = false;

@@ -55,15 +55,11 @@
 #include <string_view>
 #include <vector>
 
+#include "bulwark/source/postgres/wal_names.h"
+
 namespace bulwark::source::postgres {
 
-// A WAL location (log sequence number): 64 bits, written "X/Y" with the high
-// and low 32 bits in hex ("16/B374D848").
-using Lsn = uint64_t;
-// Parses "X/Y": 1 to 8 hex digits each side (either case). nullopt otherwise.
-std::optional<Lsn> ParseLsn(std::string_view s);
-// "16/B374D848": upper-case hex, as PostgreSQL prints it.
-std::string FormatLsn(Lsn lsn);
+// Lsn, ParseLsn and FormatLsn: wal_names.h.
 
 // The backup_label file at the root of a base backup (PostgreSQL's
 // do_pg_backup_start writes it: "KEY: value" lines).

@@ -27,10 +27,13 @@ namespace bulwark::source::postgres {
 
 inline constexpr uint64_t kDefaultWalSegmentSize = 16ull << 20;  // bytes
 
-// Parses "16/B374D848"; nullopt if malformed (each part 1..8 hex digits).
-std::optional<uint64_t> ParseLsn(std::string_view s);
+// A WAL location (log sequence number): a 64-bit byte position.
+using Lsn = uint64_t;
+// Parses "16/B374D848" (1..8 hex digits each side, either case); nullopt
+// if malformed.
+std::optional<Lsn> ParseLsn(std::string_view s);
 // 0x16B374D848 -> "16/B374D848" (upper case, no leading zeros, as PostgreSQL prints).
-std::string FormatLsn(uint64_t lsn);
+std::string FormatLsn(Lsn lsn);
 
 enum class WalFileKind { kSegment, kHistory, kBackup, kPartial };
 
