@@ -21,6 +21,11 @@ struct RunResult {
 RunResult Run(const std::vector<std::string>& argv, const std::vector<std::string>& env = {},
               const std::string& input = "");
 
+// Starts argv in the background like Run (environment: the test's without
+// BULWARK_*, plus `env`), with stdin, stdout and stderr on /dev/null; returns
+// its pid, which the caller must reap (waitpid).
+int StartBackground(const std::vector<std::string>& argv, const std::vector<std::string>& env = {});
+
 // A scratch directory with a password file and a repository path, removed at
 // destruction (read-only directories made writable first).
 class Scratch {

@@ -44,6 +44,10 @@ std::unique_ptr<PgServer> PgServer::Start(std::string* why, const PgServerOption
   std::vector<std::string> env{"PG_SERVER_PARENT_PID=" + std::to_string(getpid())};
   std::vector<std::string> argv{Script(), "start", s->dir_};
   if (options.archive) argv.push_back("--archive");
+  if (!options.archive_command.empty()) {
+    argv.push_back("--archive-command");
+    argv.push_back(options.archive_command);
+  }
   RunResult r = Run(argv, env);
   if (r.exit_code == 3) {
     *why =

@@ -22,6 +22,12 @@ struct PgServerOptions {
   // archive_mode=on with archive_command copying each segment (and history /
   // backup file) into archive_dir() (test ! -f ... && cp %p ...).
   bool archive = false;
+  // archive_mode=on with this archive_command instead (scripts/pg-server
+  // --archive-command), e.g. "/abs/bulwark --repo R --key-file K wal-push
+  // --source main %p". It runs as the postgres user in data_dir(): what it
+  // uses (binary, repository, key file) must be accessible to that user.
+  // Excludes `archive`.
+  std::string archive_command;
 };
 
 class PgServer {
