@@ -27,7 +27,13 @@ struct PgServerOptions {
   // --source main %p". It runs as the postgres user in data_dir(): what it
   // uses (binary, repository, key file) must be accessible to that user.
   // Excludes `archive`.
-  std::string archive_command;
+  std::string archive_command{};  // {}: designated initializers of the others stay warning-free
+  // A restore instead of initdb (scripts/pg-server --base-backup): the data
+  // directory is this pg_basebackup -Ft tar, recovering through
+  // `restore_command` (runs as postgres in data_dir()), then promoting, with
+  // the optional `recovery_end_command`. Start returns once the server
+  // accepts connections; poll pg_is_in_recovery() for the end of recovery.
+  std::string base_backup{}, restore_command{}, recovery_end_command{};
 };
 
 class PgServer {

@@ -240,6 +240,48 @@ TEST_F(WalPostgresTest, ArchiveCommandStoresSegmentsAndWalFetchReturnsTheSameByt
   EXPECT_NE(revoked.err.find("key remove"), std::string::npos) << revoked.err;
 }
 
+// The point of archiving: a base backup plus the archived WAL restore every
+// committed transaction. PostgreSQL itself drives wal-fetch (restore_command)
+// through a real archive recovery: segments come from the repository and
+// from the spool (prefetch), missing files (the end of the archive, the next
+// timeline's .history) exit 1 quietly, then it promotes; recovery_end_command
+// removes the spool.
+TEST_F(WalPostgresTest, ArchiveRecoveryThroughWalFetchRestoresEveryCommittedRow) {
+  PgServerOptions o;
+  o.archive_command = ArchiveCommand();
+  std::string why;
+  auto origin = PgServer::Start(&why, o);
+  if (!origin) GTEST_SKIP() << why;
+  origin->Query("CREATE TABLE t (g int, h text)");
+  origin->Query("INSERT INTO t SELECT g, 'before' FROM generate_series(1, 1000) g");
+  RunResult bb = origin->Client("pg_basebackup", {"-D", "-", "-Ft", "-X", "none", "-c", "fast"});
+  ASSERT_EQ(bb.exit_code, 0) << bb.err;
+  WriteFile(s_.Path("base.tar"), bb.out);
+  // After the base backup: rows in several segments, all archived.
+  ArchiveSegments(*origin, 4);
+  ASSERT_FALSE(HasFailure());
+  const std::string rows = origin->Query("SELECT count(*) || ' ' || md5(string_agg(g || h, ',' ORDER BY g, h)) FROM t");
+  ASSERT_TRUE(origin->Stop());
+
+  PgServerOptions r;
+  r.base_backup = s_.Path("base.tar");
+  r.restore_command = BulwarkBin() + " -v --repo " + repo_ + " --key-file " + key_ + " wal-fetch --source main %f %p";
+  r.recovery_end_command = "rm -rf pg_wal/bulwark-spool";
+  auto restored = PgServer::Start(&why, r);
+  ASSERT_TRUE(restored) << why;
+  ASSERT_TRUE(WaitFor([&] { return restored->Query("SELECT pg_is_in_recovery()") == "f"; }, 120)) << restored->Log();
+  EXPECT_EQ(restored->Query("SELECT count(*) || ' ' || md5(string_agg(g || h, ',' ORDER BY g, h)) FROM t"), rows);
+  std::string log = restored->Log();
+  EXPECT_NE(log.find("restored log file"), std::string::npos) << log;
+  EXPECT_NE(log.find("from the spool"), std::string::npos) << "no segment was served from the prefetch spool:\n" << log;
+  EXPECT_NE(log.find("00000002.history is not archived"), std::string::npos) << log;
+  // (FATAL lines about connections while it starts are pg_isready's polls.)
+  EXPECT_EQ(log.find("could not restore file"), std::string::npos) << log;
+  EXPECT_EQ(log.find("wal-fetch"), std::string::npos) << "an error from wal-fetch:\n" << log;
+  EXPECT_EQ(restored->Query("SELECT substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)"), "00000002");  // promoted
+  EXPECT_FALSE(fs::exists(restored->data_dir() + "/pg_wal/bulwark-spool")) << "recovery_end_command did not run";
+}
+
 // wal-push killed with SIGKILL in the middle of its upload: the S3 test server
 // behind the fault proxy, which forwards half the PUT's body and then holds
 // it, so the kill lands mid-upload every time (no timing). No partial object
