@@ -235,9 +235,9 @@ int main(int argc, char** argv) {
     const std::string object = "wal/main/000000010000000000000010";
     Bytes segment(64 << 10, 0);
     for (size_t i = 0; i < segment.size(); i += 8192) segment[i] = static_cast<uint8_t>(i >> 13);
-    Write("wal_fuzz", "segment", WithMode(0, repo::SealWal(aead, object, segment, crypto::Sha256(segment), 1)));
+    Write("wal_fuzz", "segment", WithMode(0, repo::SealWal(aead, object, segment, 1)));
     Bytes history = Str("1\t0/170004F0\tbefore 2026-11-21 19:33:29.852203+00\n");
-    Write("wal_fuzz", "history_stored", WithMode(0, repo::SealWal(aead, object, history, crypto::Sha256(history), 0)));
+    Write("wal_fuzz", "history_stored", WithMode(0, repo::SealWal(aead, object, history, 0)));
     Bytes plain{0};
     Writer w(&plain);
     w.U64(history.size());

@@ -205,7 +205,9 @@ static std::string KeyFilePath() { return G().key_file.empty() ? EnvOr("BULWARK_
 std::optional<repo::MachineKey> MachineKeyFromFlags() {
   std::string path = KeyFilePath();
   if (path.empty()) return std::nullopt;
-  return repo::MachineKey::Decode(sys::ReadFile(path), "machine key file " + path);
+  std::string text = WithContext("reading the machine key file (--key-file, BULWARK_KEY_FILE)",
+                                  [&] { return sys::ReadFile(path); });
+  return repo::MachineKey::Decode(text, "machine key file " + path);
 }
 
 std::unique_ptr<repo::Repository> OpenRepository(bool load_index, const std::string& source) {

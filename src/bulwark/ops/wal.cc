@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -46,29 +47,37 @@ std::string DirName(const std::string& path) {
   return slash == 0 ? "/" : path.substr(0, slash);
 }
 
-// The whole regular file at `path`.
-Bytes ReadWalFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw ErrnoError("opening WAL file", path);
-  Fd guard(fd);
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) throw ErrnoError("stat", path);
-  if (!S_ISREG(st.st_mode)) throw Error(ErrorCode::kInvalidArgument, path + ": not a regular file");
-  if (static_cast<uint64_t>(st.st_size) > repo::kMaxWalFileSize)
-    throw Error(ErrorCode::kInvalidArgument, path + ": " + std::to_string(st.st_size) + " bytes is larger than any WAL file (1 GiB)");
-  Bytes out(static_cast<size_t>(st.st_size));
-  size_t done = 0;
-  while (done < out.size()) {
-    ssize_t n = ::read(fd, out.data() + done, out.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw ErrnoError("reading WAL file", path);
-    }
-    if (n == 0) throw Error(ErrorCode::kIo, path + ": the file shrank while being read");
-    done += static_cast<size_t>(n);
+// A regular file mapped read-only (PostgreSQL does not change a segment it
+// hands to archive_command): no copy and no fresh 16 MiB buffer to fault in.
+class MappedFile {
+ public:
+  explicit MappedFile(const std::string& path) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw ErrnoError("opening WAL file", path);
+    Fd guard(fd);
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) throw ErrnoError("stat", path);
+    if (!S_ISREG(st.st_mode)) throw Error(ErrorCode::kInvalidArgument, path + ": not a regular file");
+    if (static_cast<uint64_t>(st.st_size) > repo::kMaxWalFileSize)
+      throw Error(ErrorCode::kInvalidArgument,
+                  path + ": " + std::to_string(st.st_size) + " bytes is larger than any WAL file (1 GiB)");
+    size_ = static_cast<size_t>(st.st_size);
+    if (size_ == 0) return;
+    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    if (p == MAP_FAILED) throw ErrnoError("mapping WAL file", path);
+    data_ = static_cast<const uint8_t*>(p);
   }
-  return out;
-}
+  ~MappedFile() {
+    if (data_) ::munmap(const_cast<uint8_t*>(data_), size_);
+  }
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  ByteSpan bytes() const { return ByteSpan(data_, size_); }
+
+ private:
+  const uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+};
 
 void WriteAll(int fd, ByteSpan data, const std::string& path) {
   size_t done = 0;
@@ -218,16 +227,17 @@ class Spool {
   std::atomic<uint64_t> next_tmp_{0};
 };
 
-// The object `object`, decoded; nullopt if it does not exist.
-std::optional<Bytes> FetchWal(repo::Repository& repo, const std::string& object) {
+// The object `object`, decoded into *out; false if it does not exist.
+bool FetchWal(repo::Repository& repo, const std::string& object, Bytes* out) {
   Bytes sealed;
   try {
     sealed = repo.backend().Get(object);
   } catch (const Error& e) {
-    if (e.code() == ErrorCode::kNotFound) return std::nullopt;
+    if (e.code() == ErrorCode::kNotFound) return false;
     throw;
   }
-  return repo::OpenWal(repo.aead(), object, sealed, repo.backend().Location() + "/" + object);
+  *out = repo::OpenWal(repo.aead(), object, sealed, repo.backend().Location() + "/" + object);
+  return true;
 }
 
 // Fetches the segments after `first` into the spool, `threads` at a time,
@@ -253,13 +263,13 @@ int Prefetch(repo::Repository& repo, Spool& spool, const std::string& source, co
       const std::string& n = names[i].name;
       if (spool.Has(n)) continue;
       try {
-        auto data = FetchWal(repo, repo::WalObjectName(source, n));
-        if (!data) {
+        Bytes data;
+        if (!FetchWal(repo, repo::WalObjectName(source, n), &data)) {
           for (size_t l = limit.load(); i < l && !limit.compare_exchange_weak(l, i);) {
           }
           continue;
         }
-        spool.WriteFile(n, *data);
+        spool.WriteFile(n, data);
         fetched++;
       } catch (const Error& e) {
         log::Debug("prefetch of " + n + " stopped: " + e.what());
@@ -287,11 +297,22 @@ WalPushResult WalPush(repo::Repository& repo, const std::string& path, const Wal
   WalPushResult r;
   r.name = BaseName(path);
   r.object = repo::WalObjectName(o.source, r.name);  // validates the source and the file name
-  Bytes content = ReadWalFile(path);
+  MappedFile file(path);
+  ByteSpan content = file.bytes();
   r.bytes = content.size();
-  Id sha = crypto::Sha256(content);
   storage::Backend& be = repo.backend();
   std::string what = be.Location() + "/" + r.object;
+
+  // The SHA-256 in a second thread, while this one asks whether the object
+  // exists (a network round trip on S3) and compresses.
+  Id sha;
+  std::thread hasher([&] { sha = crypto::Sha256(content); });
+  struct Join {
+    std::thread& t;
+    ~Join() {
+      if (t.joinable()) t.join();
+    }
+  } join{hasher};
 
   // Already archived? One small ranged read: the header says size and SHA-256.
   std::optional<repo::WalHeader> existing;
@@ -308,6 +329,7 @@ WalPushResult WalPush(repo::Repository& repo, const std::string& path, const Wal
     }
   }
   if (existing) {
+    hasher.join();
     if (existing->size != r.bytes || existing->sha256 != sha)
       throw Error(ErrorCode::kAlreadyExists,
                   what + " is already archived with different content (" + std::to_string(existing->size) +
@@ -318,7 +340,10 @@ WalPushResult WalPush(repo::Repository& repo, const std::string& path, const Wal
     r.seconds = Since(t0);
     return r;
   }
-  Bytes sealed = repo::SealWal(repo.aead(), r.object, content, sha, o.compression);
+  repo::WalBody body = repo::CompressWal(content, o.compression);
+  hasher.join();
+  Bytes sealed = repo::SealWal(repo.aead(), r.object, content, sha, body);
+  body = {};
   be.Put(r.object, sealed);
   r.stored_bytes = sealed.size();
   r.seconds = Since(t0);
@@ -357,15 +382,15 @@ WalFetchResult WalFetch(repo::Repository& repo, const std::string& name, const s
       return r;
     }
   }
-  auto data = FetchWal(repo, object);
-  if (!data) {
+  Bytes data;
+  if (!FetchWal(repo, object, &data)) {
     r.seconds = Since(t0);
     return r;
   }
-  spool.WriteDest(*data);
+  spool.WriteDest(data);
   r.found = true;
-  r.bytes = data->size();
-  data.reset();
+  r.bytes = data.size();
+  data = Bytes();
   if (w.kind == repo::WalFileKind::kSegment && o.prefetch > 0 && repo::ValidWalSegmentSize(r.bytes))
     r.prefetched = Prefetch(repo, spool, o.source, w, r.bytes, o);
   r.seconds = Since(t0);

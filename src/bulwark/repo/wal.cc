@@ -99,25 +99,36 @@ std::string WalObjectName(std::string_view source, std::string_view file_name) {
   return WalPrefix(source) + std::string(file_name);
 }
 
-Bytes SealWal(const crypto::Aead& aead, std::string_view object_name, ByteSpan content, const Id& sha256, int level) {
+WalBody CompressWal(ByteSpan content, int level) {
+  WalBody b;
+  b.compressed = level > 0 && compress::Compress(content, level, &b.frame);
+  if (!b.compressed) b.frame = Bytes();
+  return b;
+}
+
+Bytes SealWal(const crypto::Aead& aead, std::string_view object_name, ByteSpan content, const Id& sha256,
+              const WalBody& body) {
   if (content.size() > kMaxWalFileSize)
     throw Error(ErrorCode::kInvalidArgument, std::string(object_name) + ": " + std::to_string(content.size()) +
                                                  " bytes is larger than any WAL file (1 GiB)");
-  Bytes compressed;
-  bool z = level > 0 && compress::Compress(content, level, &compressed);
+  ByteSpan stored = body.compressed ? ByteSpan(body.frame) : content;
   Bytes header;
   Writer w(&header);
-  w.U8(z ? 1 : 0);
+  w.U8(body.compressed ? 1 : 0);
   w.U64(content.size());
   w.Raw(sha256);
   Bytes out;
+  out.reserve(kWalPrefixSize + crypto::Aead::kOverhead + stored.size());
   PutEnvelope(ObjectType::kWal, &out);
-  out.reserve(kWalPrefixSize + crypto::Aead::kOverhead + (z ? compressed.size() : content.size()));
   aead.Seal(header, Aad({AsBytes(object_name)}), &out);
   ByteSpan sealed_header(out.data() + kEnvelopeSize, kWalPrefixSize - kEnvelopeSize);
   Bytes body_aad = Aad({sealed_header, AsBytes(object_name)});
-  aead.Seal(z ? ByteSpan(compressed) : content, body_aad, &out);
+  aead.Seal(stored, body_aad, &out);
   return out;
+}
+
+Bytes SealWal(const crypto::Aead& aead, std::string_view object_name, ByteSpan content, int level) {
+  return SealWal(aead, object_name, content, crypto::Sha256(content), CompressWal(content, level));
 }
 
 WalHeader OpenWalHeader(const crypto::Aead& aead, std::string_view object_name, ByteSpan prefix,

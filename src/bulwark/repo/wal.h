@@ -86,11 +86,22 @@ struct WalHeader {
   Id sha256;          // SHA-256 of the archived file
 };
 
+// A WAL file's body as stored: a zstd frame, or the file itself when
+// compression does not save at least 1/32 (or level is 0).
+struct WalBody {
+  bool compressed = false;
+  Bytes frame;  // the zstd frame when compressed
+};
+// Compresses `content` at `level` (1..19; 0 = never). Separate from SealWal so
+// that a caller can compress while it hashes or waits for the network.
+WalBody CompressWal(ByteSpan content, int level);
 // Seals `content` as the WAL object `object_name` ("wal/<source>/<file>"),
-// zstd-compressed at `level` (1..19; 0 = never) when that saves at least 1/32.
-// `sha256` must be the content's SHA-256 (the caller usually has it already).
+// with `body` = CompressWal(content, ...) and `sha256` = the content's
+// SHA-256.
 Bytes SealWal(const crypto::Aead& aead, std::string_view object_name, ByteSpan content, const Id& sha256,
-              int level);
+              const WalBody& body);
+// The same, compressing and hashing here.
+Bytes SealWal(const crypto::Aead& aead, std::string_view object_name, ByteSpan content, int level);
 // Authenticates the header of the WAL object `object_name` from its first
 // kWalPrefixSize bytes (more may follow). Throws kCorrupt naming `what`.
 WalHeader OpenWalHeader(const crypto::Aead& aead, std::string_view object_name, ByteSpan prefix,
