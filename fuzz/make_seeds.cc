@@ -208,6 +208,8 @@ int main(int argc, char** argv) {
     crypto::KdfParams cheap{1, 64 << 10, {}};
     Write("key_fuzz", "fuzz_password", repo::EncodeKeyFile(master, "fuzz-password", cheap));
     Write("key_fuzz", "other_password", repo::EncodeKeyFile(master, "other", cheap));
+    crypto::Key32 secret{};
+    Write("key_fuzz", "machine_slot", repo::EncodeMachineKeySlot(master, secret));  // never opens with a password
   }
 
   // ---- config and lock objects

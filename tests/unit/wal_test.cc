@@ -424,7 +424,8 @@ TEST(MachineKeyFile, EncodeDecodeAndMalformed) {
   EXPECT_EQ(d.secret, k.secret);
   EXPECT_NE(text.find("\"kind\": \"bulwark-machine-key\""), std::string::npos) << text;
   for (std::string bad : {std::string(""), std::string("{}"), std::string("[1]"), std::string("pw\n"),
-                          text.substr(0, text.size() / 2)}) {
+                          text.substr(0, text.size() / 2), std::string(R"({"kind":1})"),  // found by wal_fuzz
+                          std::string(R"({"kind":"bulwark-machine-key","version":"1"})")}) {
     EXPECT_EQ(CodeOf([&] { repo::MachineKey::Decode(bad, "f"); }), ErrorCode::kInvalidArgument) << bad;
   }
   std::string short_secret = text;

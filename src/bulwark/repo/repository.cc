@@ -216,7 +216,8 @@ MachineKey MachineKey::Decode(std::string_view text, std::string_view what) {
   json j = json::parse(text.begin(), text.end(), nullptr, false);
   if (j.is_discarded() || !j.is_object())
     throw Error(ErrorCode::kInvalidArgument, std::string(what) + ": not a machine key file (not JSON)");
-  if (j.value("kind", "") != kMachineKeyKind)
+  auto kind = j.find("kind");
+  if (kind == j.end() || !kind->is_string() || kind->get<std::string>() != kMachineKeyKind)
     throw Error(ErrorCode::kInvalidArgument,
                 std::string(what) + ": not a machine key file (\"kind\" is not \"" + std::string(kMachineKeyKind) + "\")");
   auto v = j.find("version");
