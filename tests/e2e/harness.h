@@ -2,6 +2,7 @@
 // temporary directory, with the password in a file (never argv).
 #pragma once
 
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -25,6 +26,10 @@ RunResult Run(const std::vector<std::string>& argv, const std::vector<std::strin
 // BULWARK_*, plus `env`), with stdin, stdout and stderr on /dev/null; returns
 // its pid, which the caller must reap (waitpid).
 int StartBackground(const std::vector<std::string>& argv, const std::vector<std::string>& env = {});
+
+// Polls `cond` every `poll_ms` milliseconds until it holds (true) or
+// `seconds` have passed (false): tests wait for events, never a fixed time.
+bool WaitFor(const std::function<bool()>& cond, int seconds, int poll_ms = 20);
 
 // A scratch directory with a password file and a repository path, removed at
 // destruction (read-only directories made writable first).

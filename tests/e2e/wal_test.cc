@@ -11,10 +11,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <filesystem>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "fault_proxy.h"
@@ -26,18 +24,6 @@ namespace bulwark::testing {
 namespace {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
-
-// Polls `cond` every 50 ms until it holds or `seconds` have passed.
-template <typename F>
-bool WaitFor(F cond, int seconds) {
-  auto deadline = Clock::now() + std::chrono::seconds(seconds);
-  while (!cond()) {
-    if (Clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return true;
-}
 
 // A temp directory for what PostgreSQL's archive_command uses (repository,
 // machine key file): it runs as the postgres user, so GiveToPostgres hands
@@ -103,6 +89,14 @@ class WalPostgresTest : public ::testing::Test {
   std::string ArchiveCommand() const {
     return BulwarkBin() + " --repo " + repo_ + " --key-file " + key_ + " wal-push --source main %p";
   }
+  // A server archiving through wal-push, with a table t; null (and *why) if it cannot start.
+  std::unique_ptr<PgServer> StartArchiving(std::string* why) const {
+    PgServerOptions o;
+    o.archive_command = ArchiveCommand();
+    auto pg = PgServer::Start(why, o);
+    if (pg) pg->Query("CREATE TABLE t (g int, h text)");
+    return pg;
+  }
 
   // Writes WAL, switches segments and waits until PostgreSQL reports the
   // last one archived; returns the names of the segments switched away from.
@@ -125,12 +119,9 @@ class WalPostgresTest : public ::testing::Test {
 };
 
 TEST_F(WalPostgresTest, ArchiveCommandStoresSegmentsAndWalFetchReturnsTheSameBytes) {
-  PgServerOptions o;
-  o.archive_command = ArchiveCommand();
   std::string why;
-  auto pg = PgServer::Start(&why, o);
+  auto pg = StartArchiving(&why);
   if (!pg) GTEST_SKIP() << why;
-  pg->Query("CREATE TABLE t (g int, h text)");
   std::vector<std::string> segs = ArchiveSegments(*pg, 3);
   ASSERT_FALSE(HasFailure());
   EXPECT_EQ(pg->Query("SELECT failed_count FROM pg_stat_archiver"), "0") << pg->Log();
@@ -247,12 +238,9 @@ TEST_F(WalPostgresTest, ArchiveCommandStoresSegmentsAndWalFetchReturnsTheSameByt
 // timeline's .history) exit 1 quietly, then it promotes; recovery_end_command
 // removes the spool.
 TEST_F(WalPostgresTest, ArchiveRecoveryThroughWalFetchRestoresEveryCommittedRow) {
-  PgServerOptions o;
-  o.archive_command = ArchiveCommand();
   std::string why;
-  auto origin = PgServer::Start(&why, o);
+  auto origin = StartArchiving(&why);
   if (!origin) GTEST_SKIP() << why;
-  origin->Query("CREATE TABLE t (g int, h text)");
   origin->Query("INSERT INTO t SELECT g, 'before' FROM generate_series(1, 1000) g");
   RunResult bb = origin->Client("pg_basebackup", {"-D", "-", "-Ft", "-X", "none", "-c", "fast"});
   ASSERT_EQ(bb.exit_code, 0) << bb.err;

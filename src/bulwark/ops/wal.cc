@@ -16,6 +16,7 @@
 
 #include "bulwark/base/error.h"
 #include "bulwark/base/log.h"
+#include "bulwark/base/sys.h"
 #include "bulwark/repo/wal.h"
 
 namespace bulwark::ops {
@@ -25,16 +26,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double Since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-// A file descriptor closed at scope exit.
-struct Fd {
-  int fd = -1;
-  explicit Fd(int f) : fd(f) {}
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-};
+using sys::Fd;
 
 std::string BaseName(const std::string& path) {
   auto slash = path.rfind('/');
@@ -78,18 +70,6 @@ class MappedFile {
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
 };
-
-void WriteAll(int fd, ByteSpan data, const std::string& path) {
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw ErrnoError("writing", path);
-    }
-    done += static_cast<size_t>(n);
-  }
-}
 
 // The spool directory of one DEST, locked (flock) for the lifetime of this
 // object, so that its temp files and contents are ours alone. Files: ".lock",
@@ -170,7 +150,7 @@ class Spool {
       ::unlink(tmp.c_str());
       throw ErrnoError("renaming into place", path, e);
     }
-    if (sync) SyncDir();
+    if (sync) sys::FsyncDir(dir_);
   }
 
  private:
@@ -206,20 +186,13 @@ class Spool {
     if (fd < 0) throw ErrnoError("creating", tmp);
     try {
       Fd guard(fd);
-      WriteAll(fd, data, tmp);
+      sys::WriteAll(fd, data, tmp);
       if (sync && ::fsync(fd) != 0) throw ErrnoError("syncing", tmp);
     } catch (...) {
       ::unlink(tmp.c_str());
       throw;
     }
     return tmp;
-  }
-
-  void SyncDir() const {
-    int fd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) throw ErrnoError("opening directory", dir_);
-    Fd guard(fd);
-    if (::fsync(fd) != 0 && errno != EINVAL) throw ErrnoError("syncing directory", dir_);
   }
 
   std::string dir_, dest_;
