@@ -24,6 +24,7 @@
 #include "bulwark/repo/repository.h"
 #include "bulwark/repo/snapshot.h"
 #include "bulwark/repo/tree.h"
+#include "bulwark/repo/wal.h"
 
 using namespace bulwark;
 namespace fs = std::filesystem;
@@ -207,6 +208,8 @@ int main(int argc, char** argv) {
     crypto::KdfParams cheap{1, 64 << 10, {}};
     Write("key_fuzz", "fuzz_password", repo::EncodeKeyFile(master, "fuzz-password", cheap));
     Write("key_fuzz", "other_password", repo::EncodeKeyFile(master, "other", cheap));
+    crypto::Key32 secret{};
+    Write("key_fuzz", "machine_slot", repo::EncodeMachineKeySlot(master, secret));  // never opens with a password
   }
 
   // ---- config and lock objects
@@ -227,6 +230,31 @@ int main(int argc, char** argv) {
     std::string lock = R"({"host":"h","username":"u","pid":1,"time":"2026-11-21T10:00:00.000000000Z",)"
                        R"("time_ns":1795255200000000000,"exclusive":false})";
     Write("object_fuzz", "sealed_lock", repo::SealObject(aead, repo::ObjectType::kLock, AsBytes(lock)));
+  }
+
+  // ---- WAL objects, WAL file names, machine keys (fuzz/wal_fuzz.cc: the first byte is the mode)
+  {
+    const std::string object = "wal/main/000000010000000000000010";
+    Bytes segment(64 << 10, 0);
+    for (size_t i = 0; i < segment.size(); i += 8192) segment[i] = static_cast<uint8_t>(i >> 13);
+    Write("wal_fuzz", "segment", WithMode(0, repo::SealWal(aead, object, segment, 1)));
+    Bytes history = Str("1\t0/170004F0\tbefore 2026-11-21 19:33:29.852203+00\n");
+    Write("wal_fuzz", "history_stored", WithMode(0, repo::SealWal(aead, object, history, 0)));
+    Bytes plain{0};
+    Writer w(&plain);
+    w.U64(history.size());
+    w.Raw(crypto::Sha256(history));
+    w.Raw(history);
+    Write("wal_fuzz", "history_plaintext", WithMode(1, plain));
+    for (const char* n : {"000000010000000000000010", "00000002.history", "000000010000000000000010.00000028.backup",
+                          "000000010000000000000010.partial", "0000000100000000000000FF"})
+      Write("wal_fuzz", std::string("name_") + n, WithMode(2, Str(n)));
+    repo::MachineKey k;
+    k.repository = IdOf("repo");
+    k.slot = IdOf("slot");
+    for (int i = 0; i < 32; ++i) k.secret[i] = static_cast<uint8_t>(0x40 + i);
+    Write("wal_fuzz", "machine_key_file", WithMode(3, Str(k.Encode())));
+    Write("wal_fuzz", "machine_key_slot", WithMode(4, repo::EncodeMachineKeySlot(master, k.secret)));
   }
   return 0;
 }

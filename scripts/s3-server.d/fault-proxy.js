@@ -14,6 +14,11 @@
 //   429           answers 429 TooManyRequests (not forwarded)
 //   403           answers 403 AccessDenied (not forwarded; only when named in
 //                 --kinds or --sequence: not a transient fault)
+//   stall-request PUT/POST with a body of 2+ bytes: forwards the headers and
+//                 half the body, then reads no more and holds both connections
+//                 (the client is stuck mid-upload: a test can kill it there);
+//                 the upstream request is cut off once the client is gone.
+//                 Only when named in --kinds or --sequence.
 //   stall         forwards the request, then sends nothing and holds the
 //                 connection until the client gives up (or --stall-max-ms)
 //   stall-body    GET: forwards, sends the status, the headers and half the
@@ -60,10 +65,11 @@ const http = require('http');
 const path = require('path');
 const { parseFlags, announcePort, stopOnSignalOrOrphan } = require('./lifecycle');
 
-// The default kinds (transient faults a client must ride out), and 403, a
-// permanent one, only when named.
+// The default kinds (transient faults a client must ride out), and, only when
+// named, 403 (a permanent one) and stall-request (for tests that kill a client
+// mid-upload).
 const DEFAULT_KINDS = ['drop', 'drop-request', '500', '503', '429', 'stall', 'stall-body', 'truncate'];
-const KNOWN_KINDS = [...DEFAULT_KINDS, '403'];
+const KNOWN_KINDS = [...DEFAULT_KINDS, '403', 'stall-request'];
 const CONTROL = '/__fault-proxy/schedule';
 
 const list = s => (s ? String(s).split(',').map(x => x.trim()).filter(Boolean) : []);
@@ -112,7 +118,7 @@ class Scheduler {
 
   static applies(kind, req) {
     const len = Number(req.headers['content-length'] || 0);
-    if (kind === 'drop-request') return (req.method === 'PUT' || req.method === 'POST') && len >= 2;
+    if (kind === 'drop-request' || kind === 'stall-request') return (req.method === 'PUT' || req.method === 'POST') && len >= 2;
     if (kind === 'truncate' || kind === 'stall-body') return req.method === 'GET';
     return true;
   }
@@ -239,7 +245,7 @@ function handle(req, res) {
     if (!upDone) up.destroy();
   });
 
-  if (fault === 'drop-request') {
+  if (fault === 'drop-request' || fault === 'stall-request') {
     const half = Math.floor(Number(req.headers['content-length']) / 2);
     let sent = 0;
     req.on('data', chunk => {
@@ -252,6 +258,15 @@ function handle(req, res) {
       }
       entry.bytes_received = sent;
       faulted = true;
+      if (fault === 'stall-request') {
+        // The first half reaches the server; then nothing more is read, and both connections
+        // are held until the client goes away (client 'close' above cuts the upstream one).
+        req.pause();
+        up.write(part, () => log());
+        const timer = setTimeout(() => client.destroy(), scheduler.schedule.stall_max_ms);
+        client.on('close', () => clearTimeout(timer));
+        return;
+      }
       log();
       // The first half reaches the server, then both connections are cut.
       up.write(part, () => {

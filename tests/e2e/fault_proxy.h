@@ -25,7 +25,9 @@ namespace bulwark::testing {
 
 // What the proxy breaks. Fault kinds (fault-proxy.js has the details):
 // "drop", "drop-request", "500", "503", "429", "stall", "stall-body",
-// "truncate" (the default set), and "403" (AccessDenied; only when named).
+// "truncate" (the default set), and, only when named, "403" (AccessDenied) and
+// "stall-request" (half the upload forwarded, then held: the client is stuck
+// mid-upload until it is killed or gives up).
 struct FaultSchedule {
   uint64_t seed = 1;
   double rate = 0;                    // share of eligible requests faulted, 0..1

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -17,6 +18,7 @@
 #include <random>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 
 #include "treecmp_lib.h"
 #include "treegen.h"
@@ -59,19 +61,15 @@ nlohmann::json RunResult::JsonLine(const std::string& type) const {
   return found;
 }
 
-RunResult Run(const std::vector<std::string>& argv, const std::vector<std::string>& env, const std::string& input) {
-  int in_pipe[2], out_pipe[2], err_pipe[2];
-  if (pipe2(in_pipe, O_CLOEXEC) || pipe2(out_pipe, O_CLOEXEC) || pipe2(err_pipe, O_CLOEXEC))
-    throw std::runtime_error("pipe");
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, in_pipe[0], 0);
-  posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1);
-  posix_spawn_file_actions_adddup2(&fa, err_pipe[1], 2);
+namespace {
+// posix_spawnp of argv with the test's environment minus BULWARK_* (tests
+// control these) plus `env`; returns the error number (0: started).
+int SpawnWith(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+              const posix_spawn_file_actions_t* fa, pid_t* pid) {
   std::vector<std::string> envs;
   for (char** e = environ; *e; ++e) {
     std::string s = *e;
-    if (s.rfind("BULWARK_", 0) == 0) continue;  // tests control these
+    if (s.rfind("BULWARK_", 0) == 0) continue;
     envs.push_back(s);
   }
   for (const auto& e : env) envs.push_back(e);
@@ -81,8 +79,34 @@ RunResult Run(const std::vector<std::string>& argv, const std::vector<std::strin
   std::vector<std::string> argv_copy = argv;
   for (auto& a : argv_copy) args.push_back(a.data());
   args.push_back(nullptr);
+  return posix_spawnp(pid, args[0], fa, nullptr, args.data(), envp.data());
+}
+}  // namespace
+
+int StartBackground(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
   pid_t pid;
-  int rc = posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), envp.data());
+  int rc = SpawnWith(argv, env, &fa, &pid);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) throw std::runtime_error("spawn " + argv[0] + ": " + strerror(rc));
+  return pid;
+}
+
+RunResult Run(const std::vector<std::string>& argv, const std::vector<std::string>& env, const std::string& input) {
+  int in_pipe[2], out_pipe[2], err_pipe[2];
+  if (pipe2(in_pipe, O_CLOEXEC) || pipe2(out_pipe, O_CLOEXEC) || pipe2(err_pipe, O_CLOEXEC))
+    throw std::runtime_error("pipe");
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, in_pipe[0], 0);
+  posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1);
+  posix_spawn_file_actions_adddup2(&fa, err_pipe[1], 2);
+  pid_t pid;
+  int rc = SpawnWith(argv, env, &fa, &pid);
   posix_spawn_file_actions_destroy(&fa);
   close(in_pipe[0]);
   close(out_pipe[1]);
@@ -134,6 +158,15 @@ RunResult Run(const std::vector<std::string>& argv, const std::vector<std::strin
   }
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
   return r;
+}
+
+bool WaitFor(const std::function<bool()>& cond, int seconds, int poll_ms) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  while (!cond()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(poll_ms));
+  }
+  return true;
 }
 
 Scratch::Scratch() {

@@ -2,6 +2,7 @@
 // temporary directory, with the password in a file (never argv).
 #pragma once
 
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -20,6 +21,15 @@ struct RunResult {
 // stdin, with extra environment `env` ("K=V"). Waits for exit.
 RunResult Run(const std::vector<std::string>& argv, const std::vector<std::string>& env = {},
               const std::string& input = "");
+
+// Starts argv in the background like Run (environment: the test's without
+// BULWARK_*, plus `env`), with stdin, stdout and stderr on /dev/null; returns
+// its pid, which the caller must reap (waitpid).
+int StartBackground(const std::vector<std::string>& argv, const std::vector<std::string>& env = {});
+
+// Polls `cond` every `poll_ms` milliseconds until it holds (true) or
+// `seconds` have passed (false): tests wait for events, never a fixed time.
+bool WaitFor(const std::function<bool()>& cond, int seconds, int poll_ms = 20);
 
 // A scratch directory with a password file and a repository path, removed at
 // destruction (read-only directories made writable first).

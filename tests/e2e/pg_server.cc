@@ -44,6 +44,11 @@ std::unique_ptr<PgServer> PgServer::Start(std::string* why, const PgServerOption
   std::vector<std::string> env{"PG_SERVER_PARENT_PID=" + std::to_string(getpid())};
   std::vector<std::string> argv{Script(), "start", s->dir_};
   if (options.archive) argv.push_back("--archive");
+  for (const auto& [flag, value] : {std::pair<const char*, const std::string&>{"--archive-command", options.archive_command},
+                                    {"--base-backup", options.base_backup},
+                                    {"--restore-command", options.restore_command},
+                                    {"--recovery-end-command", options.recovery_end_command}})
+    if (!value.empty()) argv.insert(argv.end(), {flag, value});
   RunResult r = Run(argv, env);
   if (r.exit_code == 3) {
     *why =

@@ -22,6 +22,18 @@ struct PgServerOptions {
   // archive_mode=on with archive_command copying each segment (and history /
   // backup file) into archive_dir() (test ! -f ... && cp %p ...).
   bool archive = false;
+  // archive_mode=on with this archive_command instead (scripts/pg-server
+  // --archive-command), e.g. "/abs/bulwark --repo R --key-file K wal-push
+  // --source main %p". It runs as the postgres user in data_dir(): what it
+  // uses (binary, repository, key file) must be accessible to that user.
+  // Excludes `archive`.
+  std::string archive_command{};  // {}: designated initializers of the others stay warning-free
+  // A restore instead of initdb (scripts/pg-server --base-backup): the data
+  // directory is this pg_basebackup -Ft tar, recovering through
+  // `restore_command` (runs as postgres in data_dir()), then promoting, with
+  // the optional `recovery_end_command`. Start returns once the server
+  // accepts connections; poll pg_is_in_recovery() for the end of recovery.
+  std::string base_backup{}, restore_command{}, recovery_end_command{};
 };
 
 class PgServer {

@@ -15,9 +15,7 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <filesystem>
-#include <thread>
 
 #include "harness.h"
 
@@ -27,7 +25,6 @@ namespace bulwark::testing {
 namespace {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
 
 #define START_PG(var, ...)                           \
   std::string var##_why;                             \
@@ -51,17 +48,6 @@ bool Listening(int port) {
   bool ok = connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
   close(fd);
   return ok;
-}
-
-// Polls `cond` every 20 ms until it holds or `seconds` have passed.
-template <typename F>
-bool WaitFor(F cond, int seconds) {
-  auto deadline = Clock::now() + std::chrono::seconds(seconds);
-  while (!cond()) {
-    if (Clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return true;
 }
 
 TEST(PgServer, StartsAsPostgresOnLoopbackAndRunsSql) {

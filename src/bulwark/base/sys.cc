@@ -74,4 +74,27 @@ std::string ReadFile(const std::string& path) {
   return out;
 }
 
+Fd::~Fd() {
+  if (fd >= 0) ::close(fd);
+}
+
+void WriteAll(int fd, ByteSpan data, const std::string& path) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw ErrnoError("writing", path);
+    }
+    done += static_cast<size_t>(n);
+  }
+}
+
+void FsyncDir(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) throw ErrnoError("opening directory", dir);
+  Fd guard(fd);
+  if (::fsync(fd) != 0 && errno != EINVAL) throw ErrnoError("syncing directory", dir);
+}
+
 }  // namespace bulwark::sys

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <string>
 
+#include "bulwark/base/bytes.h"
+
 namespace bulwark::sys {
 
 std::string Hostname();
@@ -16,5 +18,20 @@ std::string GroupName(uint32_t gid);
 bool ProcessAlive(int64_t pid);
 // Reads a whole file; throws Error naming the path.
 std::string ReadFile(const std::string& path);
+
+// A file descriptor, closed when it goes out of scope (-1: none).
+struct Fd {
+  int fd = -1;
+  explicit Fd(int f) : fd(f) {}
+  ~Fd();
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+};
+// Writes all of `data` to `fd` (retrying short writes and EINTR); throws
+// ErrnoError naming `path`.
+void WriteAll(int fd, ByteSpan data, const std::string& path);
+// fsync of a directory, so that renames and creations in it are durable;
+// throws ErrnoError naming it (EINVAL, a file system that cannot, is ignored).
+void FsyncDir(const std::string& dir);
 
 }  // namespace bulwark::sys

@@ -83,11 +83,17 @@ void AddCheck(CLI::App& app) {
       PrintJson({{"message_type", "summary"}, {"ok", r.ok()}, {"errors", r.errors}, {"warnings", r.warnings},
                  {"snapshots", r.snapshots}, {"trees", r.trees}, {"packs", r.packs}, {"blobs", r.blobs},
                  {"index_objects", r.index_objects}, {"packs_read", r.packs_read}, {"blobs_read", r.blobs_read},
-                 {"bytes_read", r.bytes_read}, {"packs_skipped_recent", r.packs_skipped_recent}});
+                 {"bytes_read", r.bytes_read}, {"packs_skipped_recent", r.packs_skipped_recent},
+                 {"wal_objects", r.wal_objects}, {"wal_read", r.wal_read},
+                 {"wal_skipped_recent", r.wal_skipped_recent}});
     } else {
       Say("checked " + std::to_string(r.snapshots) + " snapshots, " + std::to_string(r.trees) + " trees, " +
           std::to_string(r.packs) + " packs, " + std::to_string(r.blobs) + " blobs" +
-          (co.read_data ? "; read " + std::to_string(r.packs_read) + " packs (" + HumanBytes(r.bytes_read) + ")" : ""));
+          (r.wal_objects ? ", " + std::to_string(r.wal_objects) + " WAL files" : "") +
+          (co.read_data ? "; read " + std::to_string(r.packs_read) + " packs" +
+                              (r.wal_objects ? " and " + std::to_string(r.wal_read) + " WAL files" : "") + " (" +
+                              HumanBytes(r.bytes_read) + ")"
+                        : ""));
       if (max_age > 0)
         Say("skipped " + std::to_string(r.packs_skipped_recent) + " packs verified recently (--max-age " + o->max_age +
             ": each pack is read again after 50-100% of it)");

@@ -248,7 +248,7 @@ void AddInspect(CLI::App& app) {
         repo_size += ob.size;
         packs++;
       }
-      for (const char* p : {"index/", "snapshots/", "keys/"})
+      for (const char* p : {"index/", "snapshots/", "keys/", "wal/"})
         for (auto& ob : repo->backend().List(p)) repo_size += ob.size;
       if (G().json) {
         PrintJson({{"snapshots", snaps.size()}, {"files", files}, {"restore_size_bytes", restore_size},

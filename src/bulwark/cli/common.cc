@@ -202,8 +202,24 @@ static void RequireRepository(const std::string& url) {
     throw Error(ErrorCode::kNoRepository, "no repository at " + url + " (run 'bulwark init' to create one)");
 }
 
+static std::string KeyFilePath() { return G().key_file.empty() ? EnvOr("BULWARK_KEY_FILE") : G().key_file; }
+
+std::optional<repo::MachineKey> MachineKeyFromFlags() {
+  std::string path = KeyFilePath();
+  if (path.empty()) return std::nullopt;
+  std::string text = WithContext("reading the machine key file (--key-file, BULWARK_KEY_FILE)",
+                                  [&] { return sys::ReadFile(path); });
+  return repo::MachineKey::Decode(text, "machine key file " + path);
+}
+
 std::unique_ptr<repo::Repository> OpenRepository(bool load_index, const std::string& source) {
   std::string url = RepoUrl(source);
+  if (auto key = MachineKeyFromFlags()) {
+    // Two reads (key slot, config), no listing, no KDF: cheap enough per WAL segment.
+    auto repo = repo::Repository::OpenWithMachineKey(OpenBackend(url), *key, "machine key file " + KeyFilePath());
+    if (load_index) repo->LoadIndex();
+    return repo;
+  }
   RequireRepository(url);
   return OpenRepositoryAt(url, ReadPassword(false), load_index);
 }

@@ -21,6 +21,7 @@ namespace bulwark::cli {
 struct Globals {
   std::string repo;           // --repo / BULWARK_REPOSITORY
   std::string password_file;  // --password-file / BULWARK_PASSWORD_FILE
+  std::string key_file;       // --key-file / BULWARK_KEY_FILE: a machine key file (repo::MachineKey)
   std::string config_path;    // --config / BULWARK_CONFIG
   bool json = false;
   bool quiet = false;
@@ -41,6 +42,11 @@ constexpr int kExitError = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitPartial = 3;
 constexpr int kExitDamage = 4;
+// wal-fetch (PostgreSQL's restore_command) on any failure but "not archived"
+// (which is 1): PostgreSQL treats exit codes above 125 like a signal and
+// aborts recovery, instead of taking the file as missing and ending recovery
+// early (cmd_wal.cc, README "Exit codes").
+constexpr int kExitWalFetchFatal = 128;
 
 // Password: --password-file, BULWARK_PASSWORD_FILE, BULWARK_PASSWORD, or a
 // no-echo prompt on the terminal. Never argv. `confirm` asks twice (prompt).
@@ -56,7 +62,14 @@ std::string PromptPassword(const std::string& prompt, bool confirm);
 // Repository URL from --repo, BULWARK_REPOSITORY, the config's repository for
 // `source` or its default repository.
 std::string RepoUrl(const std::string& source = "");
+// Opens the repository of RepoUrl(source): with the machine key file of
+// --key-file / BULWARK_KEY_FILE when one is given (the flag wins; no password
+// is read then), else with the password (ReadPassword).
 std::unique_ptr<repo::Repository> OpenRepository(bool load_index, const std::string& source = "");
+// The machine key file given by --key-file or BULWARK_KEY_FILE, read and
+// decoded; nullopt when neither is set. Throws kInvalidArgument (malformed)
+// or the error of reading the file. Never prints the secret.
+std::optional<repo::MachineKey> MachineKeyFromFlags();
 // The storage backend for `url`, with S3 settings from the configured
 // repository of that URL (bulwark.yaml), the environment and the --s3-*
 // flags. Throws kInvalidArgument for a bad flag value or URL.
@@ -136,6 +149,10 @@ void AddCopy(CLI::App& app);    // copy (cmd_copy.cc)
 void AddLock(CLI::App& app);    // lock extend (cmd_lock.cc)
 void AddPg(CLI::App& app);      // pg restore-dump, pg ... (cmd_pg.cc)
 void AddPgPhysical(CLI::App* pg);  // pg restore (cmd_pg_physical.cc)
+void AddWal(CLI::App& app);     // wal-push, wal-fetch (cmd_wal.cc)
+// True when argv names the wal-fetch command: its usage errors must exit
+// with kExitWalFetchFatal too (cmd_wal.cc), not 2.
+bool IsWalFetch(const CLI::App& app);
 
 // Prune options shared by `prune` and `forget --prune` (cmd_prune.cc).
 struct PruneFlags {

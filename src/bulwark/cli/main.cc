@@ -47,6 +47,9 @@ int main(int argc, char** argv) {
   Globals& g = G();
   app.add_option("-r,--repo", g.repo, "repository location (or BULWARK_REPOSITORY)");
   app.add_option("-p,--password-file", g.password_file, "file holding the repository password (or BULWARK_PASSWORD_FILE)");
+  app.add_option("--key-file", g.key_file,
+                 "open the repository with this machine key file instead of a password (or BULWARK_KEY_FILE; "
+                 "'key add --machine-key-file' makes one)");
   app.add_option("-c,--config", g.config_path, "configuration file (or BULWARK_CONFIG)");
   app.add_flag("--json", g.json, "machine-readable JSON output on stdout");
   app.add_flag("-q,--quiet", g.quiet, "print only errors");
@@ -70,11 +73,13 @@ int main(int argc, char** argv) {
   AddCopy(app);
   AddLock(app);
   AddPg(app);
+  AddWal(app);
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
+    if (rc != 0 && IsWalFetch(app)) return kExitWalFetchFatal;  // a broken restore_command must stop recovery
     return rc == 0 ? 0 : kExitUsage;
   } catch (const Error& e) {
     // Errors thrown from command callbacks run during parse.

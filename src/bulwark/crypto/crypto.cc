@@ -5,6 +5,7 @@
 #include <openssl/params.h>
 #include <sodium.h>
 
+#include <atomic>
 #include <cstring>
 #include <mutex>
 
@@ -218,8 +219,15 @@ ByteSpan Aead::OpenInto(ByteSpan sealed, ByteSpan aad, std::string_view what, By
   return ByteSpan(out, n);
 }
 
+namespace {
+std::atomic<uint64_t> g_derive_key_count{0};
+}  // namespace
+
+uint64_t DeriveKeyCount() { return g_derive_key_count.load(); }
+
 Key32 DeriveKey(std::string_view password, const KdfParams& params) {
   EnsureSodium();
+  g_derive_key_count++;
   if (params.salt.size() != crypto_pwhash_SALTBYTES)
     throw Error(ErrorCode::kCorrupt, "key file: KDF salt has wrong length");
   if (params.ops < crypto_pwhash_OPSLIMIT_MIN || params.mem < crypto_pwhash_MEMLIMIT_MIN ||

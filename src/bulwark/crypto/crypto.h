@@ -103,5 +103,8 @@ struct KdfParams {
   Bytes salt;                        // 16 bytes
 };
 Key32 DeriveKey(std::string_view password, const KdfParams& params);
+// How many times DeriveKey ran in this process (tests: opening with a
+// machine key must not run it; diagnostics).
+uint64_t DeriveKeyCount();
 
 }  // namespace bulwark::crypto

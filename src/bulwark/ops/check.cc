@@ -10,11 +10,79 @@
 
 #include "bulwark/base/error.h"
 #include "bulwark/repo/pack.h"
+#include "bulwark/repo/wal.h"
 
 namespace bulwark::ops {
 
 using repo::ObjectType;
 using repo::Repository;
+
+namespace {
+
+struct WalObject {
+  storage::ObjectInfo info;
+  Id key;  // SHA-256 of the name: its entry in the verified-objects records and its subset bucket
+};
+
+// Every "wal/<source>/<file name>" object; other names under wal/ and
+// objects too small to be a WAL object are reported.
+std::vector<WalObject> ListWal(storage::Backend& backend, CheckResult* r) {
+  std::vector<WalObject> out;
+  for (auto& o : backend.List("wal/")) {
+    std::string rest = o.name.substr(4);
+    auto slash = rest.find('/');
+    bool ok = slash != std::string::npos;
+    if (ok) {
+      try {
+        repo::WalObjectName(rest.substr(0, slash), rest.substr(slash + 1));
+      } catch (const Error&) {
+        ok = false;
+      }
+    }
+    if (!ok) {
+      r->warnings.push_back(o.name + ": unexpected object name under wal/ (not wal/<source>/<WAL file name>)");
+      continue;
+    }
+    if (o.size < repo::kWalPrefixSize + crypto::Aead::kOverhead) {
+      r->errors.push_back("WAL object " + o.name + " is truncated (" + std::to_string(o.size) + " bytes)");
+      continue;
+    }
+    Id key = crypto::Sha256(AsBytes(o.name));
+    out.push_back({std::move(o), key});
+  }
+  std::sort(out.begin(), out.end(), [](const WalObject& a, const WalObject& b) { return a.key < b.key; });
+  return out;
+}
+
+// The subset of `items` (sorted by their ids) that --read-data-subset and
+// --max-age select.
+template <typename T, typename IdOf>
+void SelectForReading(std::vector<T>* items, IdOf id_of, const CheckOptions& options, uint64_t* skipped_recent) {
+  if (options.subset_m > 0) {
+    std::erase_if(*items, [&](const T& x) {
+      const Id& p = id_of(x);
+      uint32_t bucket = (uint32_t(p.b[0]) << 24 | uint32_t(p.b[1]) << 16 | uint32_t(p.b[2]) << 8 | p.b[3]) % options.subset_m;
+      return bucket != options.subset_n - 1;
+    });
+  } else if (options.subset_percent > 0 && options.subset_percent < 100) {
+    std::mt19937_64 rng(std::random_device{}());
+    std::shuffle(items->begin(), items->end(), rng);
+    size_t n = static_cast<size_t>(std::ceil(items->size() * options.subset_percent / 100.0));
+    items->resize(std::min(items->size(), std::max<size_t>(n, items->empty() ? 0 : 1)));
+  }
+  if (options.verified && options.max_age_seconds > 0) {
+    const auto& seen = options.verified->packs;
+    size_t before = items->size();
+    std::erase_if(*items, [&](const T& x) {
+      auto it = seen.find(id_of(x));
+      return !repo::IsDue(id_of(x), it == seen.end() ? std::nullopt : std::optional<int64_t>(it->second),
+                          options.now_seconds, options.max_age_seconds);
+    });
+    *skipped_recent += before - items->size();
+  }
+}
+
+}  // namespace
 
 CheckResult Check(repo::Repository& repo, const CheckOptions& options) {
   CheckResult r;
@@ -79,7 +147,14 @@ CheckResult Check(repo::Repository& repo, const CheckOptions& options) {
   std::unordered_set<Id, IdHash> marked;
   for (const auto& m : repo.LoadMarks())
     for (const auto& p : m.packs.packs) marked.insert(p.id);
-  if (options.verified) std::erase_if(options.verified->packs, [&](const auto& e) { return !present.count(e.first); });
+  // WAL objects (repo/wal.h): well-formed names and plausible sizes here; read in step 4.
+  std::vector<WalObject> wal = ListWal(backend, &r);
+  r.wal_objects = wal.size();
+  if (options.verified)
+    std::erase_if(options.verified->packs, [&](const auto& e) {
+      return !present.count(e.first) &&
+             std::none_of(wal.begin(), wal.end(), [&](const WalObject& w) { return w.key == e.first; });
+    });
   for (const auto& [pack, size] : present)
     if (!expected.count(pack))
       r.warnings.push_back("pack " + pack.Short() +
@@ -121,29 +196,8 @@ CheckResult Check(repo::Repository& repo, const CheckOptions& options) {
     std::vector<Id> packs;
     for (const auto& [pack, size] : present) packs.push_back(pack);
     std::sort(packs.begin(), packs.end());
-    if (options.subset_m > 0) {
-      std::vector<Id> sel;
-      for (const auto& p : packs) {
-        uint32_t bucket = (uint32_t(p.b[0]) << 24 | uint32_t(p.b[1]) << 16 | uint32_t(p.b[2]) << 8 | p.b[3]) % options.subset_m;
-        if (bucket == options.subset_n - 1) sel.push_back(p);
-      }
-      packs.swap(sel);
-    } else if (options.subset_percent > 0 && options.subset_percent < 100) {
-      std::mt19937_64 rng(std::random_device{}());
-      std::shuffle(packs.begin(), packs.end(), rng);
-      size_t n = static_cast<size_t>(std::ceil(packs.size() * options.subset_percent / 100.0));
-      packs.resize(std::min(packs.size(), std::max<size_t>(n, packs.empty() ? 0 : 1)));
-    }
-    if (options.verified && options.max_age_seconds > 0) {
-      const auto& seen = options.verified->packs;
-      size_t before = packs.size();
-      std::erase_if(packs, [&](const Id& p) {
-        auto it = seen.find(p);
-        return !repo::IsDue(p, it == seen.end() ? std::nullopt : std::optional<int64_t>(it->second),
-                            options.now_seconds, options.max_age_seconds);
-      });
-      r.packs_skipped_recent = before - packs.size();
-    }
+    SelectForReading(&packs, [](const Id& p) -> const Id& { return p; }, options, &r.packs_skipped_recent);
+    SelectForReading(&wal, [](const WalObject& w) -> const Id& { return w.key; }, options, &r.wal_skipped_recent);
     std::mutex mu;
     std::atomic<size_t> next{0};
     auto worker = [&] {
@@ -207,6 +261,35 @@ CheckResult Check(repo::Repository& repo, const CheckOptions& options) {
     std::vector<std::thread> threads;
     for (int i = 1; i < n; ++i) threads.emplace_back(worker);
     worker();
+    for (auto& t : threads) t.join();
+
+    // WAL objects: authenticate, decompress, compare size and SHA-256 (repo::OpenWal).
+    std::atomic<size_t> next_wal{0};
+    auto wal_worker = [&] {
+      for (size_t i; (i = next_wal++) < wal.size();) {
+        const WalObject& w = wal[i];
+        std::optional<std::string> err;
+        uint64_t bytes = 0;
+        try {
+          Bytes sealed = backend.Get(w.info.name);
+          bytes = sealed.size();
+          repo::OpenWal(repo.aead(), w.info.name, sealed, "WAL object " + w.info.name);
+        } catch (const Error& e) {
+          err = e.code() == ErrorCode::kCorrupt ? std::string(e.what()) : "WAL object " + w.info.name + ": " + e.what();
+        }
+        std::lock_guard<std::mutex> lock(mu);
+        if (options.verified) {
+          if (!err) options.verified->packs[w.key] = options.now_seconds;
+          else options.verified->packs.erase(w.key);
+        }
+        if (err) r.errors.push_back(*err);
+        else r.wal_read++;
+        r.bytes_read += bytes;
+      }
+    };
+    threads.clear();
+    for (int i = 1; i < n && static_cast<size_t>(i) < wal.size(); ++i) threads.emplace_back(wal_worker);
+    wal_worker();
     for (auto& t : threads) t.join();
   }
   return r;

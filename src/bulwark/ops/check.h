@@ -8,6 +8,13 @@
 // equal its name, its header must match the index, and every blob must
 // decrypt and match its keyed id.
 //
+// WAL objects (wal/<source>/<file>, repo/wal.h) are not content-addressed:
+// the structure check lists them, reports unexpected names (a warning) and
+// objects too short to be one (an error); read_data reads each selected one
+// whole and authenticates it against its name, decompresses it and compares
+// size and SHA-256 with its header. Subsets and --max-age select them like
+// packs, by the SHA-256 of the object name (also their key in `verified`).
+//
 // Verified-pack records (repo/cache.h, `check --read-data --max-age`): with
 // CheckOptions::verified, every pack read without error is recorded at
 // now_seconds, a pack found damaged loses its record, and records of packs no
@@ -46,6 +53,9 @@ struct CheckResult {
   uint64_t snapshots = 0, trees = 0, packs = 0, blobs = 0, index_objects = 0;
   uint64_t packs_read = 0, blobs_read = 0, bytes_read = 0;
   uint64_t packs_skipped_recent = 0;  // selected but not read: verified within max_age
+  uint64_t wal_objects = 0;           // archived WAL files (wal/<source>/<name>)
+  uint64_t wal_read = 0;              // WAL objects read and verified (read_data)
+  uint64_t wal_skipped_recent = 0;    // WAL objects selected but verified within max_age
   bool ok() const { return errors.empty(); }
 };
 

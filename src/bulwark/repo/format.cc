@@ -16,6 +16,7 @@ std::string_view ObjectTypeName(ObjectType t) {
     case ObjectType::kSnapshot: return "snapshot";
     case ObjectType::kLock: return "lock";
     case ObjectType::kMarks: return "marks";
+    case ObjectType::kWal: return "wal";
   }
   return "unknown";
 }

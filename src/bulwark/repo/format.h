@@ -27,6 +27,7 @@ enum class ObjectType : uint8_t {
   kSnapshot = 5,
   kLock = 6,
   kMarks = 7,  // prune's packs marked for deletion ("marked/<sha256>")
+  kWal = 8,    // one archived PostgreSQL WAL file ("wal/<source>/<file name>"; repo/wal.h)
 };
 
 std::string_view ObjectTypeName(ObjectType t);

@@ -76,35 +76,40 @@ RepoConfig RepoConfig::Decode(ByteSpan data, std::string_view what) {
   }
 }
 
-Bytes EncodeKeyFile(const crypto::MasterKey& master, std::string_view password, const crypto::KdfParams& kdf_in) {
-  crypto::KdfParams kdf = kdf_in;
-  if (kdf.salt.empty()) kdf.salt = crypto::RandomBytes(16);
-  crypto::Key32 kek = crypto::DeriveKey(password, kdf);
+std::string_view KeyKindName(KeyKind kind) { return kind == KeyKind::kMachine ? "machine" : "password"; }
+
+namespace {
+constexpr std::string_view kMachineKdf = "hmac-sha256";
+constexpr std::string_view kMachineLabel = "bulwark-machine-key-v1";
+
+struct ParsedKeyFile {
+  crypto::KdfParams kdf;  // Argon2id parameters; for machine slots only the salt
+  Bytes sealed;
+  KeyInfo info;
+};
+
+// Both kinds of key slot: the same JSON, "kdf" says which.
+Bytes EncodeKeySlot(std::string_view kdf_name, const crypto::KdfParams& kdf, const crypto::Key32& kek,
+                    const crypto::MasterKey& master) {
   crypto::Aead wrap(kek);
   Bytes sealed = wrap.Seal(master.Serialize(), AsBytes(kKeyAad));
-  json j = {{"version", 1},
-            {"kdf", "argon2id"},
-            {"ops", kdf.ops},
-            {"mem", kdf.mem},
-            {"salt", HexOf(kdf.salt)},
-            {"host", sys::Hostname()},
-            {"username", sys::Username()},
-            {"created", FormatTime(NowNs())},
-            {"created_ns", NowNs()},
-            {"master_key", HexOf(sealed)}};
+  json j = {{"version", 1}, {"kdf", kdf_name}};
+  if (kdf_name != kMachineKdf) {
+    j["ops"] = kdf.ops;
+    j["mem"] = kdf.mem;
+  }
+  j["salt"] = HexOf(kdf.salt);
+  j["host"] = sys::Hostname();
+  j["username"] = sys::Username();
+  j["created"] = FormatTime(NowNs());
+  j["created_ns"] = NowNs();
+  j["master_key"] = HexOf(sealed);
   std::string s = j.dump(2);
   Bytes out;
   PutEnvelope(ObjectType::kKey, &out);
   out.insert(out.end(), s.begin(), s.end());
   return out;
 }
-
-namespace {
-struct ParsedKeyFile {
-  crypto::KdfParams kdf;
-  Bytes sealed;
-  KeyInfo info;
-};
 
 ParsedKeyFile ParseKeyFile(ByteSpan data, std::string_view what) {
   CheckEnvelope(data, ObjectType::kKey, what);
@@ -113,21 +118,57 @@ ParsedKeyFile ParseKeyFile(ByteSpan data, std::string_view what) {
   if (j.is_discarded() || !j.is_object()) throw Error(ErrorCode::kCorrupt, std::string(what) + ": not valid JSON");
   ParsedKeyFile k;
   try {
-    if (JsonString(j, "kdf", what) != "argon2id") throw Error(ErrorCode::kUnsupported, std::string(what) + ": unknown KDF");
-    k.kdf.ops = static_cast<uint64_t>(JsonInt(j, "ops", what, true, 0, 0));
-    k.kdf.mem = static_cast<uint64_t>(JsonInt(j, "mem", what, true, 0, 0));
+    std::string kdf = JsonString(j, "kdf", what);
+    if (kdf == "argon2id") {
+      k.kdf.ops = static_cast<uint64_t>(JsonInt(j, "ops", what, true, 0, 0));
+      k.kdf.mem = static_cast<uint64_t>(JsonInt(j, "mem", what, true, 0, 0));
+    } else if (kdf == kMachineKdf) {
+      k.info.kind = KeyKind::kMachine;
+    } else {
+      throw Error(ErrorCode::kUnsupported, std::string(what) + ": unknown KDF");
+    }
     k.kdf.salt = FromHexField(j, "salt", what);
     k.sealed = FromHexField(j, "master_key", what);
     k.info.host = j.value("host", "");
     k.info.username = j.value("username", "");
     k.info.created_ns = JsonInt(j, "created_ns", what, false);
-    k.info.kdf = k.kdf;
+    if (k.info.kind == KeyKind::kPassword) k.info.kdf = k.kdf;
   } catch (const json::exception& e) {
     throw Error(ErrorCode::kCorrupt, std::string(what) + ": malformed key file: " + e.what());
   }
   return k;
 }
+
+// The master key sealed in `k` under `kek`; nullopt if it does not open.
+std::optional<crypto::MasterKey> Unwrap(const ParsedKeyFile& k, const crypto::Key32& kek, std::string_view what) {
+  crypto::Aead wrap(kek);
+  try {
+    Bytes master = wrap.Open(k.sealed, AsBytes(kKeyAad), what);
+    return crypto::MasterKey::Parse(master);
+  } catch (const Error& e) {
+    if (e.code() == ErrorCode::kCorrupt) return std::nullopt;  // wrong key (or damaged: indistinguishable)
+    throw;
+  }
+}
+
+crypto::Key32 MachineKek(const crypto::Key32& secret, ByteSpan salt) {
+  crypto::KeyedHasher mac(secret);
+  Id kek = mac.Mac2(AsBytes(kMachineLabel), salt);
+  return kek.b;
+}
 }  // namespace
+
+Bytes EncodeKeyFile(const crypto::MasterKey& master, std::string_view password, const crypto::KdfParams& kdf_in) {
+  crypto::KdfParams kdf = kdf_in;
+  if (kdf.salt.empty()) kdf.salt = crypto::RandomBytes(16);
+  return EncodeKeySlot("argon2id", kdf, crypto::DeriveKey(password, kdf), master);
+}
+
+Bytes EncodeMachineKeySlot(const crypto::MasterKey& master, const crypto::Key32& secret) {
+  crypto::KdfParams kdf;
+  kdf.salt = crypto::RandomBytes(16);
+  return EncodeKeySlot(kMachineKdf, kdf, MachineKek(secret, kdf.salt), master);
+}
 
 KeyInfo ReadKeyInfo(ByteSpan data, std::string_view what) { return ParseKeyFile(data, what).info; }
 
@@ -135,15 +176,58 @@ std::optional<crypto::MasterKey> OpenKeyFile(ByteSpan data, std::string_view pas
                                              KeyInfo* info) {
   ParsedKeyFile k = ParseKeyFile(data, what);
   if (info) *info = k.info;
-  crypto::Key32 kek = crypto::DeriveKey(password, k.kdf);
-  crypto::Aead wrap(kek);
-  try {
-    Bytes master = wrap.Open(k.sealed, AsBytes(kKeyAad), what);
-    return crypto::MasterKey::Parse(master);
-  } catch (const Error& e) {
-    if (e.code() == ErrorCode::kCorrupt) return std::nullopt;  // wrong password (or damaged: indistinguishable)
-    throw;
-  }
+  if (k.info.kind != KeyKind::kPassword) return std::nullopt;  // no password opens a machine slot
+  return Unwrap(k, crypto::DeriveKey(password, k.kdf), what);
+}
+
+std::optional<crypto::MasterKey> OpenMachineKeySlot(ByteSpan data, const crypto::Key32& secret, std::string_view what,
+                                                    KeyInfo* info) {
+  ParsedKeyFile k = ParseKeyFile(data, what);
+  if (info) *info = k.info;
+  if (k.info.kind != KeyKind::kMachine) return std::nullopt;
+  if (k.kdf.salt.size() != 16) throw Error(ErrorCode::kCorrupt, std::string(what) + ": salt must be 16 bytes");
+  return Unwrap(k, MachineKek(secret, k.kdf.salt), what);
+}
+
+namespace {
+constexpr std::string_view kMachineKeyKind = "bulwark-machine-key";
+
+Id IdField(const json& j, const char* field, std::string_view what) {
+  auto it = j.find(field);
+  Bytes b;
+  if (it == j.end() || !it->is_string() || it->get<std::string>().size() != 64 || !FromHex(it->get<std::string>(), &b))
+    throw Error(ErrorCode::kInvalidArgument,
+                std::string(what) + ": field '" + field + "' missing or not 64 hex digits (not a machine key file?)");
+  return Id::FromSpan(b);
+}
+}  // namespace
+
+std::string MachineKey::Encode() const {
+  json j = {{"version", 1},
+            {"kind", kMachineKeyKind},
+            {"repository", repository.Hex()},
+            {"key", slot.Hex()},
+            {"secret", ToHex(secret)},
+            {"created", FormatTime(NowNs())}};
+  return j.dump(2) + "\n";
+}
+
+MachineKey MachineKey::Decode(std::string_view text, std::string_view what) {
+  json j = json::parse(text.begin(), text.end(), nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    throw Error(ErrorCode::kInvalidArgument, std::string(what) + ": not a machine key file (not JSON)");
+  auto kind = j.find("kind");
+  if (kind == j.end() || !kind->is_string() || kind->get<std::string>() != kMachineKeyKind)
+    throw Error(ErrorCode::kInvalidArgument,
+                std::string(what) + ": not a machine key file (\"kind\" is not \"" + std::string(kMachineKeyKind) + "\")");
+  auto v = j.find("version");
+  if (v == j.end() || !v->is_number_integer() || v->get<int64_t>() != 1)
+    throw Error(ErrorCode::kInvalidArgument, std::string(what) + ": unknown machine key file version");
+  MachineKey k;
+  k.repository = IdField(j, "repository", what);
+  k.slot = IdField(j, "key", what);
+  k.secret = IdField(j, "secret", what).b;
+  return k;
 }
 
 Repository::Repository(std::unique_ptr<storage::Backend> backend, const crypto::MasterKey& master, RepoConfig config,
@@ -207,14 +291,17 @@ std::unique_ptr<Repository> Repository::Open(std::unique_ptr<storage::Backend> b
   std::optional<crypto::MasterKey> master;
   Id key_id;
   std::vector<std::string> damaged;
+  size_t machine = 0;  // machine key slots: no password opens them, so they are not tried
   for (const auto& k : keys) {
     try {
       Bytes data = backend->Get(k.name);
-      master = OpenKeyFile(data, password, loc + "/" + k.name, nullptr);
+      KeyInfo info;
+      master = OpenKeyFile(data, password, loc + "/" + k.name, &info);
       if (master) {
         key_id = Id::FromHexOrThrow(k.name.substr(5));
         break;
       }
+      if (info.kind == KeyKind::kMachine) ++machine;
     } catch (const Error& e) {
       if (e.code() == ErrorCode::kCorrupt || e.code() == ErrorCode::kUnsupported || e.code() == ErrorCode::kInvalidArgument) {
         log::Warn(std::string("skipping damaged key file: ") + e.what());
@@ -227,15 +314,59 @@ std::unique_ptr<Repository> Repository::Open(std::unique_ptr<storage::Backend> b
   if (!master) {
     if (damaged.size() == keys.size())
       throw Error(ErrorCode::kCorrupt, "repository " + loc + ": every key file is damaged (" + std::to_string(keys.size()) + ")");
+    size_t tried = keys.size() - damaged.size() - machine;
     throw Error(ErrorCode::kWrongPassword, "wrong password: no key in " + loc + " opens with it (tried " +
-                                               std::to_string(keys.size() - damaged.size()) + " key" +
-                                               (keys.size() - damaged.size() == 1 ? "" : "s") + ")");
+                                               std::to_string(tried) + " password key" + (tried == 1 ? "" : "s") +
+                                               ")");
   }
   crypto::Aead aead(master->enc);
   Bytes raw = backend->Get("config");
   RepoConfig cfg = RepoConfig::Decode(OpenObject(aead, ObjectType::kConfig, raw, loc + "/config"), loc + "/config");
   if (!cfg.object_lock_mode.empty()) backend->SetObjectLock(cfg.object_lock_mode, cfg.object_lock_days * 86400);
   return std::unique_ptr<Repository>(new Repository(std::move(backend), *master, std::move(cfg), key_id));
+}
+
+std::unique_ptr<Repository> Repository::OpenWithMachineKey(std::unique_ptr<storage::Backend> backend,
+                                                           const MachineKey& key, std::string_view what) {
+  std::string loc = backend->Location();
+  std::string slot_name = ObjectName(ObjectType::kKey, key.slot);
+  Bytes slot;
+  try {
+    slot = backend->Get(slot_name);
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::kNotFound) throw;
+    if (!backend->Stat("config"))  // only on this error path: one more request
+      throw Error(ErrorCode::kNoRepository, "no repository at " + loc + " (config object missing)");
+    // Without the slot there is no telling a revoked key from another repository's.
+    throw Error(ErrorCode::kWrongPassword,
+                std::string(what) + ": its key slot " + key.slot.Short() + " is not in " + loc +
+                    " (removed with 'bulwark key remove', or the key file is for another repository: repository " +
+                    key.repository.Short() + ")");
+  }
+  if (crypto::Sha256(slot) != key.slot)
+    throw Error(ErrorCode::kCorrupt, loc + "/" + slot_name + ": content does not match its name (damaged)");
+  KeyInfo info;
+  auto master = OpenMachineKeySlot(slot, key.secret, loc + "/" + slot_name, &info);
+  if (!master)
+    throw Error(ErrorCode::kWrongPassword,
+                std::string(what) + ": its secret does not open key slot " + key.slot.Short() + " in " + loc +
+                    (info.kind == KeyKind::kMachine ? "" : " (a password key slot)"));
+  crypto::Aead aead(master->enc);
+  Bytes raw;
+  try {
+    raw = backend->Get("config");
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::kNotFound) throw;
+    throw Error(ErrorCode::kNoRepository, "no repository at " + loc + " (config object missing)");
+  }
+  RepoConfig cfg = RepoConfig::Decode(OpenObject(aead, ObjectType::kConfig, raw, loc + "/config"), loc + "/config");
+  if (cfg.id != key.repository)
+    throw Error(ErrorCode::kInvalidArgument, std::string(what) + " is for repository " + key.repository.Short() +
+                                                 ", but " + loc + " is repository " + cfg.id.Short());
+  if (!cfg.object_lock_mode.empty()) backend->SetObjectLock(cfg.object_lock_mode, cfg.object_lock_days * 86400);
+  auto repo = std::unique_ptr<Repository>(new Repository(std::move(backend), *master, std::move(cfg), key.slot));
+  repo->key_kind_ = KeyKind::kMachine;
+  return repo;
 }
 
 void Repository::ProbeDelete(const std::vector<ObjectType>& types) {
@@ -251,6 +382,7 @@ std::string Repository::ObjectName(ObjectType type, const Id& id) {
     case ObjectType::kKey: return "keys/" + hex;
     case ObjectType::kLock: return "locks/" + hex;
     case ObjectType::kMarks: return "marked/" + hex;
+    case ObjectType::kWal: return "wal/" + hex;  // WAL objects are named by file (repo/wal.h); probes only
     case ObjectType::kConfig: return "config";
   }
   return hex;
@@ -502,6 +634,17 @@ Id Repository::AddKey(std::string_view password, const crypto::KdfParams& kdf) {
   Id id = crypto::Sha256(key);
   backend_->Put(ObjectName(ObjectType::kKey, id), key);
   return id;
+}
+
+MachineKey Repository::AddMachineKey() {
+  MachineKey k;
+  k.repository = config_.id;
+  Bytes secret = crypto::RandomBytes(k.secret.size());
+  std::copy(secret.begin(), secret.end(), k.secret.begin());
+  Bytes slot = EncodeMachineKeySlot(master_, k.secret);
+  k.slot = crypto::Sha256(slot);
+  backend_->Put(ObjectName(ObjectType::kKey, k.slot), slot);
+  return k;
 }
 
 void Repository::RemoveKey(const Id& id) {

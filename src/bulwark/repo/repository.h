@@ -40,22 +40,59 @@ struct RepoConfig {
   static RepoConfig Decode(ByteSpan data, std::string_view what);
 };
 
+// What opens a key slot (docs/FORMAT.md, "Key slots").
+enum class KeyKind {
+  kPassword,  // Argon2id of a password
+  kMachine,   // HMAC-SHA-256 of a random 256-bit secret kept in a machine key file (MachineKey)
+};
+std::string_view KeyKindName(KeyKind kind);  // "password" | "machine"
+
 struct KeyInfo {
   Id id;
+  KeyKind kind = KeyKind::kPassword;
   std::string host, username;
   int64_t created_ns = 0;
-  crypto::KdfParams kdf;
-  bool current = false;  // the key slot that opened this session
+  crypto::KdfParams kdf;  // password slots only
+  bool current = false;   // the key slot that opened this session
 };
 
 // Key file payload (plaintext JSON after the envelope): KDF parameters, salt
 // and the master key sealed under the Argon2id-derived key.
 Bytes EncodeKeyFile(const crypto::MasterKey& master, std::string_view password, const crypto::KdfParams& kdf);
 // Returns the master key if `password` opens it (runs Argon2id with the
-// file's parameters); nullopt if the password is wrong; throws kCorrupt for a
-// malformed key file. Fills `info` when given.
+// file's parameters); nullopt if the password is wrong or the slot is a
+// machine slot (no derivation then); throws kCorrupt for a malformed key file.
+// Fills `info` when given.
 std::optional<crypto::MasterKey> OpenKeyFile(ByteSpan data, std::string_view password, std::string_view what,
                                              KeyInfo* info);
+
+// A machine key: what a non-interactive caller (PostgreSQL's archive_command)
+// opens the repository with instead of a password. The key slot keys/<slot>
+// wraps the master key under KEK = HMAC-SHA-256(secret, "bulwark-machine-key-v1"
+// ‖ salt): no Argon2id, so opening costs two small reads and microseconds of
+// CPU. The secret is 256 random bits, so no password-stretching is needed:
+// it cannot be guessed, only stolen. Whoever can read the machine key file can
+// read and write the repository, like a password holder; `key remove <slot>`
+// revokes it. docs/FORMAT.md "Machine key files", docs/POSTGRES.md.
+struct MachineKey {
+  Id repository;          // the repository's id (config "id")
+  Id slot;                // the key slot it opens: keys/<slot>
+  crypto::Key32 secret{};
+
+  // The file's content: JSON {"version":1,"kind":"bulwark-machine-key",
+  // "repository":HEX,"key":HEX,"secret":HEX,"created":RFC3339}.
+  std::string Encode() const;
+  // Throws kInvalidArgument naming `what` (the file) for anything malformed.
+  static MachineKey Decode(std::string_view text, std::string_view what);
+};
+
+// A machine key slot's payload for `master`, wrapped under `secret`.
+Bytes EncodeMachineKeySlot(const crypto::MasterKey& master, const crypto::Key32& secret);
+// Returns the master key if `secret` opens the machine slot `data`; nullopt
+// if it does not (another secret, or a password slot); throws kCorrupt for a
+// malformed key slot. Fills `info` when given.
+std::optional<crypto::MasterKey> OpenMachineKeySlot(ByteSpan data, const crypto::Key32& secret, std::string_view what,
+                                                    KeyInfo* info);
 
 // The key file's metadata (no key derivation). Throws kCorrupt.
 KeyInfo ReadKeyInfo(ByteSpan data, std::string_view what);
@@ -98,6 +135,13 @@ class Repository {
   // Opens with the password: tries every key slot. Throws kNoRepository when
   // there is no config object, kWrongPassword when no slot opens.
   static std::unique_ptr<Repository> Open(std::unique_ptr<storage::Backend> backend, std::string_view password);
+  // Opens with a machine key (no password, no KDF): reads only keys/<slot>
+  // and config (two requests; keys/ is not listed). Throws kWrongPassword when
+  // the slot does not exist (revoked, or another repository's key) or does not
+  // open, kNoRepository without a config object, kInvalidArgument when the
+  // repository's id is not the key's. `what` names the key file in messages.
+  static std::unique_ptr<Repository> OpenWithMachineKey(std::unique_ptr<storage::Backend> backend,
+                                                        const MachineKey& key, std::string_view what);
 
   storage::Backend& backend() { return *backend_; }
   const RepoConfig& config() const { return config_; }
@@ -164,6 +208,11 @@ class Repository {
   // Key slots.
   std::vector<KeyInfo> ListKeys() const;
   Id AddKey(std::string_view password, const crypto::KdfParams& kdf);
+  // Adds a machine key slot with a fresh random secret; returns the key to
+  // write to a machine key file (it is not stored anywhere else).
+  MachineKey AddMachineKey();
+  // The kind of the key slot that opened this session.
+  KeyKind key_kind() const { return key_kind_; }
   void RemoveKey(const Id& id);  // refuses the current key and the last key
 
  private:
@@ -176,6 +225,7 @@ class Repository {
   chunk::GearTable gear_;
   RepoConfig config_;
   Id key_id_;
+  KeyKind key_kind_ = KeyKind::kPassword;
   Index index_;
   std::vector<Id> index_ids_;
   std::vector<Id> superseded_ids_;

@@ -10,32 +10,15 @@
 #include <map>
 
 #include "bulwark/base/error.h"
+#include "bulwark/base/sys.h"
 #include "bulwark/crypto/crypto.h"
 
 namespace bulwark::storage {
 namespace {
 
-struct Fd {
-  int fd = -1;
-  explicit Fd(int f) : fd(f) {}
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-};
-
-void WriteAll(int fd, ByteSpan data, const std::string& path) {
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw ErrnoError("writing", path);
-    }
-    done += static_cast<size_t>(n);
-  }
-}
+using sys::Fd;
+using sys::FsyncDir;
+using sys::WriteAll;
 
 void ReadAt(int fd, uint8_t* buf, size_t len, uint64_t offset, const std::string& path) {
   size_t done = 0;
@@ -50,13 +33,6 @@ void ReadAt(int fd, uint8_t* buf, size_t len, uint64_t offset, const std::string
                                            std::to_string(len) + " bytes at offset " + std::to_string(offset));
     done += static_cast<size_t>(n);
   }
-}
-
-void FsyncDir(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) throw ErrnoError("opening directory", dir);
-  Fd guard(fd);
-  if (::fsync(fd) != 0 && errno != EINVAL) throw ErrnoError("syncing directory", dir);
 }
 
 class LocalBackend : public Backend {
