@@ -130,7 +130,7 @@ TEST_F(WalPostgresTest, ArchiveCommandStoresSegmentsAndWalFetchReturnsTheSameByt
   // wal-fetch of the first: the same bytes as in pg_wal; the next two are prefetched.
   fs::create_directories(s_.Path("restore/pg_wal"));
   std::string dest = s_.Path("restore/pg_wal/RECOVERYXLOG");
-  RunResult f = Bk({"--json", "wal-fetch", "--source", "main", segs[0], dest});
+  RunResult f = Bk({"--json", "wal-fetch", "--source", "main", "--prefetch", "8", segs[0], dest});
   ASSERT_EQ(f.exit_code, 0) << f.err;
   EXPECT_EQ(f.err, "");
   nlohmann::json sum = f.JsonLine("summary");
@@ -189,7 +189,8 @@ TEST_F(WalPostgresTest, ArchiveCommandStoresSegmentsAndWalFetchReturnsTheSameByt
 
   // pg_basebackup waits until its backup history file is archived: through wal-push too. Its
   // tar leaves out pg_wal's contents, so a spool inside pg_wal never gets into a base backup.
-  RunResult spool_fetch = Bk({"wal-fetch", "--source", "main", segs[0], pg->data_dir() + "/pg_wal/RECOVERYXLOG"});
+  RunResult spool_fetch =
+      Bk({"wal-fetch", "--source", "main", "--prefetch", "2", segs[0], pg->data_dir() + "/pg_wal/RECOVERYXLOG"});
   ASSERT_EQ(spool_fetch.exit_code, 0) << spool_fetch.err;
   ASSERT_TRUE(fs::is_directory(pg->data_dir() + "/pg_wal/bulwark-spool"));
   RunResult bb = pg->Client("pg_basebackup", {"-D", "-", "-Ft", "-X", "none", "-c", "fast"});
@@ -253,7 +254,7 @@ TEST_F(WalPostgresTest, ArchiveRecoveryThroughWalFetchRestoresEveryCommittedRow)
 
   PgServerOptions r;
   r.base_backup = s_.Path("base.tar");
-  r.restore_command = BulwarkBin() + " -v --repo " + repo_ + " --key-file " + key_ + " wal-fetch --source main %f %p";
+  r.restore_command = BulwarkBin() + " -v --repo " + repo_ + " --key-file " + key_ + " wal-fetch --source main --prefetch 3 %f %p";
   r.recovery_end_command = "rm -rf pg_wal/bulwark-spool";
   auto restored = PgServer::Start(&why, r);
   ASSERT_TRUE(restored) << why;

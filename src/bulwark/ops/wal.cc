@@ -342,7 +342,9 @@ std::optional<WalFetchResult> WalFetchFromSpool(const Id& repository, const std:
 WalFetchResult WalFetch(repo::Repository& repo, const std::string& name, const std::string& dest,
                         const WalFetchOptions& o) {
   auto t0 = Clock::now();
-  if (o.prefetch < 0) throw Error(ErrorCode::kInvalidArgument, "--prefetch must not be negative");
+  if (o.prefetch < -1) throw Error(ErrorCode::kInvalidArgument, "--prefetch must not be negative");
+  WalFetchOptions opt = o;
+  if (opt.prefetch < 0) opt.prefetch = repo.backend().capabilities().local ? 0 : kDefaultPrefetch;
   repo::WalFileName w = repo::WalFileName::Parse(name);
   std::string object = repo::WalObjectName(o.source, name);
   Spool spool(dest, repo.config().id, o.source);
@@ -364,8 +366,8 @@ WalFetchResult WalFetch(repo::Repository& repo, const std::string& name, const s
   r.found = true;
   r.bytes = data.size();
   data = Bytes();
-  if (w.kind == repo::WalFileKind::kSegment && o.prefetch > 0 && repo::ValidWalSegmentSize(r.bytes))
-    r.prefetched = Prefetch(repo, spool, o.source, w, r.bytes, o);
+  if (w.kind == repo::WalFileKind::kSegment && opt.prefetch > 0 && repo::ValidWalSegmentSize(r.bytes))
+    r.prefetched = Prefetch(repo, spool, opt.source, w, r.bytes, opt);
   r.seconds = Since(t0);
   return r;
 }
