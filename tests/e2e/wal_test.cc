@@ -130,7 +130,7 @@ TEST_F(WalPostgresTest, ArchiveCommandStoresSegmentsAndWalFetchReturnsTheSameByt
   // wal-fetch of the first: the same bytes as in pg_wal; the next two are prefetched.
   fs::create_directories(s_.Path("restore/pg_wal"));
   std::string dest = s_.Path("restore/pg_wal/RECOVERYXLOG");
-  RunResult f = Bk({"--json", "wal-fetch", "--source", "main", segs[0], dest});
+  RunResult f = Bk({"--json", "wal-fetch", "--source", "main", "--prefetch", "8", segs[0], dest});
   ASSERT_EQ(f.exit_code, 0) << f.err;
   EXPECT_EQ(f.err, "");
   nlohmann::json sum = f.JsonLine("summary");
@@ -189,7 +189,8 @@ TEST_F(WalPostgresTest, ArchiveCommandStoresSegmentsAndWalFetchReturnsTheSameByt
 
   // pg_basebackup waits until its backup history file is archived: through wal-push too. Its
   // tar leaves out pg_wal's contents, so a spool inside pg_wal never gets into a base backup.
-  RunResult spool_fetch = Bk({"wal-fetch", "--source", "main", segs[0], pg->data_dir() + "/pg_wal/RECOVERYXLOG"});
+  RunResult spool_fetch =
+      Bk({"wal-fetch", "--source", "main", "--prefetch", "2", segs[0], pg->data_dir() + "/pg_wal/RECOVERYXLOG"});
   ASSERT_EQ(spool_fetch.exit_code, 0) << spool_fetch.err;
   ASSERT_TRUE(fs::is_directory(pg->data_dir() + "/pg_wal/bulwark-spool"));
   RunResult bb = pg->Client("pg_basebackup", {"-D", "-", "-Ft", "-X", "none", "-c", "fast"});
@@ -231,6 +232,45 @@ TEST_F(WalPostgresTest, ArchiveCommandStoresSegmentsAndWalFetchReturnsTheSameByt
   EXPECT_NE(revoked.err.find("key remove"), std::string::npos) << revoked.err;
 }
 
+// The machine key file on the command line: never overwritten; --key-file
+// wins over BULWARK_KEY_FILE; no password needed with it; key passwd refuses
+// a machine key session.
+TEST(MachineKeyCli, KeyFileIsNeverOverwrittenAndTheFlagWins) {
+  Scratch s;
+  s.Init();
+  std::string key = s.Path("machine.key");
+  ASSERT_EQ(s.Bw({"key", "add", "--machine-key-file", key}).exit_code, 0);
+  std::string first = ReadFileOrDie(key);
+  RunResult again = s.Bw({"key", "add", "--machine-key-file", key});
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_NE(again.err.find("never overwritten"), std::string::npos) << again.err;
+  EXPECT_EQ(ReadFileOrDie(key), first);
+  RunResult list = s.Bw({"--json", "key", "list"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_EQ(list.Json().size(), 2u) << list.out;  // the password and one machine key, not two
+
+  // No password in the environment: the key file alone opens it (the flag over the variable).
+  std::vector<std::string> env = {"BULWARK_CACHE_DIR=" + s.CacheDir(), "BULWARK_KEY_FILE=" + s.Path("nope")};
+  RunResult flag = bulwark::testing::Run({BulwarkBin(), "--repo", s.repo(), "--key-file", key, "--json", "key", "list"}, env);
+  ASSERT_EQ(flag.exit_code, 0) << flag.err;
+  int current_machine = 0;
+  for (auto& k : flag.Json()) current_machine += k["current"] == true && k["kind"] == "machine";
+  EXPECT_EQ(current_machine, 1) << flag.out;
+  RunResult bad_env = bulwark::testing::Run({BulwarkBin(), "--repo", s.repo(), "key", "list"}, env);
+  EXPECT_NE(bad_env.exit_code, 0);
+  EXPECT_NE(bad_env.err.find("machine key file"), std::string::npos) << bad_env.err;
+  RunResult env_ok = bulwark::testing::Run({BulwarkBin(), "--repo", s.repo(), "key", "list"},
+                                           {"BULWARK_CACHE_DIR=" + s.CacheDir(), "BULWARK_KEY_FILE=" + key});
+  EXPECT_EQ(env_ok.exit_code, 0) << env_ok.err;
+  EXPECT_NE(env_ok.out.find("machine"), std::string::npos) << env_ok.out;
+  RunResult passwd = bulwark::testing::Run({BulwarkBin(), "--repo", s.repo(), "--key-file", key, "key", "passwd"}, env);
+  EXPECT_EQ(passwd.exit_code, 2) << passwd.err;
+  // A file that is not a machine key file (e.g. the password file by mistake).
+  RunResult wrong = bulwark::testing::Run({BulwarkBin(), "--repo", s.repo(), "--key-file", s.Path("password"), "key", "list"}, env);
+  EXPECT_EQ(wrong.exit_code, 2) << wrong.err;
+  EXPECT_NE(wrong.err.find("not a machine key file"), std::string::npos) << wrong.err;
+}
+
 // The point of archiving: a base backup plus the archived WAL restore every
 // committed transaction. PostgreSQL itself drives wal-fetch (restore_command)
 // through a real archive recovery: segments come from the repository and
@@ -253,7 +293,7 @@ TEST_F(WalPostgresTest, ArchiveRecoveryThroughWalFetchRestoresEveryCommittedRow)
 
   PgServerOptions r;
   r.base_backup = s_.Path("base.tar");
-  r.restore_command = BulwarkBin() + " -v --repo " + repo_ + " --key-file " + key_ + " wal-fetch --source main %f %p";
+  r.restore_command = BulwarkBin() + " -v --repo " + repo_ + " --key-file " + key_ + " wal-fetch --source main --prefetch 3 %f %p";
   r.recovery_end_command = "rm -rf pg_wal/bulwark-spool";
   auto restored = PgServer::Start(&why, r);
   ASSERT_TRUE(restored) << why;

@@ -482,6 +482,24 @@ TEST_F(WalTest, PrefetchFillsSpoolAndLaterCallsServeFromIt) {
   EXPECT_FALSE(ops::WalFetchFromSpool(r->config().id, "main", "00000002.history", Dest()));
 }
 
+TEST_F(WalTest, DefaultPrefetchIsOnForRemoteStorageAndOffForALocalRepository) {
+  auto r = Open();  // memory: remote-like (capabilities().local is false)
+  Push(*r, "000000010000000000000010", Segment(1 << 20, 300));
+  Push(*r, "000000010000000000000011", Segment(1 << 20, 301));
+  fs::create_directories(tmp_.path() + "/restore/pg_wal");
+  EXPECT_EQ(ops::WalFetch(*r, "000000010000000000000010", Dest(), {"main"}).prefetched, 1);
+
+  std::string dir = tmp_.path() + "/local-repo";
+  repo::InitOptions o;
+  o.kdf = crypto::KdfParams{1, 8 << 20, {}};
+  repo::Repository::Init(*storage::NewLocalBackend(dir), "pw", o);
+  auto local = repo::Repository::Open(storage::NewLocalBackend(dir), "pw");
+  ops::WalPush(*local, WalFile("000000010000000000000020", Segment(1 << 20, 302)), {"main", 1});
+  ops::WalPush(*local, WalFile("000000010000000000000021", Segment(1 << 20, 303)), {"main", 1});
+  EXPECT_EQ(ops::WalFetch(*local, "000000010000000000000020", Dest(), {"main"}).prefetched, 0);
+  EXPECT_EQ(ops::WalFetch(*local, "000000010000000000000020", Dest(), {"main", 8}).prefetched, 1);
+}
+
 TEST_F(WalTest, SpoolRemovesTempFilesOfKilledCallsAndOldTimelines) {
   auto r = Open();
   std::vector<std::string> names = {"000000010000000000000010", "000000010000000000000011", "000000020000000000000011",

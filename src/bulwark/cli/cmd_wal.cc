@@ -72,15 +72,15 @@ void AddWal(CLI::App& app) {
 
   struct FetchOpts {
     std::string source, name, dest;
-    int prefetch = 8;
+    int prefetch = -1;  // ops::WalFetchOptions: 8 on remote storage, 0 on a local repository
   };
   auto fo = std::make_shared<FetchOpts>();
   auto* fetch = app.add_subcommand(
       "wal-fetch", "restore one PostgreSQL WAL file (restore_command = '... wal-fetch %f %p'); exit 1: not archived");
   fetch->add_option("--source", fo->source, "source name (as given to wal-push)")->required();
   fetch->add_option("--prefetch", fo->prefetch,
-                    "also fetch this many following segments into <dir of DEST>/bulwark-spool/ (0: off)")
-      ->capture_default_str();
+                    "also fetch this many following segments into <dir of DEST>/bulwark-spool/ (0: off; default 8 "
+                    "on S3, 0 on a local repository)");
   fetch->add_option("name", fo->name, "the WAL file name (%f)")->required();
   fetch->add_option("dest", fo->dest, "where to write it (%p)")->required();
   fetch->callback([fo] {

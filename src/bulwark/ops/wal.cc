@@ -79,29 +79,17 @@ class MappedFile {
 class Spool {
  public:
   Spool(const std::string& dest, const Id& repository, const std::string& source)
-      : dir_(WalSpoolDir(dest)), dest_(dest) {
-    if (::mkdir(dir_.c_str(), 0700) != 0 && errno != EEXIST) throw ErrnoError("creating the spool directory", dir_);
-    std::string lock = dir_ + "/.lock";
-    lock_fd_ = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (lock_fd_ < 0) throw ErrnoError("opening", lock);
-    while (::flock(lock_fd_, LOCK_EX) != 0)
-      if (errno != EINTR) throw ErrnoError("locking", lock);
+      : dir_(WalSpoolDir(dest)), dest_(dest), lock_(LockedDir(dir_)) {
     // Empty it when it was filled from another repository or source (or
     // never marked), then mark it; drop temp files of killed calls.
     std::string owner = repository.Hex() + " " + source + "\n";
-    std::string marker = dir_ + "/.source";
-    bool ours = ReadSmall(marker) == owner;
+    bool ours = ReadSmall(dir_ + "/.source") == owner;
     for (const std::string& n : Entries())
       if (n.rfind(".tmp-", 0) == 0 || (!ours && n != ".lock")) Unlink(n);
-    if (!ours) {
-      WriteFile(".source", AsBytes(owner), true);
-    }
+    if (!ours) WriteFile(".source", AsBytes(owner));
   }
-  ~Spool() { ::close(lock_fd_); }
   Spool(const Spool&) = delete;
   Spool& operator=(const Spool&) = delete;
-
-  const std::string& dir() const { return dir_; }
 
   // Removes spooled segments before `w`'s position (any timeline): recovery
   // only moves forward.
@@ -195,8 +183,23 @@ class Spool {
     return tmp;
   }
 
+  // Creates `dir` (0700) if needed; returns its ".lock" file, locked (flock, exclusive).
+  static int LockedDir(const std::string& dir) {
+    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) throw ErrnoError("creating the spool directory", dir);
+    std::string lock = dir + "/.lock";
+    int fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) throw ErrnoError("opening", lock);
+    while (::flock(fd, LOCK_EX) != 0) {
+      if (errno == EINTR) continue;
+      int e = errno;
+      ::close(fd);
+      throw ErrnoError("locking", lock, e);
+    }
+    return fd;
+  }
+
   std::string dir_, dest_;
-  int lock_fd_ = -1;
+  Fd lock_;  // closing it releases the lock
   std::atomic<uint64_t> next_tmp_{0};
 };
 
@@ -342,7 +345,9 @@ std::optional<WalFetchResult> WalFetchFromSpool(const Id& repository, const std:
 WalFetchResult WalFetch(repo::Repository& repo, const std::string& name, const std::string& dest,
                         const WalFetchOptions& o) {
   auto t0 = Clock::now();
-  if (o.prefetch < 0) throw Error(ErrorCode::kInvalidArgument, "--prefetch must not be negative");
+  if (o.prefetch < -1) throw Error(ErrorCode::kInvalidArgument, "--prefetch must not be negative");
+  WalFetchOptions opt = o;
+  if (opt.prefetch < 0) opt.prefetch = repo.backend().capabilities().local ? 0 : kDefaultPrefetch;
   repo::WalFileName w = repo::WalFileName::Parse(name);
   std::string object = repo::WalObjectName(o.source, name);
   Spool spool(dest, repo.config().id, o.source);
@@ -364,8 +369,8 @@ WalFetchResult WalFetch(repo::Repository& repo, const std::string& name, const s
   r.found = true;
   r.bytes = data.size();
   data = Bytes();
-  if (w.kind == repo::WalFileKind::kSegment && o.prefetch > 0 && repo::ValidWalSegmentSize(r.bytes))
-    r.prefetched = Prefetch(repo, spool, o.source, w, r.bytes, o);
+  if (w.kind == repo::WalFileKind::kSegment && opt.prefetch > 0 && repo::ValidWalSegmentSize(r.bytes))
+    r.prefetched = Prefetch(repo, spool, opt.source, w, r.bytes, opt);
   r.seconds = Since(t0);
   return r;
 }

@@ -65,11 +65,16 @@ struct WalPushResult {
 // both see "absent" before either writes; the later Put wins.
 WalPushResult WalPush(repo::Repository& repo, const std::string& path, const WalPushOptions& options);
 
+constexpr int kDefaultPrefetch = 8;
+
 struct WalFetchOptions {
   std::string source;
   // Segments after a requested segment to fetch into the spool in the same
-  // call (same timeline), stopping at the first one not archived; 0 = off.
-  int prefetch = 8;
+  // call (same timeline), stopping at the first one not archived; 0 = off;
+  // -1 = kDefaultPrefetch on remote storage, 0 on a local repository (no
+  // latency to hide there: measured slower, it only adds an fsync per
+  // segment; docs/POSTGRES.md).
+  int prefetch = -1;
   int threads = 4;  // parallel fetches of the prefetch (each holds ~3 segments of memory)
 };
 
