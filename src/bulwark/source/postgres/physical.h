@@ -65,6 +65,10 @@ std::optional<Lsn> ParseLsn(std::string_view s);
 // "16/B374D848": upper-case hex, as PostgreSQL prints it.
 std::string FormatLsn(Lsn lsn);
 
+// The lines of `text`, split at '\n' (not included); a last line without
+// one counts too. Views into `text`.
+std::vector<std::string_view> Lines(std::string_view text);
+
 // The backup_label file at the root of a base backup (PostgreSQL's
 // do_pg_backup_start writes it: "KEY: value" lines).
 struct BackupLabel {

@@ -202,12 +202,7 @@ std::string WithRecoverySettings(std::string_view conf, const std::vector<std::p
   std::set<std::string> keys{"restore_command"};
   for (const auto& kv : settings) keys.insert(kv.first);
   std::string out;
-  size_t i = 0;
-  while (i < conf.size()) {
-    size_t j = conf.find('\n', i);
-    if (j == std::string_view::npos) j = conf.size();
-    std::string_view line = conf.substr(i, j - i);
-    i = j + 1;
+  for (std::string_view line : Lines(conf)) {
     size_t k = line.find_first_not_of(" \t");
     size_t e = k == std::string_view::npos ? k : line.find_first_of(" \t=", k);
     std::string key = k == std::string_view::npos ? "" : std::string(line.substr(k, e == std::string_view::npos ? e : e - k));

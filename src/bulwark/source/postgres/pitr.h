@@ -48,7 +48,7 @@ struct RecoveryTarget {
 
 // The flags' values as given ("" = not given).
 struct TargetFlags {
-  std::string time, lsn, xid, name, target;  // target: "immediate"
+  std::string time = "", lsn = "", xid = "", name = "", target = "";  // target: "immediate"
 };
 // Validates and normalises: at most one target; time as ParseTargetTime,
 // LSN as ParseLsn, xid a decimal integer > 0, name 1..63 bytes, target only
