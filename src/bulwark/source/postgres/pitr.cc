@@ -217,6 +217,8 @@ std::string WithRecoverySettings(std::string_view conf, const std::vector<std::p
 }
 
 std::string ShellQuote(std::string_view s) {
+  auto plain = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || std::strchr("/._+-:@=,%", c); };
+  if (!s.empty() && std::all_of(s.begin(), s.end(), plain)) return std::string(s);
   std::string out = "'";
   for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return out + "'";
