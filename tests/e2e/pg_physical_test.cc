@@ -164,9 +164,17 @@ TEST(PgPhysical, BaseBackupFactsRestoreVerifyAndDedup) {
   EXPECT_NE(history.find("STOP WAL LOCATION: " + stop_lsn + " "), std::string::npos) << history;
   EXPECT_EQ(first["files_new"].get<int>(), f["manifest_files"].get<int>() + 1) << "every file plus backup_manifest";
 
+  // A dry run writes nothing.
+  RestoreDir rd;
+  RunResult dry = Bw(s, config, {"pg", "restore", "--dry-run", "--target-dir", rd.data(), "--restore-command", "x"});
+  EXPECT_EQ(dry.exit_code, 0) << dry.err;
+  EXPECT_NE(dry.out.find("dry run: would restore base backup " + first["snapshot_id"].get<std::string>().substr(0, 8)),
+            std::string::npos) << dry.out;
+  EXPECT_NE(dry.out.find("recovery_target_action = 'promote'"), std::string::npos) << dry.out;
+  EXPECT_FALSE(fs::exists(rd.data()));
+
   // Restore into a new directory: the layout of a data directory, owned by postgres, mode 0700,
   // accepted by pg_verifybackup, set up for recovery.
-  RestoreDir rd;
   nlohmann::json r = PgRestore(s, config, *pg, rd.data(), {first["snapshot_id"], "--target", "immediate"});
   EXPECT_EQ(r["verified"], true);
   EXPECT_EQ(r["recovery_settings"]["recovery_target"], "immediate");
