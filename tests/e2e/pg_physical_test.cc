@@ -422,6 +422,10 @@ TEST(PgPhysical, AFailedBaseBackupStoresNoSnapshot) {
       {"cat " + s.Path("real.tar") + "; echo 'pg_basebackup: error: boom' >&2; exit 3", "exited with status 3: pg_basebackup: error: boom"},
       {"head -c " + std::to_string(tar.out.size() / 2) + " " + s.Path("real.tar") + "; echo 'died' >&2; exit 1",
        "exited with status 1: died"},
+      // A complete tar that lacks the manifest: cut off between members.
+      {"mkdir -p " + s.Path("part") + " && tar -xf " + s.Path("real.tar") + " -C " + s.Path("part") +
+           " backup_label PG_VERSION && tar -cf - -C " + s.Path("part") + " backup_label PG_VERSION",
+       "does not end with backup_manifest"},
   };
   for (const auto& [script, message] : cases) {
     WriteFile(fake + "/pg_basebackup", "#!/bin/sh\n" + script + "\n");
