@@ -424,11 +424,13 @@ class DeltaRestore {
  private:
   using Item = std::pair<std::string, const Node*>;
 
-  void Remove(const std::string& path) {
+  // Removes an entry; `extra`: one the backup does not have (counted as removed), else one
+  // about to be replaced.
+  void Remove(const std::string& path, bool extra = false) {
     std::error_code ec;
     fs::remove_all(path, ec);
     if (ec) throw Error(ErrorCode::kIo, "--delta: removing " + path + ": " + ec.message());
-    result_->removed++;
+    if (extra) result_->removed++;
   }
 
   void Walk(const Id& tree_id, const std::string& dir) {
@@ -443,7 +445,7 @@ class DeltaRestore {
         if (!wanted.count(e->d_name)) extra.emplace_back(e->d_name);
       }
       ::closedir(d);
-      for (const auto& name : extra) Remove(dir + "/" + name);
+      for (const auto& name : extra) Remove(dir + "/" + name, true);
     } else {
       throw ErrnoError("listing", dir);
     }
