@@ -164,9 +164,17 @@ TEST(PgPhysical, BaseBackupFactsRestoreVerifyAndDedup) {
   EXPECT_NE(history.find("STOP WAL LOCATION: " + stop_lsn + " "), std::string::npos) << history;
   EXPECT_EQ(first["files_new"].get<int>(), f["manifest_files"].get<int>() + 1) << "every file plus backup_manifest";
 
+  // A dry run writes nothing.
+  RestoreDir rd;
+  RunResult dry = Bw(s, config, {"pg", "restore", "--dry-run", "--target-dir", rd.data(), "--restore-command", "x"});
+  EXPECT_EQ(dry.exit_code, 0) << dry.err;
+  EXPECT_NE(dry.out.find("dry run: would restore base backup " + first["snapshot_id"].get<std::string>().substr(0, 8)),
+            std::string::npos) << dry.out;
+  EXPECT_NE(dry.out.find("recovery_target_action = 'promote'"), std::string::npos) << dry.out;
+  EXPECT_FALSE(fs::exists(rd.data()));
+
   // Restore into a new directory: the layout of a data directory, owned by postgres, mode 0700,
   // accepted by pg_verifybackup, set up for recovery.
-  RestoreDir rd;
   nlohmann::json r = PgRestore(s, config, *pg, rd.data(), {first["snapshot_id"], "--target", "immediate"});
   EXPECT_EQ(r["verified"], true);
   EXPECT_EQ(r["recovery_settings"]["recovery_target"], "immediate");
@@ -219,21 +227,38 @@ TEST(PgPhysical, BaseBackupFactsRestoreVerifyAndDedup) {
   EXPECT_EQ(restored->Query("SELECT sum(abalance) FROM pgbench_accounts", "app"), "100");
 }
 
-TEST(PgPhysical, PitrToATimeHoldsExactlyTheTransactionsCommittedBefore) {
-  START_PG(pg, {.archive = true});
-  pg->Query("CREATE TABLE ev(id serial, ts timestamptz DEFAULT clock_timestamp(), phase text)");
-  Scratch s;
-  s.Init();
-  std::string config = WriteConfig(s, pg->conninfo());
+// A server that archives, with the table ev(id, ts, phase) whose rows tell
+// which transactions a restored cluster holds; a repository and a
+// configuration naming the server as source "pg".
+class PgPhysicalPitr : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string why;
+    pg_ = PgServer::Start(&why, {.archive = true});
+    if (!pg_) GTEST_SKIP() << why;
+    pg_->Query("CREATE TABLE ev(id serial, ts timestamptz DEFAULT clock_timestamp(), phase text)");
+    s_.Init();
+    config_ = WriteConfig(s_, pg_->conninfo());
+  }
+
+  std::unique_ptr<PgServer> pg_;
+  Scratch s_;
+  std::string config_;
+};
+
+TEST_F(PgPhysicalPitr, ToATimeHoldsExactlyTheTransactionsCommittedBefore) {
+  PgServer& pg = *pg_;
+  const Scratch& s = s_;
+  const std::string& config = config_;
   ASSERT_FALSE(BaseBackup(s, config).is_null());
-  Insert(*pg, "A", 3);
-  std::string t = ServerNow(*pg);  // after A's commits
-  WaitPast(*pg, t);
-  Insert(*pg, "B", 3);  // committed after t
-  SwitchAndArchive(*pg);
+  Insert(pg, "A", 3);
+  std::string t = ServerNow(pg);  // after A's commits
+  WaitPast(pg, t);
+  Insert(pg, "B", 3);  // committed after t
+  SwitchAndArchive(pg);
 
   RestoreDir rd;
-  nlohmann::json r = PgRestore(s, config, *pg, rd.data(), {"--source", "pg", "--target-time", t});
+  nlohmann::json r = PgRestore(s, config, pg, rd.data(), {"--source", "pg", "--target-time", t});
   ASSERT_FALSE(r.is_null());
   EXPECT_EQ(r["recovery_settings"]["recovery_target_time"].get<std::string>().back(), '0') << "+00: UTC";
   auto restored = StartPromoted(rd);
@@ -243,23 +268,21 @@ TEST(PgPhysical, PitrToATimeHoldsExactlyTheTransactionsCommittedBefore) {
       << restored->Log();
 }
 
-TEST(PgPhysical, PitrToAnLsnPausesAndToARestorePointPromotes) {
-  START_PG(pg, {.archive = true});
-  pg->Query("CREATE TABLE ev(id serial, ts timestamptz DEFAULT clock_timestamp(), phase text)");
-  Scratch s;
-  s.Init();
-  std::string config = WriteConfig(s, pg->conninfo());
+TEST_F(PgPhysicalPitr, ToAnLsnPausesAndToARestorePointPromotes) {
+  PgServer& pg = *pg_;
+  const Scratch& s = s_;
+  const std::string& config = config_;
   nlohmann::json backup = BaseBackup(s, config);
   ASSERT_FALSE(backup.is_null());
-  Insert(*pg, "A", 2);
-  std::string lsn = pg->Query("SELECT pg_current_wal_insert_lsn()");
-  pg->Query("SELECT pg_create_restore_point('before-b')");
-  Insert(*pg, "B", 2);
-  SwitchAndArchive(*pg);
+  Insert(pg, "A", 2);
+  std::string lsn = pg.Query("SELECT pg_current_wal_insert_lsn()");
+  pg.Query("SELECT pg_create_restore_point('before-b')");
+  Insert(pg, "B", 2);
+  SwitchAndArchive(pg);
 
   {
     RestoreDir rd;
-    nlohmann::json r = PgRestore(s, config, *pg, rd.data(), {"--target-lsn", lsn, "--target-action", "pause"});
+    nlohmann::json r = PgRestore(s, config, pg, rd.data(), {"--target-lsn", lsn, "--target-action", "pause"});
     ASSERT_FALSE(r.is_null());
     EXPECT_EQ(r["snapshot_id"], backup["snapshot_id"]) << "chosen: the one base backup that ends before the LSN";
     std::string why;
@@ -272,7 +295,7 @@ TEST(PgPhysical, PitrToAnLsnPausesAndToARestorePointPromotes) {
   }
   {
     RestoreDir rd;
-    ASSERT_FALSE(PgRestore(s, config, *pg, rd.data(), {"--target-name", "before-b"}).is_null());
+    ASSERT_FALSE(PgRestore(s, config, pg, rd.data(), {"--target-name", "before-b"}).is_null());
     auto restored = StartPromoted(rd);
     ASSERT_TRUE(restored);
     EXPECT_EQ(Phases(*restored), "A,A");
@@ -286,24 +309,22 @@ TEST(PgPhysical, PitrToAnLsnPausesAndToARestorePointPromotes) {
   EXPECT_FALSE(fs::exists(rd.data()));
 }
 
-TEST(PgPhysical, PitrAlongTimeline2AfterAPromotion) {
-  START_PG(pg, {.archive = true});
-  pg->Query("CREATE TABLE ev(id serial, ts timestamptz DEFAULT clock_timestamp(), phase text)");
-  Scratch s;
-  s.Init();
-  std::string config = WriteConfig(s, pg->conninfo());
+TEST_F(PgPhysicalPitr, AlongTimeline2AfterAPromotion) {
+  PgServer& pg = *pg_;
+  const Scratch& s = s_;
+  const std::string& config = config_;
   nlohmann::json s1 = BaseBackup(s, config);
   ASSERT_FALSE(s1.is_null());
-  Insert(*pg, "A", 2);
-  std::string t1 = ServerNow(*pg);
-  WaitPast(*pg, t1);
-  Insert(*pg, "B", 2);
-  SwitchAndArchive(*pg);
+  Insert(pg, "A", 2);
+  std::string t1 = ServerNow(pg);
+  WaitPast(pg, t1);
+  Insert(pg, "B", 2);
+  SwitchAndArchive(pg);
 
   // Recovery to t1 promotes to timeline 2. The restored copy keeps the original's
   // archive_command, so its 00000002.history and timeline 2 segments reach the same archive.
   RestoreDir rd1;
-  ASSERT_FALSE(PgRestore(s, config, *pg, rd1.data(), {"--target-time", t1}).is_null());
+  ASSERT_FALSE(PgRestore(s, config, pg, rd1.data(), {"--target-time", t1}).is_null());
   auto tl2 = StartPromoted(rd1);
   ASSERT_TRUE(tl2);
   EXPECT_EQ(tl2->Query("SELECT substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)"), "00000002");
@@ -313,7 +334,7 @@ TEST(PgPhysical, PitrAlongTimeline2AfterAPromotion) {
   WaitPast(*tl2, t2);
   Insert(*tl2, "D", 2);
   SwitchAndArchive(*tl2);
-  ASSERT_TRUE(fs::exists(pg->archive_dir() + "/00000002.history"));
+  ASSERT_TRUE(fs::exists(pg.archive_dir() + "/00000002.history"));
 
   // A base backup of the promoted cluster (same source name): timeline 2, but it ends after t2.
   std::string config2 = WriteConfig(s, tl2->conninfo(), "bulwark-tl2.yaml");
@@ -324,7 +345,7 @@ TEST(PgPhysical, PitrAlongTimeline2AfterAPromotion) {
   // PITR to t2 along the latest timeline: from the timeline 1 base backup (the newest that ends
   // before t2), through the switch to timeline 2: A and C, not B nor D; a new timeline 3.
   RestoreDir rd2;
-  nlohmann::json r = PgRestore(s, config, *pg, rd2.data(), {"--source", "pg", "--target-time", t2});
+  nlohmann::json r = PgRestore(s, config, pg, rd2.data(), {"--source", "pg", "--target-time", t2});
   ASSERT_FALSE(r.is_null());
   EXPECT_EQ(r["snapshot_id"], s1["snapshot_id"]);
   auto tl3 = StartPromoted(rd2);
@@ -401,6 +422,10 @@ TEST(PgPhysical, AFailedBaseBackupStoresNoSnapshot) {
       {"cat " + s.Path("real.tar") + "; echo 'pg_basebackup: error: boom' >&2; exit 3", "exited with status 3: pg_basebackup: error: boom"},
       {"head -c " + std::to_string(tar.out.size() / 2) + " " + s.Path("real.tar") + "; echo 'died' >&2; exit 1",
        "exited with status 1: died"},
+      // A complete tar that lacks the manifest: cut off between members.
+      {"mkdir -p " + s.Path("part") + " && tar -xf " + s.Path("real.tar") + " -C " + s.Path("part") +
+           " backup_label PG_VERSION && tar -cf - -C " + s.Path("part") + " backup_label PG_VERSION",
+       "does not end with backup_manifest"},
   };
   for (const auto& [script, message] : cases) {
     WriteFile(fake + "/pg_basebackup", "#!/bin/sh\n" + script + "\n");

@@ -249,14 +249,19 @@ TEST(PgRecoverySettings, QuotesAndReplacesEarlierSettings) {
 
 TEST(PgRestoreCommand, WalFetchWithQuotedArguments) {
   EXPECT_EQ(ShellQuote("a b'c"), "'a b'\\''c'");
+  EXPECT_EQ(ShellQuote("/usr/bin/bulwark"), "/usr/bin/bulwark");
+  EXPECT_EQ(ShellQuote("s3://host:9000/bucket/pre_fix"), "s3://host:9000/bucket/pre_fix");
+  EXPECT_EQ(ShellQuote(""), "''");
+  EXPECT_EQ(ShellQuote("$HOME"), "'$HOME'");
+  EXPECT_EQ(ShellQuote("a;b"), "'a;b'");
   WalFetchCommand c{"/usr/bin/bulwark", "/srv/backup repo", "/etc/bulwark.yaml", "/etc/bulwark/key", "/pw", "main"};
   EXPECT_EQ(WalFetchRestoreCommand(c),
-            "'/usr/bin/bulwark' --repo '/srv/backup repo' --config '/etc/bulwark.yaml' --key-file '/etc/bulwark/key' "
-            "wal-fetch --source 'main' %f %p");
+            "/usr/bin/bulwark --repo '/srv/backup repo' --config /etc/bulwark.yaml --key-file /etc/bulwark/key "
+            "wal-fetch --source main %f %p");
   c.key_file.clear();
   c.config_path.clear();
   EXPECT_EQ(WalFetchRestoreCommand(c),
-            "'/usr/bin/bulwark' --repo '/srv/backup repo' --password-file '/pw' wal-fetch --source 'main' %f %p");
+            "/usr/bin/bulwark --repo '/srv/backup repo' --password-file /pw wal-fetch --source main %f %p");
 }
 
 repo::Snapshot Physical(const std::string& source, int64_t time_s, const std::string& stop_time,

@@ -52,7 +52,13 @@ std::string SelfPath() {
 std::string DefaultRestoreCommand(const std::string& source, const PitrFlags& f) {
   pg::WalFetchCommand c;
   c.bulwark_bin = SelfPath();
-  c.repo_url = AbsoluteRepoUrl(RepoUrl(source));
+  std::string url;
+  try {
+    url = RepoUrl(source);
+  } catch (const Error&) {
+    url = RepoUrl();  // a source the configuration does not know (any more): the repository in use
+  }
+  c.repo_url = AbsoluteRepoUrl(url);
   c.config_path = Absolute(G().config_path.empty() ? Env("BULWARK_CONFIG") : G().config_path);
   c.key_file = Absolute(f.key_file.empty() ? Env("BULWARK_KEY_FILE") : f.key_file);
   if (c.key_file.empty()) c.password_file = Absolute(G().password_file.empty() ? Env("BULWARK_PASSWORD_FILE") : G().password_file);
@@ -116,6 +122,15 @@ void Run(const PitrFlags& f) {
   if (!pg::IsPhysicalSnapshot(snap))
     throw Error(ErrorCode::kInvalidArgument,
                 "snapshot " + snap.id.Short() + " is not a physical PostgreSQL base backup (kind '" + snap.kind + "')");
+  std::string why;
+  if (!f.snapshot.empty() && !pg::ChooseBaseBackup({snap}, "", rec, &why)) {
+    // The base backup ends after the target: recovery would stop with "requested recovery stop
+    // point is before consistent recovery point". Its stop LSN is exact; its stop time an upper bound.
+    if (rec.target.kind == pg::RecoveryTarget::Kind::kTime)
+      log::Warn("snapshot " + snap.id.Short() + " may end after the target time: " + why);
+    else
+      throw Error(ErrorCode::kInvalidArgument, "snapshot " + snap.id.Short() + " cannot be used: " + why);
+  }
   if (f.restore_command.empty()) {
     if (snap.source.empty())
       throw Error(ErrorCode::kInvalidArgument, "snapshot " + snap.id.Short() +

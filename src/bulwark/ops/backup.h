@@ -128,9 +128,10 @@ bool MatchesExclude(const std::vector<std::string>& patterns, const std::string&
 //
 // Pipeline: this thread reads the archive and finds chunk boundaries
 // (FastCDC); `options.threads` workers hash, compress, encrypt and pack the
-// chunks (BlobSaver). Memory: the read window (max chunk + 1 MiB) plus at
-// most 4 maximal chunks queued for the workers, plus the packs in flight,
-// plus the tree of entries (no content, ~200 bytes an entry).
+// chunks (BlobSaver). Memory: the read window (max chunk + 1 MiB), chunks
+// queued for the workers (at most 4 maximal chunks' worth) or being worked
+// on (one a worker), up to 8 spare chunk buffers, the packs in flight, and
+// the tree of entries (no content, ~200 bytes an entry plus 32 a chunk).
 //
 // Errors: an unreadable or malformed stream (truncated member, bad header,
 // unsafe name such as "..") throws Error(kSourceFailed, "tar stream: ...")

@@ -8,8 +8,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
-#include <cmath>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -47,15 +47,20 @@ Lsn LsnOrThrow(std::string_view s, const char* what, Error (*err)(const std::str
 
 }  // namespace
 
+std::vector<std::string_view> Lines(std::string_view text) {
+  std::vector<std::string_view> lines;
+  for (size_t i = 0; i < text.size();) {
+    size_t j = std::min(text.find('\n', i), text.size());
+    lines.push_back(text.substr(i, j - i));
+    i = j + 1;
+  }
+  return lines;
+}
+
 BackupLabel ParseBackupLabel(std::string_view text) {
   BackupLabel l;
   bool have_start = false, have_checkpoint = false, have_timeline = false;
-  size_t i = 0;
-  while (i < text.size()) {
-    size_t j = text.find('\n', i);
-    if (j == std::string_view::npos) j = text.size();
-    std::string_view line = text.substr(i, j - i);
-    i = j + 1;
+  for (std::string_view line : Lines(text)) {
     size_t colon = line.find(": ");
     if (colon == std::string_view::npos) continue;
     std::string_view key = line.substr(0, colon), value = TrimSpaces(line.substr(colon + 2));

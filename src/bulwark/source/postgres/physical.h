@@ -61,6 +61,10 @@ namespace bulwark::source::postgres {
 
 // Lsn, ParseLsn and FormatLsn: wal_names.h.
 
+// The lines of `text`, split at '\n' (not included); a last line without
+// one counts too. Views into `text`.
+std::vector<std::string_view> Lines(std::string_view text);
+
 // The backup_label file at the root of a base backup (PostgreSQL's
 // do_pg_backup_start writes it: "KEY: value" lines).
 struct BackupLabel {

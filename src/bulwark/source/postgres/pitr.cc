@@ -202,12 +202,7 @@ std::string WithRecoverySettings(std::string_view conf, const std::vector<std::p
   std::set<std::string> keys{"restore_command"};
   for (const auto& kv : settings) keys.insert(kv.first);
   std::string out;
-  size_t i = 0;
-  while (i < conf.size()) {
-    size_t j = conf.find('\n', i);
-    if (j == std::string_view::npos) j = conf.size();
-    std::string_view line = conf.substr(i, j - i);
-    i = j + 1;
+  for (std::string_view line : Lines(conf)) {
     size_t k = line.find_first_not_of(" \t");
     size_t e = k == std::string_view::npos ? k : line.find_first_of(" \t=", k);
     std::string key = k == std::string_view::npos ? "" : std::string(line.substr(k, e == std::string_view::npos ? e : e - k));
@@ -222,6 +217,8 @@ std::string WithRecoverySettings(std::string_view conf, const std::vector<std::p
 }
 
 std::string ShellQuote(std::string_view s) {
+  auto plain = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || std::strchr("/._+-:@=,%", c); };
+  if (!s.empty() && std::all_of(s.begin(), s.end(), plain)) return std::string(s);
   std::string out = "'";
   for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return out + "'";
@@ -427,11 +424,13 @@ class DeltaRestore {
  private:
   using Item = std::pair<std::string, const Node*>;
 
-  void Remove(const std::string& path) {
+  // Removes an entry; `extra`: one the backup does not have (counted as removed), else one
+  // about to be replaced.
+  void Remove(const std::string& path, bool extra = false) {
     std::error_code ec;
     fs::remove_all(path, ec);
     if (ec) throw Error(ErrorCode::kIo, "--delta: removing " + path + ": " + ec.message());
-    result_->removed++;
+    if (extra) result_->removed++;
   }
 
   void Walk(const Id& tree_id, const std::string& dir) {
@@ -446,7 +445,7 @@ class DeltaRestore {
         if (!wanted.count(e->d_name)) extra.emplace_back(e->d_name);
       }
       ::closedir(d);
-      for (const auto& name : extra) Remove(dir + "/" + name);
+      for (const auto& name : extra) Remove(dir + "/" + name, true);
     } else {
       throw ErrnoError("listing", dir);
     }

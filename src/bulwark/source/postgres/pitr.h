@@ -48,7 +48,7 @@ struct RecoveryTarget {
 
 // The flags' values as given ("" = not given).
 struct TargetFlags {
-  std::string time, lsn, xid, name, target;  // target: "immediate"
+  std::string time = "", lsn = "", xid = "", name = "", target = "";  // target: "immediate"
 };
 // Validates and normalises: at most one target; time as ParseTargetTime,
 // LSN as ParseLsn, xid a decimal integer > 0, name 1..63 bytes, target only
@@ -90,12 +90,15 @@ std::string QuoteConfValue(std::string_view v);
 std::string WithRecoverySettings(std::string_view conf, const std::vector<std::pair<std::string, std::string>>& settings,
                                  const std::string& header);
 
-// A word for /bin/sh: 'text' with embedded quotes as '\''.
+// A word for /bin/sh: as it is when it holds only letters, digits and
+// /._+-:@=,% (so commands stay readable), else 'text' with embedded quotes
+// as '\''.
 std::string ShellQuote(std::string_view s);
 
 // The default restore_command: bulwark's own wal-fetch,
-//   '<bulwark>' --repo '<url>' [--config '<file>'] [--key-file '<file>' |
-//   --password-file '<file>'] wal-fetch --source '<name>' %f %p
+//   <bulwark> --repo <url> [--config <file>] [--key-file <file> |
+//   --password-file <file>] wal-fetch --source <name> %f %p
+// (each word ShellQuote'd)
 // PostgreSQL runs it with /bin/sh, as its own user, in the data directory:
 // paths must be absolute, and the files readable by that user.
 struct WalFetchCommand {
