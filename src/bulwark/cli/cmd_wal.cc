@@ -35,7 +35,12 @@ namespace {
 // its sources (its repository is the one used).
 void CheckSource(const std::string& source) {
   repo::ValidateWalSource(source);
-  if (const config::Config* c = Config()) c->Source(source);  // throws naming the known sources
+  if (const config::Config* c = Config()) {
+    const config::SourceConfig& s = c->Source(source);  // throws naming the known sources
+    if (s.kind != config::SourceKind::kPostgres)
+      throw Error(ErrorCode::kInvalidArgument, "source '" + source + "' is a " + std::string(config::SourceKindName(s.kind)) +
+                                                   " source; WAL belongs to a postgres source");
+  }
 }
 
 }  // namespace

@@ -4,12 +4,11 @@
 #include <cstdio>
 
 #include "bulwark/base/error.h"
+#include "bulwark/repo/wal.h"
 
 namespace bulwark::source::postgres {
 
 namespace {
-
-bool IsUpperHex(char c) { return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F'); }
 
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -30,30 +29,7 @@ std::optional<uint64_t> Hex(std::string_view s, size_t max_digits) {
   return v;
 }
 
-// Exactly `n` upper-case hex digits (PostgreSQL writes file names so).
-std::optional<uint64_t> FixedHex(std::string_view s, size_t n) {
-  if (s.size() != n) return std::nullopt;
-  for (char c : s)
-    if (!IsUpperHex(c)) return std::nullopt;
-  return Hex(s, n);
-}
-
-std::string Hex8(uint64_t v) {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "%08X", static_cast<unsigned>(v));
-  return buf;
-}
-
 uint64_t SegmentsPerXLogId(uint64_t segment_size) { return 0x100000000ull / segment_size; }
-
-std::optional<WalFile> ParseSegment(std::string_view name, uint64_t segment_size) {
-  auto tli = FixedHex(name.substr(0, 8), 8);
-  if (name.size() < 24) return std::nullopt;
-  auto hi = FixedHex(name.substr(8, 8), 8);
-  auto lo = FixedHex(name.substr(16, 8), 8);
-  if (!tli || !hi || !lo || *tli == 0 || *lo >= SegmentsPerXLogId(segment_size)) return std::nullopt;
-  return WalFile{WalFileKind::kSegment, static_cast<uint32_t>(*tli), *hi * SegmentsPerXLogId(segment_size) + *lo};
-}
 
 }  // namespace
 
@@ -73,33 +49,37 @@ std::string FormatLsn(uint64_t lsn) {
 }
 
 std::optional<WalFile> ParseWalFileName(std::string_view name, uint64_t segment_size) {
-  if (name.size() == 24) return ParseSegment(name, segment_size);
-  if (name.size() == 8 + 8 && name.substr(8) == ".history") {
-    auto tli = FixedHex(name.substr(0, 8), 8);
-    if (!tli || *tli == 0) return std::nullopt;
-    return WalFile{WalFileKind::kHistory, static_cast<uint32_t>(*tli), 0};
+  // The syntax is repo::WalFileName's (what wal-push accepts); the numbers'
+  // bounds are checked here.
+  if (!repo::WalFileName::Valid(name)) return std::nullopt;
+  repo::WalFileName w = repo::WalFileName::Parse(name);
+  if (w.timeline == 0) return std::nullopt;
+  WalFile f;
+  f.timeline = w.timeline;
+  switch (w.kind) {
+    case repo::WalFileKind::kHistory: f.kind = WalFileKind::kHistory; return f;
+    case repo::WalFileKind::kSegment: f.kind = WalFileKind::kSegment; break;
+    case repo::WalFileKind::kPartial: f.kind = WalFileKind::kPartial; break;
+    case repo::WalFileKind::kBackup: f.kind = WalFileKind::kBackup; break;
   }
-  if (name.size() == 24 + 8 && name.substr(24) == ".partial") {
-    auto f = ParseSegment(name.substr(0, 24), segment_size);
-    if (!f) return std::nullopt;
-    f->kind = WalFileKind::kPartial;
-    return f;
-  }
-  if (name.size() == 24 + 1 + 8 + 7 && name[24] == '.' && name.substr(33) == ".backup") {
-    auto f = ParseSegment(name.substr(0, 24), segment_size);
-    if (!f || !FixedHex(name.substr(25, 8), 8)) return std::nullopt;
-    f->kind = WalFileKind::kBackup;
-    return f;
-  }
-  return std::nullopt;
+  if (w.seg >= SegmentsPerXLogId(segment_size)) return std::nullopt;
+  f.segno = uint64_t{w.log} * SegmentsPerXLogId(segment_size) + w.seg;
+  return f;
 }
 
 std::string SegmentFileName(uint32_t timeline, uint64_t segno, uint64_t segment_size) {
   const uint64_t per = SegmentsPerXLogId(segment_size);
-  return Hex8(timeline) + Hex8(segno / per) + Hex8(segno % per);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%08X%08X%08X", timeline, static_cast<unsigned>(segno / per),
+                static_cast<unsigned>(segno % per));
+  return buf;
 }
 
-std::string HistoryFileName(uint32_t timeline) { return Hex8(timeline) + ".history"; }
+std::string HistoryFileName(uint32_t timeline) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "%08X.history", timeline);
+  return buf;
+}
 
 std::vector<TimelineSwitch> ParseHistory(std::string_view content, std::string_view what) {
   std::vector<TimelineSwitch> out;
