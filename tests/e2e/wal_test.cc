@@ -423,3 +423,90 @@ TEST_F(WalPushKillTest, KilledAfterTheServerStoredItTheRetryFindsItArchived) {
 
 }  // namespace
 }  // namespace bulwark::testing
+
+namespace bulwark::testing {
+namespace {
+
+// pg info (base backups, WAL runs and gaps, PITR window), pg check (a forced
+// switch arrives; a broken archive_command is reported), and WAL expiry when
+// forget removes a base backup.
+TEST_F(WalPostgresTest, InfoCheckAndExpiryAfterForget) {
+  std::string why;
+  auto pg = StartArchiving(&why);
+  if (!pg) GTEST_SKIP() << why;
+  ArchiveSegments(*pg, 2);
+  auto base_backup = [&] {
+    RunResult b = Bk({"--json", "backup", "--postgres", pg->conninfo(), "--pg-mode", "physical", "--source", "main"});
+    EXPECT_EQ(b.exit_code, 0) << b.err;
+    return b.JsonLine("summary");
+  };
+  nlohmann::json b1 = base_backup();
+  ArchiveSegments(*pg, 2);
+  nlohmann::json b2 = base_backup();
+  std::vector<std::string> after = ArchiveSegments(*pg, 2);
+  ASSERT_FALSE(HasFailure());
+
+  RunResult info = Bk({"--json", "pg", "info", "--source", "main"});
+  ASSERT_EQ(info.exit_code, 0) << info.err;
+  nlohmann::json i = info.JsonLine("pg_info");
+  ASSERT_EQ(i["base_backups"].size(), 2u) << info.out;
+  EXPECT_EQ(i["base_backups"][0]["snapshot_id"], b1["snapshot_id"]);
+  EXPECT_EQ(i["base_backups"][0]["wal_consistent"], true);
+  EXPECT_EQ(i["base_backups"][1]["wal_consistent"], true);
+  EXPECT_EQ(i["wal"]["gaps"], 0) << info.out;
+  EXPECT_EQ(i["pitr"]["earliest"], b1["facts"]["postgres"]["stop_time"]);
+  ASSERT_TRUE(i["pitr"]["latest"].is_string()) << info.out;
+  EXPECT_GT(i["pitr"]["window_seconds"].get<double>(), 0.0);
+  const std::string last_segment = i["wal"]["timelines"][0]["runs"][0]["last"];
+  EXPECT_GE(last_segment, after.back());
+
+  // pg check: the forced switch reaches the repository.
+  RunResult check = Bk({"--json", "pg", "check", "--source", "main", "--conninfo", pg->conninfo()});
+  ASSERT_EQ(check.exit_code, 0) << check.err;
+  nlohmann::json c = check.JsonLine("pg_check");
+  EXPECT_EQ(c["arrived"], true);
+  EXPECT_TRUE(fs::exists(repo_ + "/wal/main/" + c["segment"].get<std::string>()));
+  EXPECT_EQ(c["ready_files"], 0);
+
+  // forget the first base backup: WAL before the second one's start expires.
+  const std::string b2_start = b2["facts"]["postgres"]["start_wal_segment"];
+  RunResult dry = Bk({"--json", "forget", "--dry-run", b1["snapshot_id"].get<std::string>()});
+  ASSERT_EQ(dry.exit_code, 0) << dry.err;
+  nlohmann::json would = dry.JsonLine("wal_expired");
+  ASSERT_TRUE(would.is_object()) << dry.out;
+  EXPECT_EQ(would["dry_run"], true);
+  ASSERT_FALSE(would["files"].empty());
+  for (const auto& f : would["files"]) EXPECT_TRUE(fs::exists(repo_ + "/wal/main/" + f.get<std::string>())) << f;
+
+  RunResult forget = Bk({"--json", "forget", b1["snapshot_id"].get<std::string>()});
+  ASSERT_EQ(forget.exit_code, 0) << forget.err;
+  nlohmann::json gone = forget.JsonLine("wal_expired");
+  EXPECT_EQ(gone["files"], would["files"]);
+  EXPECT_EQ(gone["kept_base_backups"], 1);
+  for (const auto& f : gone["files"]) {
+    EXPECT_LT(f.get<std::string>().substr(0, 24), b2_start) << f;
+    EXPECT_FALSE(fs::exists(repo_ + "/wal/main/" + f.get<std::string>())) << f;
+  }
+  EXPECT_TRUE(fs::exists(repo_ + "/wal/main/" + b2_start)) << "the kept base backup's WAL was expired";
+  i = Bk({"--json", "pg", "info", "--source", "main"}).JsonLine("pg_info");
+  EXPECT_EQ(i["base_backups"].size(), 1u);
+  EXPECT_EQ(i["base_backups"][0]["wal_consistent"], true);
+  EXPECT_EQ(i["wal"]["timelines"][0]["runs"][0]["first"], b2_start);
+  EXPECT_EQ(i["pitr"]["earliest"], b2["facts"]["postgres"]["stop_time"]);
+
+  // A segment lost from the archive is a gap.
+  fs::remove(repo_ + "/wal/main/" + after[0]);
+  i = Bk({"--json", "pg", "info", "--source", "main"}).JsonLine("pg_info");
+  EXPECT_EQ(i["wal"]["gaps"], 1) << i.dump();
+
+  // A broken archive_command: the check fails, naming the segment.
+  pg->Query("ALTER SYSTEM SET archive_command = 'false'");
+  pg->Query("SELECT pg_reload_conf()");
+  check = Bk({"--json", "pg", "check", "--source", "main", "--conninfo", pg->conninfo(), "--timeout", "3"});
+  EXPECT_NE(check.exit_code, 0);
+  EXPECT_EQ(check.JsonLine("pg_check")["arrived"], false) << check.out;
+  EXPECT_NE(check.err.find("was not archived"), std::string::npos) << check.err;
+}
+
+}  // namespace
+}  // namespace bulwark::testing

@@ -193,13 +193,16 @@ void RemoveSnapshots(repo::Repository* repo, const std::vector<Id>& ids) {
   }
 }
 
-void Finish(repo::Repository* repo, repo::Lock* lock, const ForgetOpts& o, const std::vector<Id>& remove) {
+void Finish(repo::Repository* repo, repo::Lock* lock, const ForgetOpts& o, const std::vector<Id>& remove,
+            const std::vector<repo::Snapshot>& all) {
   if (o.dry_run) {
     Say("would remove " + Snapshots(remove.size()) + " (dry run: nothing removed)");
   } else {
     RemoveSnapshots(repo, remove);
     Say("removed " + Snapshots(remove.size()));
   }
+  // PostgreSQL base backups gone: their WAL may be too.
+  ExpireWalAfterForget(repo, all, std::set<Id>(remove.begin(), remove.end()), o.dry_run);
   if (o.prune && !remove.empty()) {
     PruneFlags pf = o.prune_flags;
     pf.dry_run = pf.dry_run || o.dry_run;
@@ -241,7 +244,7 @@ void ForgetIds(repo::Repository* repo, repo::Lock* lock, const ForgetOpts& o) {
   }
   if (G().json) PrintJson(json::array({{{"keep", json::array()}, {"remove", removed}}}));
   else if (!G().quiet) PrintTable("remove", table);
-  Finish(repo, lock, o, remove);
+  Finish(repo, lock, o, remove, repo->LoadSnapshots([](const Error& e) { log::Err(e.what()); }));
 }
 
 void ForgetPolicy(repo::Repository* repo, repo::Lock* lock, const ForgetOpts& o, const std::vector<Job>& jobs) {
@@ -319,7 +322,7 @@ void ForgetPolicy(repo::Repository* repo, repo::Lock* lock, const ForgetOpts& o,
     if (text) std::printf("\n");
   }
   if (G().json) PrintJson(doc);
-  Finish(repo, lock, o, remove);
+  Finish(repo, lock, o, remove, all);
 }
 
 void RunForget(const ForgetOpts& o) {
