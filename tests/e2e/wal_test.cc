@@ -510,3 +510,41 @@ TEST_F(WalPostgresTest, InfoCheckAndExpiryAfterForget) {
 
 }  // namespace
 }  // namespace bulwark::testing
+
+namespace bulwark::testing {
+namespace {
+
+// The whole chain as an operator runs it: WAL archived by wal-push, a base
+// backup by bulwark, `pg restore --target-time` with its default
+// restore_command (bulwark wal-fetch with the machine key file), the server
+// started on it: it holds exactly the rows committed before the target.
+TEST_F(WalPostgresTest, PitrThroughWalFetchWithTheDefaultRestoreCommand) {
+  std::string why;
+  auto pg = StartArchiving(&why);
+  if (!pg) GTEST_SKIP() << why;
+  pg->Query("CREATE TABLE ev(id serial PRIMARY KEY, ts timestamptz DEFAULT clock_timestamp(), phase text)");
+  RunResult b = Bk({"--json", "backup", "--postgres", pg->conninfo(), "--pg-mode", "physical", "--source", "main"});
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  pg->Query("INSERT INTO ev(phase) VALUES ('A'); INSERT INTO ev(phase) VALUES ('A');");
+  const std::string t = pg->Query(
+      "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')");
+  ASSERT_TRUE(WaitFor([&] { return pg->Query("SELECT clock_timestamp() > '" + t + "'::timestamptz") == "t"; }, 10));
+  pg->Query("INSERT INTO ev(phase) VALUES ('B')");
+  ArchiveSegments(*pg, 1);
+  ASSERT_FALSE(HasFailure());
+
+  PostgresDir restored;
+  RunResult r = Bk({"--json", "pg", "restore", "--source", "main", "--target-dir", restored.path() + "/data",
+                    "--target-time", t});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string rc = r.JsonLine("summary").dump();
+  EXPECT_NE(rc.find("wal-fetch --source"), std::string::npos) << rc;
+  EXPECT_NE(rc.find("--key-file"), std::string::npos) << rc;
+  auto server = PgServer::StartExisting(restored.path(), &why);
+  ASSERT_TRUE(server) << why;
+  ASSERT_TRUE(WaitFor([&] { return server->Query("SELECT pg_is_in_recovery()") == "f"; }, 60)) << server->Log();
+  EXPECT_EQ(server->Query("SELECT string_agg(phase, ',' ORDER BY id) FROM ev"), "A,A") << server->Log();
+}
+
+}  // namespace
+}  // namespace bulwark::testing

@@ -21,7 +21,7 @@ namespace pg = source::postgres;
 struct PitrFlags {
   std::string snapshot, target_dir, source;
   pg::TargetFlags target;
-  std::string action = "promote", timeline = "latest", restore_command, key_file, pg_bin_dir;
+  std::string action = "promote", timeline = "latest", restore_command, pg_bin_dir;
   bool exclusive = false, delta = false, no_verify = false, dry_run = false;
   int threads = 0;
 };
@@ -60,7 +60,7 @@ std::string DefaultRestoreCommand(const std::string& source, const PitrFlags& f)
   }
   c.repo_url = AbsoluteRepoUrl(url);
   c.config_path = Absolute(G().config_path.empty() ? Env("BULWARK_CONFIG") : G().config_path);
-  c.key_file = Absolute(f.key_file.empty() ? Env("BULWARK_KEY_FILE") : f.key_file);
+  c.key_file = Absolute(G().key_file.empty() ? Env("BULWARK_KEY_FILE") : G().key_file);
   if (c.key_file.empty()) c.password_file = Absolute(G().password_file.empty() ? Env("BULWARK_PASSWORD_FILE") : G().password_file);
   if (c.key_file.empty() && c.password_file.empty())
     log::Warn("restore_command names neither a key file (--key-file, BULWARK_KEY_FILE) nor a password file: wal-fetch "
@@ -237,8 +237,6 @@ void AddPgPhysical(CLI::App* pg) {
                 "stop just before the target (recovery_target_inclusive = off; time, LSN and xid targets)");
   cmd->add_option("--restore-command", f->restore_command,
                   "restore_command for the server (default: this bulwark's wal-fetch for the source)");
-  cmd->add_option("--key-file", f->key_file,
-                  "machine key file the default restore_command passes to wal-fetch (or BULWARK_KEY_FILE)");
   cmd->add_flag("--delta", f->delta,
                 "update an existing data directory of a stopped server in place: rewrite only files that differ, "
                 "remove what is not in the backup");
