@@ -12,11 +12,6 @@
 namespace bulwark::testing {
 namespace {
 
-#define START_PG(var, ...)                               \
-  std::string var##_why;                                 \
-  auto var = PgServer::Start(&var##_why, ##__VA_ARGS__); \
-  if (!var) GTEST_SKIP() << var##_why
-
 // A configuration with one postgres source `app` on `conninfo`.
 std::string Config(const Scratch& s, const std::string& conninfo, const std::string& extra = "") {
   return WriteFile(s.Path("bulwark.yaml"), s.ConfigPrelude() + "sources:\n  app:\n    kind: postgres\n" +

@@ -23,21 +23,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-#define START_PG(var, ...)                               \
-  std::string var##_why;                                 \
-  auto var = PgServer::Start(&var##_why, ##__VA_ARGS__); \
-  if (!var) GTEST_SKIP() << var##_why
-
-// Polls `cond` every 20 ms until it holds or `seconds` have passed.
-bool WaitFor(const std::function<bool()>& cond, int seconds) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-  while (!cond()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return true;
-}
-
 // A bulwark.yaml for the scratch repository with a physical source `name`.
 std::string WriteConfig(const Scratch& s, const std::string& conninfo, const std::string& file = "bulwark.yaml",
                         const std::string& extra = "") {

@@ -16,6 +16,13 @@
 
 #include "harness.h"
 
+// Starts a PgServer into `var` (a std::unique_ptr<PgServer>) with the
+// given PgServerOptions, or skips the test saying why.
+#define START_PG(var, ...)                               \
+  std::string var##_why;                                 \
+  auto var = PgServer::Start(&var##_why, ##__VA_ARGS__); \
+  if (!var) GTEST_SKIP() << var##_why
+
 namespace bulwark::testing {
 
 struct PgServerOptions {

@@ -26,11 +26,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-#define START_PG(var, ...)                           \
-  std::string var##_why;                             \
-  auto var = PgServer::Start(&var##_why, ##__VA_ARGS__); \
-  if (!var) GTEST_SKIP() << var##_why
-
 bool Alive(int pid) {
   // Not a zombie: /proc/PID/stat's state after the command name.
   std::string stat = ReadFileOr("/proc/" + std::to_string(pid) + "/stat", "");
