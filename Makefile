@@ -49,6 +49,7 @@ bench:
 	@bench/run $(BUILD)/bulwark
 	@bench/prune-run $(BUILD)/bulwark
 	@bench/s3-run $(BUILD)/bulwark
+	@bench/pg-run $(BUILD)/bulwark
 
 format:
 	@clang-format -i $$(git ls-files '*.cc' '*.h')
