@@ -548,3 +548,47 @@ TEST_F(WalPostgresTest, PitrThroughWalFetchWithTheDefaultRestoreCommand) {
 
 }  // namespace
 }  // namespace bulwark::testing
+
+namespace bulwark::testing {
+namespace {
+
+// copy of a physical base backup takes the source's WAL along: the off-site
+// repository can recover to any point, and a second copy moves no WAL.
+TEST_F(WalPostgresTest, CopyTakesTheWalOfBaseBackupsAlong) {
+  std::string why;
+  auto pg = StartArchiving(&why);
+  if (!pg) GTEST_SKIP() << why;
+  ArchiveSegments(*pg, 1);
+  RunResult b = Bk({"--json", "backup", "--postgres", pg->conninfo(), "--pg-mode", "physical", "--source", "main"});
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  std::vector<std::string> segs = ArchiveSegments(*pg, 2);
+  ASSERT_FALSE(HasFailure());
+
+  const std::string dst = s_.Path("offsite");
+  std::vector<std::string> env = s_.Env();
+  env.push_back("BULWARK_FROM_PASSWORD_FILE=" + s_.Path("password"));
+  ASSERT_EQ(bulwark::testing::Run({BulwarkBin(), "--repo", dst, "init", "--kdf-ops", "1", "--kdf-memory", "8MiB"}, env).exit_code, 0);
+  RunResult c = bulwark::testing::Run({BulwarkBin(), "--repo", dst, "--json", "copy", "--from-repo", repo_}, env);
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  nlohmann::json w = c.JsonLine("wal_copied");
+  ASSERT_TRUE(w.is_object()) << c.out;
+  size_t archived = 0;
+  for (const auto& e : fs::directory_iterator(repo_ + "/wal/main")) archived += e.is_regular_file();
+  EXPECT_EQ(w["files"].get<size_t>(), archived);
+  EXPECT_GT(archived, 2u);
+  // The copy decrypts under the destination's key and is the same file.
+  std::string dest = s_.Path("fetched");
+  RunResult f = bulwark::testing::Run({BulwarkBin(), "--repo", dst, "wal-fetch", "--source", "main", segs.back(), dest}, env);
+  ASSERT_EQ(f.exit_code, 0) << f.err;
+  EXPECT_TRUE(ReadFileOrDie(dest) == ReadFileOrDie(pg->data_dir() + "/pg_wal/" + segs.back()));
+  RunResult info = bulwark::testing::Run({BulwarkBin(), "--repo", dst, "--json", "pg", "info", "--source", "main"}, env);
+  EXPECT_EQ(info.JsonLine("pg_info")["base_backups"][0]["wal_consistent"], true) << info.out;
+  // A second copy moves nothing.
+  c = bulwark::testing::Run({BulwarkBin(), "--repo", dst, "--json", "copy", "--from-repo", repo_}, env);
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  EXPECT_EQ(c.JsonLine("wal_copied")["files"], 0);
+  EXPECT_EQ(c.JsonLine("wal_copied")["present"].get<size_t>(), archived);
+}
+
+}  // namespace
+}  // namespace bulwark::testing

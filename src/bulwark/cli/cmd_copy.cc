@@ -5,6 +5,7 @@
 //  * configured: --source NAME or --all with bulwark.yaml: from each source's
 //    repository to every repository in its copy_to list.
 #include <map>
+#include <set>
 
 #include "bulwark/base/error.h"
 #include "bulwark/base/log.h"
@@ -12,6 +13,8 @@
 #include "bulwark/cli/progress.h"
 #include "bulwark/config/config.h"
 #include "bulwark/ops/copy.h"
+#include "bulwark/ops/wal.h"
+#include "bulwark/source/postgres/pitr.h"
 #include "bulwark/repo/lock.h"
 
 namespace bulwark::cli {
@@ -84,6 +87,21 @@ void CopyPair(repo::Repository& src, repo::Repository& dst, const Opts& o, const
                                 {"bytes_read", progress.bytes_read.load()}};
         });
     r = ops::Copy(src, dst, co);
+  }
+  // PostgreSQL base backups need their WAL to be restorable: copy the WAL of
+  // every source whose physical base backups were selected.
+  std::set<std::string> pg_sources;
+  for (const auto& c : r.snapshots)
+    if (source::postgres::IsPhysicalSnapshot(c.source)) pg_sources.insert(c.source.source);
+  for (const auto& name : pg_sources) {
+    auto w = ops::CopyWal(src, dst, name, 1, o.dry_run);
+    if (G().json)
+      PrintJson({{"message_type", "wal_copied"}, {"source", name}, {"dry_run", o.dry_run}, {"files", w.copied},
+                 {"present", w.present}, {"bytes", w.bytes}});
+    else
+      Say("WAL of source '" + name + "': " + (o.dry_run ? "would copy " : "copied ") + std::to_string(w.copied) +
+          " files" + (o.dry_run ? "" : " (" + HumanBytes(w.bytes) + ")") + ", " + std::to_string(w.present) +
+          " already there");
   }
   if (G().json) {
     nlohmann::json snaps = nlohmann::json::array();

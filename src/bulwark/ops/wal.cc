@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <set>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -372,6 +373,29 @@ WalFetchResult WalFetch(repo::Repository& repo, const std::string& name, const s
   if (w.kind == repo::WalFileKind::kSegment && opt.prefetch > 0 && repo::ValidWalSegmentSize(r.bytes))
     r.prefetched = Prefetch(repo, spool, opt.source, w, r.bytes, opt);
   r.seconds = Since(t0);
+  return r;
+}
+
+CopyWalResult CopyWal(repo::Repository& from, repo::Repository& to, const std::string& source, int level,
+                      bool dry_run) {
+  const std::string prefix = repo::WalPrefix(source);
+  std::set<std::string> present;
+  for (const auto& o : to.backend().List(prefix)) present.insert(o.name);
+  CopyWalResult r;
+  for (const auto& o : from.backend().List(prefix)) {
+    if (!repo::WalFileName::Valid(std::string_view(o.name).substr(prefix.size()))) continue;
+    if (present.count(o.name)) {
+      r.present++;
+      continue;
+    }
+    r.copied++;
+    if (dry_run) continue;
+    repo::WalHeader header;
+    Bytes content = repo::OpenWal(from.aead(), o.name, from.backend().Get(o.name),
+                                  from.backend().Location() + "/" + o.name, &header);
+    to.backend().Put(o.name, repo::SealWal(to.aead(), o.name, content, header.sha256, repo::CompressWal(content, level)));
+    r.bytes += content.size();
+  }
   return r;
 }
 

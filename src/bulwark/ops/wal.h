@@ -122,4 +122,20 @@ std::optional<WalFetchResult> WalFetchFromSpool(const Id& repository, const std:
 // The spool directory WalFetch uses for `dest`.
 std::string WalSpoolDir(const std::string& dest);
 
+// Copies the archived WAL of `source` that `to` lacks (`bulwark copy` of a
+// PostgreSQL source's base backups: an off-site copy needs the WAL to
+// recover to any point). Each file is read from `from` and authenticated
+// (OpenWal: size and SHA-256), then sealed anew under `to`'s key at `level`
+// and written with one Put. A name present in `to` is skipped without being
+// read: wal-push never rewrites a name, so the name identifies the content
+// (check --read-data verifies it). Dry run: counts only. Throws what the
+// backends and OpenWal throw (kCorrupt names the damaged object; files
+// copied before it stay).
+struct CopyWalResult {
+  size_t copied = 0, present = 0;
+  uint64_t bytes = 0;  // plaintext bytes of the copied files
+};
+CopyWalResult CopyWal(repo::Repository& from, repo::Repository& to, const std::string& source, int level,
+                      bool dry_run);
+
 }  // namespace bulwark::ops
