@@ -1,12 +1,11 @@
 #include "bulwark/ops/backup.h"
 
+#include <archive.h>  // libarchive (Debian's libarchive-dev): reads the tar format (BackupTar)
+#include <archive_entry.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <fnmatch.h>
-#include <signal.h>
-#include <spawn.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -27,7 +26,6 @@
 #include "bulwark/ops/fsmeta.h"
 #include "bulwark/repo/blob_saver.h"
 
-extern char** environ;
 
 namespace bulwark::ops {
 
@@ -832,64 +830,23 @@ BackupResult BackupCommands(repo::Repository& repo, const std::vector<CommandStr
 BackupResult BackupCommand(repo::Repository& repo, const std::vector<std::string>& argv, const std::string& stream_name,
                            const BackupOptions& options) {
   if (argv.empty()) throw Error(ErrorCode::kInvalidArgument, "no command given");
-  int pipefd[2];
-  if (::pipe2(pipefd, O_CLOEXEC) != 0) throw ErrnoError("pipe", "");
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid;
-  int rc = posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  ::close(pipefd[1]);
-  if (rc != 0) {
-    ::close(pipefd[0]);
-    throw Error(ErrorCode::kSourceFailed, "cannot start command '" + argv[0] + "': " + std::strerror(rc));
-  }
-  struct Child {
-    pid_t pid;
-    int fd;
-    bool reaped = false;
-    int Wait() {
-      int status = 0;
-      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-      }
-      reaped = true;
-      return status;
-    }
-    ~Child() {
-      ::close(fd);
-      if (!reaped) {
-        ::kill(pid, SIGTERM);
-        Wait();
-      }
-    }
-  } child{pid, pipefd[0]};
+  SpawnOptions so;
+  so.pipe_stdout = true;
+  so.capture_stderr = false;  // the command talks to the operator directly
+  Subprocess child = WithContext("command", [&] { return Subprocess(argv, so); });
   BackupOptions opts = options;
   opts.facts["command"] = argv;  // argv of the producer, not ours: no secrets by contract
-  return BackupStream(repo, child.fd, stream_name, "command", opts, [&](nlohmann::json* facts) {
+  return BackupStream(repo, child.stdout_fd(), stream_name, "command", opts, [&](nlohmann::json* facts) {
     int status = child.Wait();
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-      (*facts)["exit_code"] = 0;
-      return;
-    }
-    std::string why = WIFEXITED(status) ? "exited with status " + std::to_string(WEXITSTATUS(status))
-                                        : "was killed by signal " + std::to_string(WTERMSIG(status));
-    throw Error(ErrorCode::kSourceFailed, "command '" + argv[0] + "' " + why + "; no snapshot was stored");
+    if (!Subprocess::Succeeded(status))
+      throw Error(ErrorCode::kSourceFailed,
+                  "command '" + argv[0] + "' " + Subprocess::Describe(status) + "; no snapshot was stored");
+    (*facts)["exit_code"] = 0;
   });
 }
 
 // ---------------------------------------------------------------------------
 // BackupTar: a tar stream stored as a tree (backup.h).
-
-}  // namespace bulwark::ops
-
-#include <archive.h>  // libarchive (Debian's libarchive-dev): reads the tar format
-#include <archive_entry.h>
-
-namespace bulwark::ops {
 
 std::string NormalizeTarPath(std::string_view path) {
   std::string out;
