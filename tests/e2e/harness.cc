@@ -199,7 +199,7 @@ std::string Scratch::ConfigPrelude() const {
 RunResult Scratch::BwConfig(const std::string& config, std::vector<std::string> args) const {
   std::vector<std::string> argv{BulwarkBin(), "--config", config};
   argv.insert(argv.end(), args.begin(), args.end());
-  return Run(argv, {});
+  return Run(argv, {"BULWARK_CACHE_DIR=" + CacheDir()});
 }
 
 void Scratch::Init() const {

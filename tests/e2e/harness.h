@@ -50,7 +50,8 @@ class Scratch {
   // default) and its password file; append "sources:\n..." to it.
   std::string ConfigPrelude() const;
   // Runs `bulwark --config <config> args...` without --repo or password
-  // environment: the configuration file names both.
+  // environment: the configuration file names both (BULWARK_CACHE_DIR is
+  // this scratch's).
   RunResult BwConfig(const std::string& config, std::vector<std::string> args) const;
   // init with cheap KDF parameters (tests only).
   void Init() const;

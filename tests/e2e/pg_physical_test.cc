@@ -30,15 +30,9 @@ std::string WriteConfig(const Scratch& s, const std::string& conninfo, const std
                                      "    conninfo: \"" + conninfo + "\"\n" + extra);
 }
 
-RunResult Bw(const Scratch& s, const std::string& config, std::vector<std::string> args) {
-  std::vector<std::string> argv{BulwarkBin(), "--config", config};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return Run(argv, s.Env());
-}
-
 // `bulwark backup --source pg --json`'s summary; a test failure unless it worked.
 nlohmann::json BaseBackup(const Scratch& s, const std::string& config) {
-  RunResult r = Bw(s, config, {"--json", "backup", "--source", "pg"});
+  RunResult r = s.BwConfig(config, {"--json", "backup", "--source", "pg"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   nlohmann::json j = r.JsonLine("summary");
   EXPECT_FALSE(j.is_null()) << r.out;
@@ -69,27 +63,6 @@ void SwitchAndArchive(const PgServer& pg) {
   }, 30)) << "segment " << seg << " not archived; log:\n" << pg.Log();
 }
 
-// A fresh directory for a restored cluster (its data directory: dir/data).
-class RestoreDir {
- public:
-  RestoreDir() {
-    char tmpl[] = "/tmp/bulwark-pgr.XXXXXX";  // /tmp: traversable by the postgres user
-    if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp");
-    dir_ = tmpl;
-  }
-  ~RestoreDir() {
-    if (!std::getenv("BULWARK_KEEP_TEST_DIRS")) {
-      std::error_code ec;
-      fs::remove_all(dir_, ec);
-    }
-  }
-  const std::string& dir() const { return dir_; }
-  std::string data() const { return dir_ + "/data"; }
-
- private:
-  std::string dir_;
-};
-
 // `bulwark pg restore` into `target` with the test archive as restore_command;
 // returns the JSON summary (a test failure unless it worked).
 nlohmann::json PgRestore(const Scratch& s, const std::string& config, const PgServer& pg, const std::string& target,
@@ -97,15 +70,15 @@ nlohmann::json PgRestore(const Scratch& s, const std::string& config, const PgSe
   std::vector<std::string> argv{"--json", "pg", "restore", "--target-dir", target, "--restore-command",
                                 "cp " + pg.archive_dir() + "/%f %p"};
   argv.insert(argv.end(), args.begin(), args.end());
-  RunResult r = Bw(s, config, argv);
+  RunResult r = s.BwConfig(config, argv);
   EXPECT_EQ(r.exit_code, 0) << r.err << r.out;
   return r.JsonLine("summary");
 }
 
 // Starts the restored cluster in `rd` and waits until it has promoted.
-std::unique_ptr<PgServer> StartPromoted(const RestoreDir& rd) {
+std::unique_ptr<PgServer> StartPromoted(const PgTempDir& rd) {
   std::string why;
-  auto pg = PgServer::StartExisting(rd.dir(), &why);
+  auto pg = PgServer::StartExisting(rd.path(), &why);
   if (!pg) return nullptr;
   bool promoted = WaitFor([&] { return pg->Psql("SELECT pg_is_in_recovery()").out == "f\n"; }, 60);
   EXPECT_TRUE(promoted) << "still in recovery; log:\n" << pg->Log();
@@ -150,8 +123,8 @@ TEST(PgPhysical, BaseBackupFactsRestoreVerifyAndDedup) {
   EXPECT_EQ(first["files_new"].get<int>(), f["manifest_files"].get<int>() + 1) << "every file plus backup_manifest";
 
   // A dry run writes nothing.
-  RestoreDir rd;
-  RunResult dry = Bw(s, config, {"pg", "restore", "--dry-run", "--target-dir", rd.data(), "--restore-command", "x"});
+  PgTempDir rd;
+  RunResult dry = s.BwConfig(config, {"pg", "restore", "--dry-run", "--target-dir", rd.data(), "--restore-command", "x"});
   EXPECT_EQ(dry.exit_code, 0) << dry.err;
   EXPECT_NE(dry.out.find("dry run: would restore base backup " + first["snapshot_id"].get<std::string>().substr(0, 8)),
             std::string::npos) << dry.out;
@@ -187,13 +160,13 @@ TEST(PgPhysical, BaseBackupFactsRestoreVerifyAndDedup) {
 
   // --delta refuses a directory a live server uses ...
   WriteFile(rd.data() + "/postmaster.pid", std::to_string(getppid()) + "\n" + rd.data() + "\n");
-  RunResult busy = Bw(s, config, {"pg", "restore", second["snapshot_id"], "--target-dir", rd.data(), "--delta",
+  RunResult busy = s.BwConfig(config, {"pg", "restore", second["snapshot_id"], "--target-dir", rd.data(), "--delta",
                                   "--restore-command", "cp " + pg->archive_dir() + "/%f %p"});
   EXPECT_NE(busy.exit_code, 0);
   EXPECT_NE(busy.err.find("is running"), std::string::npos) << busy.err;
   fs::remove(rd.data() + "/postmaster.pid");
   // ... and without --delta, any non-empty one.
-  RunResult full = Bw(s, config, {"pg", "restore", second["snapshot_id"], "--target-dir", rd.data(), "--restore-command", "x"});
+  RunResult full = s.BwConfig(config, {"pg", "restore", second["snapshot_id"], "--target-dir", rd.data(), "--restore-command", "x"});
   EXPECT_NE(full.exit_code, 0);
   EXPECT_NE(full.err.find("not empty"), std::string::npos) << full.err;
   // A delta restore of the second backup over the first rewrites only what differs, removes what
@@ -242,7 +215,7 @@ TEST_F(PgPhysicalPitr, ToATimeHoldsExactlyTheTransactionsCommittedBefore) {
   Insert(pg, "B", 3);  // committed after t
   SwitchAndArchive(pg);
 
-  RestoreDir rd;
+  PgTempDir rd;
   nlohmann::json r = PgRestore(s, config, pg, rd.data(), {"--source", "pg", "--target-time", t});
   ASSERT_FALSE(r.is_null());
   EXPECT_EQ(r["recovery_settings"]["recovery_target_time"].get<std::string>().back(), '0') << "+00: UTC";
@@ -266,12 +239,12 @@ TEST_F(PgPhysicalPitr, ToAnLsnPausesAndToARestorePointPromotes) {
   SwitchAndArchive(pg);
 
   {
-    RestoreDir rd;
+    PgTempDir rd;
     nlohmann::json r = PgRestore(s, config, pg, rd.data(), {"--target-lsn", lsn, "--target-action", "pause"});
     ASSERT_FALSE(r.is_null());
     EXPECT_EQ(r["snapshot_id"], backup["snapshot_id"]) << "chosen: the one base backup that ends before the LSN";
     std::string why;
-    auto restored = PgServer::StartExisting(rd.dir(), &why);
+    auto restored = PgServer::StartExisting(rd.path(), &why);
     ASSERT_TRUE(restored) << why;
     ASSERT_TRUE(WaitFor([&] { return restored->Psql("SELECT pg_get_wal_replay_pause_state()").out == "paused\n"; }, 60))
         << restored->Log();
@@ -279,7 +252,7 @@ TEST_F(PgPhysicalPitr, ToAnLsnPausesAndToARestorePointPromotes) {
     EXPECT_EQ(Phases(*restored), "A,A");
   }
   {
-    RestoreDir rd;
+    PgTempDir rd;
     ASSERT_FALSE(PgRestore(s, config, pg, rd.data(), {"--target-name", "before-b"}).is_null());
     auto restored = StartPromoted(rd);
     ASSERT_TRUE(restored);
@@ -287,8 +260,8 @@ TEST_F(PgPhysicalPitr, ToAnLsnPausesAndToARestorePointPromotes) {
     EXPECT_NE(restored->Log().find("recovery stopping at restore point \"before-b\""), std::string::npos);
   }
   // An LSN before the base backup ended: no base backup can reach it.
-  RestoreDir rd;
-  RunResult early = Bw(s, config, {"pg", "restore", "--target-dir", rd.data(), "--target-lsn", "0/100", "--restore-command", "x"});
+  PgTempDir rd;
+  RunResult early = s.BwConfig(config, {"pg", "restore", "--target-dir", rd.data(), "--target-lsn", "0/100", "--restore-command", "x"});
   EXPECT_NE(early.exit_code, 0);
   EXPECT_NE(early.err.find("can reach"), std::string::npos) << early.err;
   EXPECT_FALSE(fs::exists(rd.data()));
@@ -308,7 +281,7 @@ TEST_F(PgPhysicalPitr, AlongTimeline2AfterAPromotion) {
 
   // Recovery to t1 promotes to timeline 2. The restored copy keeps the original's
   // archive_command, so its 00000002.history and timeline 2 segments reach the same archive.
-  RestoreDir rd1;
+  PgTempDir rd1;
   ASSERT_FALSE(PgRestore(s, config, pg, rd1.data(), {"--target-time", t1}).is_null());
   auto tl2 = StartPromoted(rd1);
   ASSERT_TRUE(tl2);
@@ -329,7 +302,7 @@ TEST_F(PgPhysicalPitr, AlongTimeline2AfterAPromotion) {
 
   // PITR to t2 along the latest timeline: from the timeline 1 base backup (the newest that ends
   // before t2), through the switch to timeline 2: A and C, not B nor D; a new timeline 3.
-  RestoreDir rd2;
+  PgTempDir rd2;
   nlohmann::json r = PgRestore(s, config, pg, rd2.data(), {"--source", "pg", "--target-time", t2});
   ASSERT_FALSE(r.is_null());
   EXPECT_EQ(r["snapshot_id"], s1["snapshot_id"]);
@@ -344,12 +317,12 @@ TEST(PgPhysical, BaseBackupFromAStandby) {
   primary->Query("CREATE TABLE ev(id serial, ts timestamptz DEFAULT clock_timestamp(), phase text)");
   Insert(*primary, "A", 2);
   // A streaming standby: pg_basebackup -R of the primary, started on its own port.
-  RestoreDir sdir;
+  PgTempDir sdir;
   RunResult clone = primary->Client("pg_basebackup", {"-D", sdir.data(), "-R", "-X", "stream", "-c", "fast"});
   ASSERT_EQ(clone.exit_code, 0) << clone.err;
   ASSERT_EQ(bulwark::testing::Run({"chown", "-R", "postgres:", sdir.data()}).exit_code, 0);
   std::string why;
-  auto standby = PgServer::StartExisting(sdir.dir(), &why);
+  auto standby = PgServer::StartExisting(sdir.path(), &why);
   ASSERT_TRUE(standby) << why;
   EXPECT_EQ(standby->Query("SELECT pg_is_in_recovery()"), "t");
   Insert(*primary, "B", 1);
@@ -367,7 +340,7 @@ TEST(PgPhysical, BaseBackupFromAStandby) {
   Insert(*primary, "C", 1);  // after the backup
   SwitchAndArchive(*primary);  // the primary archives the WAL the standby's backup needs
 
-  RestoreDir rd;
+  PgTempDir rd;
   nlohmann::json r = PgRestore(s, config, *primary, rd.data(), {"--target", "immediate"});
   ASSERT_FALSE(r.is_null());
   EXPECT_EQ(r["verified"], true);
@@ -383,14 +356,14 @@ TEST(PgPhysical, AFailedBaseBackupStoresNoSnapshot) {
 
   // No server there.
   std::string config = WriteConfig(s, "host=127.0.0.1 port=1 user=postgres dbname=postgres connect_timeout=5");
-  RunResult r = Bw(s, config, {"backup", "--source", "pg"});
+  RunResult r = s.BwConfig(config, {"backup", "--source", "pg"});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("cannot connect"), std::string::npos) << r.err;
 
   // pg_basebackup itself fails: a role without the REPLICATION attribute.
   pg->Query("CREATE ROLE plain LOGIN");
   config = WriteConfig(s, "host=127.0.0.1 port=" + std::to_string(pg->port()) + " user=plain dbname=postgres");
-  r = Bw(s, config, {"backup", "--source", "pg"});
+  r = s.BwConfig(config, {"backup", "--source", "pg"});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("pg_basebackup exited with status 1"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("replication"), std::string::npos) << "its stderr: " << r.err;
@@ -416,7 +389,7 @@ TEST(PgPhysical, AFailedBaseBackupStoresNoSnapshot) {
     WriteFile(fake + "/pg_basebackup", "#!/bin/sh\n" + script + "\n");
     fs::permissions(fake + "/pg_basebackup", fs::perms::owner_all);
     config = WriteConfig(s, pg->conninfo(), "bulwark.yaml", "    pg_bin_dir: " + fake + "\n");
-    r = Bw(s, config, {"backup", "--source", "pg"});
+    r = s.BwConfig(config, {"backup", "--source", "pg"});
     EXPECT_NE(r.exit_code, 0) << script;
     EXPECT_NE(r.err.find(message), std::string::npos) << script << ": " << r.err;
   }

@@ -1,6 +1,7 @@
 #include "pg_server.h"
 
 #include <gtest/gtest.h>
+#include <pwd.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -31,6 +32,27 @@ void Reap(int pid) {
 }  // namespace
 
 std::string PgBin() { return "/usr/lib/postgresql/15/bin"; }
+
+PgTempDir::PgTempDir() {
+  char tmpl[] = "/tmp/bulwark-pg-test.XXXXXX";  // /tmp is traversable by postgres
+  if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp");
+  path_ = tmpl;
+}
+
+PgTempDir::~PgTempDir() {
+  if (std::getenv("BULWARK_KEEP_TEST_DIRS")) return;
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+bool PgTempDir::GiveToPostgres() const {
+  passwd* pw = getpwnam("postgres");
+  if (!pw) return false;
+  bool ok = chown(path_.c_str(), pw->pw_uid, pw->pw_gid) == 0;
+  for (auto& e : fs::recursive_directory_iterator(path_))
+    ok = lchown(e.path().c_str(), pw->pw_uid, pw->pw_gid) == 0 && ok;
+  return ok;
+}
 
 std::unique_ptr<PgServer> PgServer::Start(std::string* why, const PgServerOptions& options) {
   char tmpl[] = "/tmp/bulwark-pg.XXXXXX";  // /tmp is traversable by the postgres user

@@ -104,6 +104,25 @@ class PgServer {
   bool started_ = false, stopped_ = false;
 };
 
+// A fresh directory under /tmp (traversable by the postgres user) for what
+// the server reads or writes outside its own cluster: a restored data
+// directory (data()), a repository and key file for archive_command.
+// Removed at destruction unless BULWARK_KEEP_TEST_DIRS is set.
+class PgTempDir {
+ public:
+  PgTempDir();
+  ~PgTempDir();
+  PgTempDir(const PgTempDir&) = delete;
+  PgTempDir& operator=(const PgTempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string data() const { return path_ + "/data"; }
+  // chown -R postgres: what is in it now (modes kept); false on failure.
+  bool GiveToPostgres() const;
+
+ private:
+  std::string path_;
+};
+
 // The directory of PostgreSQL 15's programs (/usr/lib/postgresql/15/bin).
 std::string PgBin();
 

@@ -28,33 +28,6 @@ namespace fs = std::filesystem;
 // A temp directory for what PostgreSQL's archive_command uses (repository,
 // machine key file): it runs as the postgres user, so GiveToPostgres hands
 // everything in it over. Removed at destruction.
-class PostgresDir {
- public:
-  PostgresDir() {
-    char tmpl[] = "/tmp/bulwark-wal.XXXXXX";  // /tmp is traversable by postgres
-    if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp");
-    path_ = tmpl;
-  }
-  ~PostgresDir() {
-    if (std::getenv("BULWARK_KEEP_TEST_DIRS")) return;
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-  // chown -R postgres: (the key file keeps its mode 0600).
-  bool GiveToPostgres() const {
-    passwd* pw = getpwnam("postgres");
-    if (!pw) return false;
-    bool ok = chown(path_.c_str(), pw->pw_uid, pw->pw_gid) == 0;
-    for (auto& e : fs::recursive_directory_iterator(path_))
-      ok = lchown(e.path().c_str(), pw->pw_uid, pw->pw_gid) == 0 && ok;
-    return ok;
-  }
-
- private:
-  std::string path_;
-};
-
 // The file name of segment `segno` on timeline 1 (16 MiB segments).
 std::string SegmentName(uint64_t segno) {
   char buf[32];
@@ -114,7 +87,7 @@ class WalPostgresTest : public ::testing::Test {
   }
 
   Scratch s_;
-  PostgresDir dir_;
+  PgTempDir dir_;
   std::string repo_, key_;
 };
 
@@ -533,8 +506,8 @@ TEST_F(WalPostgresTest, PitrThroughWalFetchWithTheDefaultRestoreCommand) {
   ArchiveSegments(*pg, 1);
   ASSERT_FALSE(HasFailure());
 
-  PostgresDir restored;
-  RunResult r = Bk({"--json", "pg", "restore", "--source", "main", "--target-dir", restored.path() + "/data",
+  PgTempDir restored;
+  RunResult r = Bk({"--json", "pg", "restore", "--source", "main", "--target-dir", restored.data(),
                     "--target-time", t});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const std::string rc = r.JsonLine("summary").dump();

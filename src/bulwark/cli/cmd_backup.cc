@@ -155,7 +155,7 @@ void Run(const Opts& o) {
       throw Error(ErrorCode::kNotFound, "backup path " + p + " does not exist");
 
   // A source only given by flags names no configured repository.
-  auto repo = OpenRepository(false, Config() && Config()->sources.count(b.source) ? b.source : "");
+  auto repo = OpenRepository(false, ConfiguredSource(b.source));
   auto lock = LockForWriting(repo.get(), "backup");
   repo->LoadIndex();  // after the lock: an index read before it could predate a prune
   // A backup whose lock was removed meanwhile (judged stale) must not commit:

@@ -16,12 +16,11 @@ namespace {
 // configured source.
 std::string TargetConninfo(const std::string& flag, const std::string& source_name) {
   if (!flag.empty()) return flag;
-  const config::Config* cfg = Config();
-  if (!cfg || source_name.empty() || !cfg->sources.count(source_name))
+  if (ConfiguredSource(source_name).empty())
     throw Error(ErrorCode::kInvalidArgument,
                 "no server to restore into: give --target CONNINFO (or a configuration with the snapshot's source '" +
                     source_name + "')");
-  const auto& src = cfg->Source(source_name);
+  const auto& src = Config()->Source(source_name);
   if (src.kind != config::SourceKind::kPostgres)
     throw Error(ErrorCode::kInvalidArgument, "source '" + source_name + "' is not a postgres source");
   return src.conninfo;
@@ -54,7 +53,7 @@ void AddRestoreDump(CLI::App* pg) {
   cmd->add_flag("-n,--dry-run", o->dry_run, "show what would be done; create and restore nothing");
   AddFilterFlags(cmd, &o->filter);
   cmd->callback([o] {
-    auto repo = OpenRepository(false, o->filter.source);
+    auto repo = OpenRepository(false, ConfiguredSource(o->filter.source));
     auto lock = LockForReading(repo.get());
     repo->LoadIndex();
     repo::Snapshot snap = repo->ResolveSnapshot(o->snapshot, o->filter.Filter());
@@ -70,8 +69,7 @@ void AddRestoreDump(CLI::App* pg) {
     ro.analyze = !o->no_analyze;
     ro.verify = !o->no_verify;
     ro.dry_run = o->dry_run;
-    if (const config::Config* cfg = Config(); cfg && cfg->sources.count(snap.source))
-      ro.pg_bin_dir = cfg->Source(snap.source).pg_bin_dir;
+    if (!ConfiguredSource(snap.source).empty()) ro.pg_bin_dir = Config()->Source(snap.source).pg_bin_dir;
     ro.on_step = [](const std::string& s) {
       if (G().json)
         PrintJson({{"message_type", "status"}, {"step", s}});
@@ -134,7 +132,7 @@ void AddInfo(CLI::App* pg) {
   cmd->add_option("--source", *source, "the PostgreSQL source (default: the only one configured)");
   cmd->callback([source] {
     const std::string name = PgSource(*source);
-    auto repo = OpenRepository(false, Config() && Config()->sources.count(name) ? name : "");
+    auto repo = OpenRepository(false, ConfiguredSource(name));
     auto lock = LockForReading(repo.get());
     auto snapshots = repo->LoadSnapshots([](const Error& e) { log::Warn(e.what()); });
     auto info = source::postgres::DescribeArchive(*repo, name, snapshots);
@@ -207,7 +205,7 @@ void AddExpireWal(CLI::App* pg) {
   cmd->add_flag("-n,--dry-run", o->dry_run, "list what would be deleted; delete nothing");
   cmd->callback([o] {
     const std::string name = PgSource(o->source);
-    auto repo = OpenRepository(false, Config() && Config()->sources.count(name) ? name : "");
+    auto repo = OpenRepository(false, ConfiguredSource(name));
     auto lock = o->dry_run ? LockForReading(repo.get()) : LockExclusive(repo.get(), "pg expire-wal", {});
     auto snapshots = repo->LoadSnapshots([](const Error& e) { log::Warn(e.what()); });
     auto r = source::postgres::ExpireWal(*repo, name, snapshots, o->dry_run);
@@ -231,7 +229,7 @@ void AddCheck(CLI::App* pg) {
     const std::string name = PgSource(o->source);
     std::string conninfo = o->conninfo;
     if (conninfo.empty()) conninfo = TargetConninfo("", name);
-    auto repo = OpenRepository(false, Config() && Config()->sources.count(name) ? name : "");
+    auto repo = OpenRepository(false, ConfiguredSource(name));
     auto conn = source::postgres::Connection::Open(conninfo);
     auto c = source::postgres::CheckArchiving(*repo, name, *conn, o->timeout);
     const int64_t now = repo::NowNs();

@@ -52,13 +52,7 @@ std::string SelfPath() {
 std::string DefaultRestoreCommand(const std::string& source, const PitrFlags& f) {
   pg::WalFetchCommand c;
   c.bulwark_bin = SelfPath();
-  std::string url;
-  try {
-    url = RepoUrl(source);
-  } catch (const Error&) {
-    url = RepoUrl();  // a source the configuration does not know (any more): the repository in use
-  }
-  c.repo_url = AbsoluteRepoUrl(url);
+  c.repo_url = AbsoluteRepoUrl(RepoUrl(ConfiguredSource(source)));
   c.config_path = Absolute(G().config_path.empty() ? Env("BULWARK_CONFIG") : G().config_path);
   c.key_file = Absolute(G().key_file.empty() ? Env("BULWARK_KEY_FILE") : G().key_file);
   if (c.key_file.empty()) c.password_file = Absolute(G().password_file.empty() ? Env("BULWARK_PASSWORD_FILE") : G().password_file);
@@ -106,7 +100,7 @@ void Run(const PitrFlags& f) {
   rec.restore_command = f.restore_command.empty() ? "-" : f.restore_command;  // validated here, set below
   pg::ValidateRecoveryOptions(rec);
 
-  auto repo = OpenRepository(false, f.source);
+  auto repo = OpenRepository(false, ConfiguredSource(f.source));
   auto lock = LockForReading(repo.get());
   repo->LoadIndex();  // after the lock: an index read before it could predate a prune
   repo::Snapshot snap;

@@ -224,6 +224,11 @@ std::unique_ptr<repo::Repository> OpenRepository(bool load_index, const std::str
   return OpenRepositoryAt(url, ReadPassword(false), load_index);
 }
 
+std::string ConfiguredSource(const std::string& source) {
+  const config::Config* c = LoadedConfig();
+  return c && c->sources.count(source) ? source : "";
+}
+
 std::unique_ptr<repo::Repository> OpenConfiguredRepository(const config::RepositoryConfig& r, bool load_index) {
   RequireRepository(r.url);
   std::string password;

@@ -71,6 +71,10 @@ std::string RepoUrl(const std::string& source = "");
 // --key-file / BULWARK_KEY_FILE when one is given (the flag wins; no password
 // is read then), else with the password (ReadPassword).
 std::unique_ptr<repo::Repository> OpenRepository(bool load_index, const std::string& source = "");
+// `source` when the loaded configuration defines it (its repository is the
+// one to open), else "": a source given only by flags (backup --postgres,
+// pg ... --source) uses --repo / the default repository.
+std::string ConfiguredSource(const std::string& source);
 // The machine key file given by --key-file or BULWARK_KEY_FILE, read and
 // decoded; nullopt when neither is set. Throws kInvalidArgument (malformed)
 // or the error of reading the file. Never prints the secret.

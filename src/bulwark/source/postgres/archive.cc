@@ -71,14 +71,12 @@ ArchiveInfo DescribeArchive(repo::Repository& repo, const std::string& source,
     if (c.timeline != newest->wal.timeline) continue;
     for (const auto& r : c.runs) {
       if (r.first > stop_seg || r.last < stop_seg) continue;
-      int64_t latest = 0;
-      for (uint64_t seg = stop_seg; seg <= r.last; ++seg) {
-        const std::string n = SegmentFileName(c.timeline, seg);
-        auto it = std::lower_bound(info.files.begin(), info.files.end(), n,
-                                   [](const ArchivedFile& f, const std::string& v) { return f.name < v; });
-        if (it != info.files.end() && it->name == n) latest = std::max(latest, it->mtime_ns);
-      }
-      info.pitr_latest_ns = std::max(latest, *info.pitr_earliest_ns);
+      int64_t latest = *info.pitr_earliest_ns;
+      for (const auto& f : info.files)
+        if (auto w = ParseWalFileName(f.name); w && w->kind == WalFileKind::kSegment &&
+                                               w->timeline == c.timeline && w->segno >= stop_seg && w->segno <= r.last)
+          latest = std::max(latest, f.mtime_ns);
+      info.pitr_latest_ns = latest;
     }
   }
   return info;
@@ -96,6 +94,7 @@ ExpireResult ExpireWal(repo::Repository& repo, const std::string& source, const 
   std::vector<std::string> names;
   for (const auto& f : files) names.push_back(f.name);
   for (const auto& name : ExpirableWal(names, kept)) {
+    // `files` is sorted by name and holds every expirable name.
     auto it = std::lower_bound(files.begin(), files.end(), name,
                                [](const ArchivedFile& f, const std::string& v) { return f.name < v; });
     if (!dry_run) {
@@ -107,7 +106,7 @@ ExpireResult ExpireWal(repo::Repository& repo, const std::string& source, const 
       }
     }
     r.expired.push_back(name);
-    if (it != files.end()) r.stored_bytes += it->stored_bytes;
+    r.stored_bytes += it->stored_bytes;
   }
   return r;
 }
