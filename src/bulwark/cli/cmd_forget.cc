@@ -193,8 +193,12 @@ void RemoveSnapshots(repo::Repository* repo, const std::vector<Id>& ids) {
   }
 }
 
-void Finish(repo::Repository* repo, repo::Lock* lock, const ForgetOpts& o, const std::vector<Id>& remove,
-            const std::vector<repo::Snapshot>& all) {
+// `all`: the repository's snapshots, loaded only when WAL expiry needs them
+// (a removed snapshot is a PostgreSQL base backup).
+void Finish(repo::Repository* repo, repo::Lock* lock, const ForgetOpts& o, const std::vector<repo::Snapshot>& removed,
+            const std::function<std::vector<repo::Snapshot>()>& all) {
+  std::vector<Id> remove;
+  for (const auto& s : removed) remove.push_back(s.id);
   if (o.dry_run) {
     Say("would remove " + Snapshots(remove.size()) + " (dry run: nothing removed)");
   } else {
@@ -202,7 +206,7 @@ void Finish(repo::Repository* repo, repo::Lock* lock, const ForgetOpts& o, const
     Say("removed " + Snapshots(remove.size()));
   }
   // PostgreSQL base backups gone: their WAL may be too.
-  ExpireWalAfterForget(repo, all, std::set<Id>(remove.begin(), remove.end()), o.dry_run);
+  ExpireWalAfterForget(repo, removed, all, o.dry_run);
   if (o.prune && !remove.empty()) {
     PruneFlags pf = o.prune_flags;
     pf.dry_run = pf.dry_run || o.dry_run;
@@ -234,17 +238,17 @@ void ForgetIds(repo::Repository* repo, repo::Lock* lock, const ForgetOpts& o) {
                     "; nothing was removed. Forget it after that date, or now with --ignore-lock (S3 then only "
                     "hides it behind a delete marker: the locked version stays, and is billed, until then)");
   }
-  std::vector<Id> remove;
+  std::vector<repo::Snapshot> remove;
   std::vector<const ops::RetentionDecision*> table;
   json removed = json::array();
   for (const auto& d : rows) {
-    remove.push_back(d.snapshot.id);
+    remove.push_back(d.snapshot);
     table.push_back(&d);
     removed.push_back(EntryJson(d.snapshot, d.reasons));
   }
   if (G().json) PrintJson(json::array({{{"keep", json::array()}, {"remove", removed}}}));
   else if (!G().quiet) PrintTable("remove", table);
-  Finish(repo, lock, o, remove, repo->LoadSnapshots([](const Error& e) { log::Err(e.what()); }));
+  Finish(repo, lock, o, remove, [repo] { return repo->LoadSnapshots([](const Error& e) { log::Err(e.what()); }); });
 }
 
 void ForgetPolicy(repo::Repository* repo, repo::Lock* lock, const ForgetOpts& o, const std::vector<Job>& jobs) {
@@ -290,7 +294,7 @@ void ForgetPolicy(repo::Repository* repo, repo::Lock* lock, const ForgetOpts& o,
                 "--ignore-lock)");
   }
   const bool text = !G().json && !G().quiet;
-  std::vector<Id> remove;
+  std::vector<repo::Snapshot> remove;
   json doc = json::array();
   for (const auto& [job, groups] : decided) {
     const std::string policy = ops::DescribePolicy(job->policy);
@@ -311,7 +315,7 @@ void ForgetPolicy(repo::Repository* repo, repo::Lock* lock, const ForgetOpts& o,
       for (const auto& d : g.snapshots) {
         (d.keep ? keep : drop).push_back(&d);
         jg[d.keep ? "keep" : "remove"].push_back(EntryJson(d.snapshot, d.reasons));
-        if (!d.keep) remove.push_back(d.snapshot.id);
+        if (!d.keep) remove.push_back(d.snapshot);
       }
       doc.push_back(jg);
       if (!text) continue;
@@ -322,7 +326,7 @@ void ForgetPolicy(repo::Repository* repo, repo::Lock* lock, const ForgetOpts& o,
     if (text) std::printf("\n");
   }
   if (G().json) PrintJson(doc);
-  Finish(repo, lock, o, remove, all);
+  Finish(repo, lock, o, remove, [&all] { return all; });
 }
 
 void RunForget(const ForgetOpts& o) {

@@ -292,14 +292,18 @@ void ReportWalExpiry(const std::string& source, const source::postgres::ExpireRe
       std::to_string(r.kept_backups) + " base backups remain");
 }
 
-void ExpireWalAfterForget(repo::Repository* repo, const std::vector<repo::Snapshot>& all, const std::set<Id>& removed,
-                          bool dry_run) {
+void ExpireWalAfterForget(repo::Repository* repo, const std::vector<repo::Snapshot>& removed,
+                          const std::function<std::vector<repo::Snapshot>()>& all, bool dry_run) {
   std::set<std::string> sources;
-  std::vector<repo::Snapshot> remaining;
-  for (const auto& s : all) {
-    if (!removed.count(s.id)) remaining.push_back(s);
-    else if (source::postgres::BaseBackupWalOf(s)) sources.insert(s.source);
+  std::set<Id> gone;
+  for (const auto& s : removed) {
+    gone.insert(s.id);
+    if (source::postgres::BaseBackupWalOf(s)) sources.insert(s.source);
   }
+  if (sources.empty()) return;
+  std::vector<repo::Snapshot> remaining;
+  for (auto& s : all())
+    if (!gone.count(s.id)) remaining.push_back(std::move(s));
   for (const auto& name : sources) {
     auto r = source::postgres::ExpireWal(*repo, name, remaining, dry_run);
     ReportWalExpiry(name, r, dry_run);

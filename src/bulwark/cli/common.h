@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <functional>
 #include <set>
 #include <string>
 
@@ -160,11 +161,12 @@ void AddPg(CLI::App& app);      // pg restore-dump, pg ... (cmd_pg.cc)
 void AddPgPhysical(CLI::App* pg);  // pg restore (cmd_pg_physical.cc)
 // WAL expiry (cmd_pg.cc): prints what ExpireWal did (text or --json).
 void ReportWalExpiry(const std::string& source, const source::postgres::ExpireResult& r, bool dry_run);
-// After forget removed the snapshots `removed` out of `all` (or would, dry
-// run): expires the archived WAL of each source that lost a PostgreSQL base
-// backup, judged by its base backups that remain.
-void ExpireWalAfterForget(repo::Repository* repo, const std::vector<repo::Snapshot>& all, const std::set<Id>& removed,
-                          bool dry_run);
+// After forget removed `removed` (or would, dry run): expires the archived
+// WAL of each source that lost a PostgreSQL base backup, judged by the base
+// backups that remain. `all` (the repository's snapshots, possibly still
+// including `removed`) is called only when a base backup was removed.
+void ExpireWalAfterForget(repo::Repository* repo, const std::vector<repo::Snapshot>& removed,
+                          const std::function<std::vector<repo::Snapshot>()>& all, bool dry_run);
 void AddWal(CLI::App& app);     // wal-push, wal-fetch (cmd_wal.cc)
 // True when argv names the wal-fetch command: its usage errors must exit
 // with kExitWalFetchFatal too (cmd_wal.cc), not 2.

@@ -24,12 +24,6 @@ namespace bulwark::source::postgres {
 
 namespace {
 
-bool IsHex(std::string_view s) {
-  for (char c : s)
-    if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
-  return !s.empty();
-}
-
 std::string_view TrimSpaces(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
@@ -69,7 +63,10 @@ BackupLabel ParseBackupLabel(std::string_view text) {
       size_t sp = value.find(' ');
       l.start_lsn = LsnOrThrow(value.substr(0, sp), "START WAL LOCATION", LabelError);
       std::string_view rest = sp == std::string_view::npos ? "" : TrimSpaces(value.substr(sp));
-      if (rest.size() != 31 || rest.substr(0, 6) != "(file " || rest.back() != ')' || !IsHex(rest.substr(6, 24)))
+      auto file = rest.size() == 31 && rest.substr(0, 6) == "(file " && rest.back() == ')'
+                      ? ParseWalFileName(rest.substr(6, 24))
+                      : std::nullopt;
+      if (!file || file->kind != WalFileKind::kSegment)
         throw LabelError("START WAL LOCATION '" + std::string(value) + "' does not name its WAL file");
       l.start_wal_segment = std::string(rest.substr(6, 24));
       have_start = true;
