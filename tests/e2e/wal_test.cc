@@ -71,6 +71,14 @@ class WalPostgresTest : public ::testing::Test {
     return pg;
   }
 
+  // A physical base backup of `pg` as source "main" (flags, no
+  // configuration); its --json summary, a test failure unless it worked.
+  nlohmann::json BaseBackup(const PgServer& pg) const {
+    RunResult b = Bk({"--json", "backup", "--postgres", pg.conninfo(), "--pg-mode", "physical", "--source", "main"});
+    EXPECT_EQ(b.exit_code, 0) << b.err;
+    return b.JsonLine("summary");
+  }
+
   // Writes WAL, switches segments and waits until PostgreSQL reports the
   // last one archived; returns the names of the segments switched away from.
   std::vector<std::string> ArchiveSegments(const PgServer& pg, int n) {
@@ -394,11 +402,6 @@ TEST_F(WalPushKillTest, KilledAfterTheServerStoredItTheRetryFindsItArchived) {
   ExpectArchivedEqualsFile();
 }
 
-}  // namespace
-}  // namespace bulwark::testing
-
-namespace bulwark::testing {
-namespace {
 
 // pg info (base backups, WAL runs and gaps, PITR window), pg check (a forced
 // switch arrives; a broken archive_command is reported), and WAL expiry when
@@ -408,14 +411,9 @@ TEST_F(WalPostgresTest, InfoCheckAndExpiryAfterForget) {
   auto pg = StartArchiving(&why);
   if (!pg) GTEST_SKIP() << why;
   ArchiveSegments(*pg, 2);
-  auto base_backup = [&] {
-    RunResult b = Bk({"--json", "backup", "--postgres", pg->conninfo(), "--pg-mode", "physical", "--source", "main"});
-    EXPECT_EQ(b.exit_code, 0) << b.err;
-    return b.JsonLine("summary");
-  };
-  nlohmann::json b1 = base_backup();
+  nlohmann::json b1 = BaseBackup(*pg);
   ArchiveSegments(*pg, 2);
-  nlohmann::json b2 = base_backup();
+  nlohmann::json b2 = BaseBackup(*pg);
   std::vector<std::string> after = ArchiveSegments(*pg, 2);
   ASSERT_FALSE(HasFailure());
 
@@ -481,11 +479,6 @@ TEST_F(WalPostgresTest, InfoCheckAndExpiryAfterForget) {
   EXPECT_NE(check.err.find("was not archived"), std::string::npos) << check.err;
 }
 
-}  // namespace
-}  // namespace bulwark::testing
-
-namespace bulwark::testing {
-namespace {
 
 // The whole chain as an operator runs it: WAL archived by wal-push, a base
 // backup by bulwark, `pg restore --target-time` with its default
@@ -496,8 +489,7 @@ TEST_F(WalPostgresTest, PitrThroughWalFetchWithTheDefaultRestoreCommand) {
   auto pg = StartArchiving(&why);
   if (!pg) GTEST_SKIP() << why;
   pg->Query("CREATE TABLE ev(id serial PRIMARY KEY, ts timestamptz DEFAULT clock_timestamp(), phase text)");
-  RunResult b = Bk({"--json", "backup", "--postgres", pg->conninfo(), "--pg-mode", "physical", "--source", "main"});
-  ASSERT_EQ(b.exit_code, 0) << b.err;
+  ASSERT_TRUE(BaseBackup(*pg).is_object());
   pg->Query("INSERT INTO ev(phase) VALUES ('A'); INSERT INTO ev(phase) VALUES ('A');");
   const std::string t = pg->Query(
       "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')");
@@ -519,11 +511,6 @@ TEST_F(WalPostgresTest, PitrThroughWalFetchWithTheDefaultRestoreCommand) {
   EXPECT_EQ(server->Query("SELECT string_agg(phase, ',' ORDER BY id) FROM ev"), "A,A") << server->Log();
 }
 
-}  // namespace
-}  // namespace bulwark::testing
-
-namespace bulwark::testing {
-namespace {
 
 // copy of a physical base backup takes the source's WAL along: the off-site
 // repository can recover to any point, and a second copy moves no WAL.
@@ -532,8 +519,7 @@ TEST_F(WalPostgresTest, CopyTakesTheWalOfBaseBackupsAlong) {
   auto pg = StartArchiving(&why);
   if (!pg) GTEST_SKIP() << why;
   ArchiveSegments(*pg, 1);
-  RunResult b = Bk({"--json", "backup", "--postgres", pg->conninfo(), "--pg-mode", "physical", "--source", "main"});
-  ASSERT_EQ(b.exit_code, 0) << b.err;
+  ASSERT_TRUE(BaseBackup(*pg).is_object());
   std::vector<std::string> segs = ArchiveSegments(*pg, 2);
   ASSERT_FALSE(HasFailure());
 
