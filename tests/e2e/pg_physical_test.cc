@@ -58,17 +58,19 @@ std::string Phases(const PgServer& pg) { return pg.Query("SELECT string_agg(phas
 // Ends the current WAL segment and waits until the archiver has stored it.
 void SwitchAndArchive(const PgServer& pg) {
   std::string seg = pg.Query("SELECT pg_walfile_name(pg_switch_wal())");
-  ASSERT_TRUE(WaitFor([&] {
-    return pg.Query("SELECT coalesce(last_archived_wal, '') >= '" + seg + "' FROM pg_stat_archiver") == "t";
-  }, 30)) << "segment " << seg << " not archived; log:\n" << pg.Log();
+  ASSERT_TRUE(WaitFor(
+      [&] { return pg.Query("SELECT coalesce(last_archived_wal, '') >= '" + seg + "' FROM pg_stat_archiver") == "t"; },
+      30))
+      << "segment " << seg << " not archived; log:\n"
+      << pg.Log();
 }
 
 // `bulwark pg restore` into `target` with the test archive as restore_command;
 // returns the JSON summary (a test failure unless it worked).
 nlohmann::json PgRestore(const Scratch& s, const std::string& config, const PgServer& pg, const std::string& target,
                          std::vector<std::string> args) {
-  std::vector<std::string> argv{"--json", "pg", "restore", "--target-dir", target, "--restore-command",
-                                "cp " + pg.archive_dir() + "/%f %p"};
+  std::vector<std::string> argv{
+      "--json", "pg", "restore", "--target-dir", target, "--restore-command", "cp " + pg.archive_dir() + "/%f %p"};
   argv.insert(argv.end(), args.begin(), args.end());
   RunResult r = s.BwConfig(config, argv);
   EXPECT_EQ(r.exit_code, 0) << r.err << r.out;
@@ -99,6 +101,8 @@ TEST(PgPhysical, BaseBackupFactsRestoreVerifyAndDedup) {
   ASSERT_FALSE(first.is_null());
   const nlohmann::json& f = first["facts"]["postgres"];
   EXPECT_EQ(f["mode"], "physical");
+  EXPECT_EQ(f["method"], "files") << "the data directory is readable here: read in place";
+  EXPECT_EQ(f["data_directory"], pg->Query("SHOW data_directory"));
   EXPECT_EQ(f["system_identifier"], pg->Query("SELECT system_identifier FROM pg_control_system()"));
   EXPECT_EQ(f["timeline"], 1);
   EXPECT_EQ(f["stop_timeline"], 1);
@@ -112,22 +116,26 @@ TEST(PgPhysical, BaseBackupFactsRestoreVerifyAndDedup) {
   EXPECT_GT(f["manifest_files"].get<int>(), 900);
   // The server's own record of the backup (the history file it archives) has the same stop LSN.
   std::string history;
-  ASSERT_TRUE(WaitFor([&] {
-    for (const auto& e : fs::directory_iterator(pg->archive_dir()))
-      if (e.path().filename().string().rfind(f["start_wal_segment"].get<std::string>() + ".", 0) == 0 &&
-          e.path().extension() == ".backup")
-        history = ReadFileOr(e.path().string(), "");
-    return history.find("STOP WAL LOCATION") != std::string::npos;
-  }, 10));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        for (const auto& e : fs::directory_iterator(pg->archive_dir()))
+          if (e.path().filename().string().rfind(f["start_wal_segment"].get<std::string>() + ".", 0) == 0 &&
+              e.path().extension() == ".backup")
+            history = ReadFileOr(e.path().string(), "");
+        return history.find("STOP WAL LOCATION") != std::string::npos;
+      },
+      10));
   EXPECT_NE(history.find("STOP WAL LOCATION: " + stop_lsn + " "), std::string::npos) << history;
   EXPECT_EQ(first["files_new"].get<int>(), f["manifest_files"].get<int>() + 1) << "every file plus backup_manifest";
 
   // A dry run writes nothing.
   PgTempDir rd;
-  RunResult dry = s.BwConfig(config, {"pg", "restore", "--dry-run", "--target-dir", rd.data(), "--restore-command", "x"});
+  RunResult dry =
+      s.BwConfig(config, {"pg", "restore", "--dry-run", "--target-dir", rd.data(), "--restore-command", "x"});
   EXPECT_EQ(dry.exit_code, 0) << dry.err;
   EXPECT_NE(dry.out.find("dry run: would restore base backup " + first["snapshot_id"].get<std::string>().substr(0, 8)),
-            std::string::npos) << dry.out;
+            std::string::npos)
+      << dry.out;
   EXPECT_NE(dry.out.find("recovery_target_action = 'promote'"), std::string::npos) << dry.out;
   EXPECT_FALSE(fs::exists(rd.data()));
 
@@ -138,35 +146,43 @@ TEST(PgPhysical, BaseBackupFactsRestoreVerifyAndDedup) {
   EXPECT_EQ(r["recovery_settings"]["recovery_target"], "immediate");
   EXPECT_EQ(r["recovery_settings"]["recovery_target_action"], "promote");
   EXPECT_EQ(r["recovery_settings"]["recovery_target_timeline"], "latest");
-  struct stat st {}, orig {};
+  struct stat st {
+  }, orig{};
   ASSERT_EQ(::stat(rd.data().c_str(), &st), 0);
   ASSERT_EQ(::stat(pg->data_dir().c_str(), &orig), 0);
   EXPECT_EQ(st.st_mode & 07777, 0700u);
   EXPECT_EQ(st.st_uid, orig.st_uid) << "owned by the postgres user";
-  for (const char* p : {"backup_label", "backup_manifest", "recovery.signal", "pg_wal/archive_status", "base", "global/pg_control"})
+  for (const char* p :
+       {"backup_label", "backup_manifest", "recovery.signal", "pg_wal/archive_status", "base", "global/pg_control"})
     EXPECT_TRUE(fs::exists(rd.data() + "/" + p)) << p;
   EXPECT_NE(ReadFileOr(rd.data() + "/postgresql.auto.conf", "").find("restore_command = 'cp " + pg->archive_dir()),
             std::string::npos);
   RunResult verify = bulwark::testing::Run({PgBin() + "/pg_verifybackup", "-n", rd.data()});
   EXPECT_EQ(verify.exit_code, 0) << verify.err;
 
-  // A second base backup after a small update stores a small fraction of the first.
+  // A second base backup after a small update stores a small fraction of the first, and reads
+  // only the files that changed: most are taken from the first unread (same size, mtime, ctime,
+  // inode).
   pg->Query("UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid <= 100", "app");
   nlohmann::json second = BaseBackup(s, config);
   ASSERT_FALSE(second.is_null());
   uint64_t added1 = first["bytes_added"], added2 = second["bytes_added"];
   EXPECT_GT(added1, 15000000u);
   EXPECT_LT(added2, added1 / 5) << "first " << added1 << ", second " << added2;
+  uint64_t unmodified = second["files_unmodified"], changed = second["files_changed"];
+  EXPECT_GT(unmodified, 5 * changed) << second.dump();
+  EXPECT_GT(changed, 0u) << "pgbench_accounts and its index changed";
 
   // --delta refuses a directory a live server uses ...
   WriteFile(rd.data() + "/postmaster.pid", std::to_string(getppid()) + "\n" + rd.data() + "\n");
   RunResult busy = s.BwConfig(config, {"pg", "restore", second["snapshot_id"], "--target-dir", rd.data(), "--delta",
-                                  "--restore-command", "cp " + pg->archive_dir() + "/%f %p"});
+                                       "--restore-command", "cp " + pg->archive_dir() + "/%f %p"});
   EXPECT_NE(busy.exit_code, 0);
   EXPECT_NE(busy.err.find("is running"), std::string::npos) << busy.err;
   fs::remove(rd.data() + "/postmaster.pid");
   // ... and without --delta, any non-empty one.
-  RunResult full = s.BwConfig(config, {"pg", "restore", second["snapshot_id"], "--target-dir", rd.data(), "--restore-command", "x"});
+  RunResult full =
+      s.BwConfig(config, {"pg", "restore", second["snapshot_id"], "--target-dir", rd.data(), "--restore-command", "x"});
   EXPECT_NE(full.exit_code, 0);
   EXPECT_NE(full.err.find("not empty"), std::string::npos) << full.err;
   // A delta restore of the second backup over the first rewrites only what differs, removes what
@@ -261,7 +277,8 @@ TEST_F(PgPhysicalPitr, ToAnLsnPausesAndToARestorePointPromotes) {
   }
   // An LSN before the base backup ended: no base backup can reach it.
   PgTempDir rd;
-  RunResult early = s.BwConfig(config, {"pg", "restore", "--target-dir", rd.data(), "--target-lsn", "0/100", "--restore-command", "x"});
+  RunResult early = s.BwConfig(
+      config, {"pg", "restore", "--target-dir", rd.data(), "--target-lsn", "0/100", "--restore-command", "x"});
   EXPECT_NE(early.exit_code, 0);
   EXPECT_NE(early.err.find("can reach"), std::string::npos) << early.err;
   EXPECT_FALSE(fs::exists(rd.data()));
@@ -337,7 +354,7 @@ TEST(PgPhysical, BaseBackupFromAStandby) {
   EXPECT_EQ(f["backup_from"], "standby");
   EXPECT_EQ(f["timeline"], 1);
   EXPECT_EQ(f["system_identifier"], primary->Query("SELECT system_identifier FROM pg_control_system()"));
-  Insert(*primary, "C", 1);  // after the backup
+  Insert(*primary, "C", 1);    // after the backup
   SwitchAndArchive(*primary);  // the primary archives the WAL the standby's backup needs
 
   PgTempDir rd;
@@ -347,6 +364,44 @@ TEST(PgPhysical, BaseBackupFromAStandby) {
   auto restored = StartPromoted(rd);
   ASSERT_TRUE(restored);
   EXPECT_EQ(Phases(*restored), "A,A,B");
+}
+
+// The stream method (pg_basebackup's tar): what bulwark uses when the data
+// directory cannot be read where it runs. The server's own manifest (CRC32C
+// per file) is kept and verifies the restored directory; unlogged tables'
+// data is left out by both methods, their init fork kept.
+TEST(PgPhysical, StreamAndFilesMethodsRestoreTheSameCluster) {
+  START_PG(pg, {.archive = true});
+  pg->Query("CREATE TABLE kept(x int); INSERT INTO kept SELECT generate_series(1, 1000)");
+  pg->Query("CREATE UNLOGGED TABLE scratch(x int); INSERT INTO scratch SELECT generate_series(1, 1000)");
+  std::string scratch_file = pg->Query("SELECT pg_relation_filepath('scratch')");
+  Scratch s;
+  s.Init();
+  for (const char* method : {"stream", "files"}) {
+    SCOPED_TRACE(method);
+    std::string config =
+        WriteConfig(s, pg->conninfo(), std::string(method) + ".yaml", std::string("    method: ") + method + "\n");
+    nlohmann::json b = BaseBackup(s, config);
+    ASSERT_FALSE(b.is_null());
+    EXPECT_EQ(b["facts"]["postgres"]["method"], method);
+    PgTempDir rd;
+    // Timeline 1: the first restored cluster promotes and archives 00000002.history into the
+    // same archive, which the second must not follow.
+    nlohmann::json r = PgRestore(s, config, *pg, rd.data(),
+                                 {b["snapshot_id"], "--target", "immediate", "--target-timeline", "current"});
+    ASSERT_FALSE(r.is_null());
+    EXPECT_EQ(r["verified"], true);
+    std::string manifest = ReadFileOr(rd.data() + "/backup_manifest", "");
+    EXPECT_EQ(manifest.find("\"Checksum-Algorithm\": \"CRC32C\"") != std::string::npos,
+              std::string(method) == "stream");
+    EXPECT_FALSE(fs::exists(rd.data() + "/" + scratch_file)) << "an unlogged table's data";
+    EXPECT_TRUE(fs::exists(rd.data() + "/" + scratch_file + "_init"));
+    EXPECT_FALSE(fs::exists(rd.data() + "/postmaster.pid"));
+    auto restored = StartPromoted(rd);
+    ASSERT_TRUE(restored);
+    EXPECT_EQ(restored->Query("SELECT count(*) FROM kept"), "1000");
+    EXPECT_EQ(restored->Query("SELECT count(*) FROM scratch"), "0") << "unlogged: empty after recovery";
+  }
 }
 
 TEST(PgPhysical, AFailedBaseBackupStoresNoSnapshot) {
@@ -365,9 +420,17 @@ TEST(PgPhysical, AFailedBaseBackupStoresNoSnapshot) {
   config = WriteConfig(s, "host=127.0.0.1 port=" + std::to_string(pg->port()) + " user=plain dbname=postgres");
   r = s.BwConfig(config, {"backup", "--source", "pg"});
   EXPECT_NE(r.exit_code, 0);
+  // (It cannot see the data directory, so the default method falls back to pg_basebackup.)
   EXPECT_NE(r.err.find("pg_basebackup exited with status 1"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("replication"), std::string::npos) << "its stderr: " << r.err;
   EXPECT_NE(r.err.find("no snapshot was stored"), std::string::npos) << r.err;
+  // The files method, asked for, says why it cannot be used.
+  config = WriteConfig(s, "host=127.0.0.1 port=" + std::to_string(pg->port()) + " user=plain dbname=postgres",
+                       "bulwark.yaml", "    method: files\n");
+  r = s.BwConfig(config, {"backup", "--source", "pg"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("method files: the server does not show its data_directory"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("pg_read_all_settings"), std::string::npos) << r.err;
 
   // A pg_basebackup whose tar breaks off (it died), or that fails after a whole tar.
   RunResult tar = pg->Client("pg_basebackup", {"-D", "-", "-Ft", "-X", "none", "-c", "fast"});
@@ -377,7 +440,8 @@ TEST(PgPhysical, AFailedBaseBackupStoresNoSnapshot) {
   WriteFile(s.Path("real.tar"), tar.out);
   const std::pair<std::string, std::string> cases[] = {
       {"head -c " + std::to_string(tar.out.size() / 2) + " " + s.Path("real.tar") + "; exit 0", "tar stream"},
-      {"cat " + s.Path("real.tar") + "; echo 'pg_basebackup: error: boom' >&2; exit 3", "exited with status 3: pg_basebackup: error: boom"},
+      {"cat " + s.Path("real.tar") + "; echo 'pg_basebackup: error: boom' >&2; exit 3",
+       "exited with status 3: pg_basebackup: error: boom"},
       {"head -c " + std::to_string(tar.out.size() / 2) + " " + s.Path("real.tar") + "; echo 'died' >&2; exit 1",
        "exited with status 1: died"},
       // A complete tar that lacks the manifest: cut off between members.
@@ -388,7 +452,7 @@ TEST(PgPhysical, AFailedBaseBackupStoresNoSnapshot) {
   for (const auto& [script, message] : cases) {
     WriteFile(fake + "/pg_basebackup", "#!/bin/sh\n" + script + "\n");
     fs::permissions(fake + "/pg_basebackup", fs::perms::owner_all);
-    config = WriteConfig(s, pg->conninfo(), "bulwark.yaml", "    pg_bin_dir: " + fake + "\n");
+    config = WriteConfig(s, pg->conninfo(), "bulwark.yaml", "    method: stream\n    pg_bin_dir: " + fake + "\n");
     r = s.BwConfig(config, {"backup", "--source", "pg"});
     EXPECT_NE(r.exit_code, 0) << script;
     EXPECT_NE(r.err.find(message), std::string::npos) << script << ": " << r.err;

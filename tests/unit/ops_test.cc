@@ -3,8 +3,6 @@
 // stream and command backups, and check on healthy and damaged repositories.
 #include <fcntl.h>
 #include <gtest/gtest.h>
-
-#include "test_util.h"
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -14,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -25,6 +24,7 @@
 #include "bulwark/ops/restore.h"
 #include "bulwark/repo/repository.h"
 #include "bulwark/storage/backend.h"
+#include "test_util.h"
 
 namespace bulwark::ops {
 namespace {
@@ -83,8 +83,10 @@ Bytes Capture(Fn&& fn) {
 std::vector<std::string> CompareTrees(const std::string& a, const std::string& b) {
   std::vector<std::string> diffs;
   std::map<std::string, fs::file_type> ea, eb;
-  for (const auto& e : fs::recursive_directory_iterator(a)) ea[fs::relative(e.path(), a).string()] = e.symlink_status().type();
-  for (const auto& e : fs::recursive_directory_iterator(b)) eb[fs::relative(e.path(), b).string()] = e.symlink_status().type();
+  for (const auto& e : fs::recursive_directory_iterator(a))
+    ea[fs::relative(e.path(), a).string()] = e.symlink_status().type();
+  for (const auto& e : fs::recursive_directory_iterator(b))
+    eb[fs::relative(e.path(), b).string()] = e.symlink_status().type();
   for (const auto& [rel, type] : ea) {
     auto it = eb.find(rel);
     if (it == eb.end()) {
@@ -208,7 +210,8 @@ TEST_F(OpsTest, BackupRestoreRoundTrip) {
   EXPECT_EQ(res.bytes, r.snapshot.summary.bytes_processed);
   std::vector<std::string> diffs = CompareTrees(src, ro.target + src);
   EXPECT_TRUE(diffs.empty()) << ::testing::PrintToString(diffs);
-  EXPECT_EQ(ReadFile(ro.target + src + "/hello.txt"), Bytes(AsBytes("hello world\n").begin(), AsBytes("hello world\n").end()));
+  EXPECT_EQ(ReadFile(ro.target + src + "/hello.txt"),
+            Bytes(AsBytes("hello world\n").begin(), AsBytes("hello world\n").end()));
 
   // The target must be empty unless overwriting.
   EXPECT_EQ(CodeOf([&] { Restore(*repo, snap, ro); }), ErrorCode::kAlreadyExists);
@@ -246,13 +249,95 @@ TEST_F(OpsTest, IncrementalBackupReusesUnchangedFiles) {
   EXPECT_EQ(third.snapshot.summary.files_changed, 1u);
   EXPECT_EQ(third.snapshot.summary.files_unmodified, 7u);
   Node n = FindNode(*repo_, third.snapshot, src + "/hello.txt");
-  EXPECT_EQ(Capture([&](int fd) { DumpFile(*repo_, n, fd); }), Bytes(AsBytes("changed content\n").begin(), AsBytes("changed content\n").end()));
+  EXPECT_EQ(Capture([&](int fd) { DumpFile(*repo_, n, fd); }),
+            Bytes(AsBytes("changed content\n").begin(), AsBytes("changed content\n").end()));
   // --force reads everything again.
   BackupOptions forced = Opts(src);
   forced.force = true;
   BackupResult fourth = BackupPaths(*repo_, forced);
   EXPECT_EQ(fourth.snapshot.summary.files_unmodified, 0u);
   EXPECT_EQ(Names("snapshots/").size(), 4u);
+}
+
+// BackupDirectory: the directory under a root name of its own, the entries
+// `select` keeps (an empty directory where asked), `on_file` for every file
+// stored, files added by `finish` after every other was read, and the
+// incremental rule against the previous snapshot of the same kind.
+TEST_F(OpsTest, BackupDirectoryStoresTheSelectionUnderItsRootName) {
+  std::string src = MakeSource();
+  WriteFile(src + "/sub/skipped.tmp", AsBytes("left out"));
+  DirectoryHooks hooks;
+  std::vector<std::pair<std::string, bool>> asked;
+  hooks.select = [&](const std::string& rel, bool is_dir, const std::vector<std::string>& siblings) {
+    asked.emplace_back(rel, is_dir);
+    EXPECT_TRUE(std::is_sorted(siblings.begin(), siblings.end()));
+    if (rel == "sub/skipped.tmp") return EntryAction::kSkip;
+    if (rel == "sub/deeper") return EntryAction::kEmptyDir;
+    return EntryAction::kInclude;
+  };
+  std::mutex mu;
+  std::map<std::string, uint64_t> stored;
+  hooks.on_file = [&](const std::string& rel, uint64_t size, int64_t) {
+    std::lock_guard<std::mutex> lock(mu);
+    stored[rel] = size;
+  };
+  size_t stored_at_finish = 0;
+  hooks.finish = [&](nlohmann::json* facts, std::vector<std::pair<std::string, std::string>>* files) {
+    std::lock_guard<std::mutex> lock(mu);
+    stored_at_finish = stored.size();  // every file is read before finish
+    (*facts)["finished"] = true;
+    files->emplace_back("added_last", "written at the end\n");
+    files->emplace_back("hello.txt", "replaced\n");
+  };
+  BackupResult first = BackupDirectory(*repo_, src, "root", "test-kind", Opts(src), hooks);
+  const repo::Snapshot& s = first.snapshot;
+  EXPECT_EQ(s.kind, "test-kind");
+  EXPECT_EQ(s.paths, std::vector<std::string>{"/root"});
+  EXPECT_EQ(s.facts["finished"], true);
+  EXPECT_FALSE(s.partial);
+  EXPECT_EQ(stored_at_finish, stored.size());
+  EXPECT_EQ(stored.count("sub/skipped.tmp"), 0u);
+  EXPECT_EQ(stored.count("sub/deeper/x.bin"), 0u) << "inside a directory stored empty";
+  EXPECT_EQ(stored["big.bin"], uint64_t{3} << 20);
+  EXPECT_EQ(stored["sub/nested.txt"], 100000u);
+  EXPECT_NE(std::find(asked.begin(), asked.end(), std::make_pair(std::string("sub"), true)), asked.end());
+  EXPECT_NE(std::find(asked.begin(), asked.end(), std::make_pair(std::string("hello.txt"), false)), asked.end());
+
+  auto content = [&](const repo::Snapshot& snap, const std::string& path) {
+    Node n = FindNode(*repo_, snap, path);
+    Bytes b = Capture([&](int fd) { DumpFile(*repo_, n, fd); });
+    return std::string(b.begin(), b.end());
+  };
+  EXPECT_EQ(content(s, "/root/added_last"), "written at the end\n");
+  EXPECT_EQ(content(s, "/root/hello.txt"), "replaced\n");
+  EXPECT_EQ(content(s, "/root/sub/nested.txt").size(), 100000u);
+  EXPECT_THROW(FindNode(*repo_, s, "/root/sub/skipped.tmp"), Error);
+  Node deeper = FindNode(*repo_, s, "/root/sub/deeper");
+  EXPECT_EQ(deeper.type, repo::NodeType::kDir);
+  EXPECT_TRUE(repo_->LoadTree(deeper.subtree).nodes.empty());
+
+  // The next backup of the same kind takes unchanged files from it unread,
+  // and still reports them to on_file.
+  stored.clear();
+  BackupResult second = BackupDirectory(*repo_, src, "root", "test-kind", Opts(src), hooks);
+  ASSERT_TRUE(second.snapshot.parent.has_value());
+  EXPECT_EQ(*second.snapshot.parent, s.id);
+  EXPECT_GE(second.snapshot.summary.files_unmodified, 6u);
+  EXPECT_EQ(stored["big.bin"], uint64_t{3} << 20);
+
+  // finish throwing stores no snapshot.
+  size_t snapshots = Names("snapshots/").size();
+  hooks.finish = [](nlohmann::json*, std::vector<std::pair<std::string, std::string>>*) {
+    throw Error(ErrorCode::kSourceFailed, "the server went away");
+  };
+  try {
+    BackupDirectory(*repo_, src, "root", "test-kind", Opts(src), hooks);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kSourceFailed);
+    EXPECT_NE(std::string(e.what()).find("the server went away"), std::string::npos);
+  }
+  EXPECT_EQ(Names("snapshots/").size(), snapshots);
 }
 
 TEST_F(OpsTest, ExcludesAndMissingPaths) {
@@ -329,7 +414,9 @@ TEST_F(OpsTest, BackupStreamFromPipeMatchesFileChunking) {
 TEST_F(OpsTest, BackupCommand) {
   size_t before = Names("snapshots/").size();
   EXPECT_EQ(CodeOf([&] { BackupCommand(*repo_, {"false"}, "out.txt", Opts("/")); }), ErrorCode::kSourceFailed);
-  EXPECT_EQ(CodeOf([&] { BackupCommand(*repo_, {"sh", "-c", "printf partial; exit 3"}, "out.txt", Opts("/")); }),
+  EXPECT_EQ(CodeOf([&] {
+              BackupCommand(*repo_, {"sh", "-c", "printf partial; exit 3"}, "out.txt", Opts("/"));
+            }),
             ErrorCode::kSourceFailed);
   try {
     BackupCommand(*repo_, {"sh", "-c", "printf x; kill -9 $$"}, "out.txt", Opts("/"));

@@ -3,14 +3,15 @@
 // (source/postgres/pitr.h).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
 #include "bulwark/base/error.h"
 #include "bulwark/crypto/crypto.h"
 #include "bulwark/repo/snapshot.h"
-#include "bulwark/source/postgres/pitr.h"
 #include "bulwark/source/postgres/physical.h"
+#include "bulwark/source/postgres/pitr.h"
 #include "test_util.h"
 
 namespace bulwark::source::postgres {
@@ -75,7 +76,8 @@ std::string Manifest(const std::string& ranges, const std::string& extra = "") {
 }
 
 TEST(PgBackupManifest, ParsesAndVerifiesTheChecksum) {
-  BackupManifest m = ParseBackupManifest(Manifest("{ \"Timeline\": 1, \"Start-LSN\": \"0/2000028\", \"End-LSN\": \"0/2000100\" }"));
+  BackupManifest m =
+      ParseBackupManifest(Manifest("{ \"Timeline\": 1, \"Start-LSN\": \"0/2000028\", \"End-LSN\": \"0/2000100\" }"));
   EXPECT_EQ(m.version, 1);
   EXPECT_EQ(m.files, 2u);
   EXPECT_EQ(m.bytes, 8192u + 225u);
@@ -88,9 +90,9 @@ TEST(PgBackupManifest, ParsesAndVerifiesTheChecksum) {
 }
 
 TEST(PgBackupManifest, AStandbyBackupAcrossATimelineSwitchEndsOnTheLaterRange) {
-  BackupManifest m = ParseBackupManifest(
-      Manifest("{ \"Timeline\": 3, \"Start-LSN\": \"0/5000000\", \"End-LSN\": \"0/5000200\" },\n"
-               "{ \"Timeline\": 2, \"Start-LSN\": \"0/4000028\", \"End-LSN\": \"0/5000000\" }"));
+  BackupManifest m =
+      ParseBackupManifest(Manifest("{ \"Timeline\": 3, \"Start-LSN\": \"0/5000000\", \"End-LSN\": \"0/5000200\" },\n"
+                                   "{ \"Timeline\": 2, \"Start-LSN\": \"0/4000028\", \"End-LSN\": \"0/5000000\" }"));
   EXPECT_EQ(m.wal_ranges.size(), 2u);
   EXPECT_EQ(m.Last().timeline, 3u);
   EXPECT_EQ(m.Last().end, 0x5000200u);
@@ -106,22 +108,93 @@ TEST(PgBackupManifest, RefusesDamage) {
         Manifest("{ \"Timeline\": 1, \"Start-LSN\": \"0/2000028\" }"),
         Manifest("{ \"Timeline\": 0, \"Start-LSN\": \"0/2000028\", \"End-LSN\": \"0/2000100\" }"),
         Manifest("{ \"Timeline\": 1, \"Start-LSN\": \"0/2000028\", \"End-LSN\": \"zz\" }"),
-        Manifest("{ \"Timeline\": 1, \"Start-LSN\": \"0/3000000\", \"End-LSN\": \"0/2000000\" }"),
-        Manifest("1")})
+        Manifest("{ \"Timeline\": 1, \"Start-LSN\": \"0/3000000\", \"End-LSN\": \"0/2000000\" }"), Manifest("1")})
     EXPECT_EQ(CodeOf([&] { ParseBackupManifest(bad); }), ErrorCode::kCorrupt) << bad.substr(0, 200);
   std::string v3 = good;
   v3.replace(v3.find("Version\": 1"), 11, "Version\": 3");
   EXPECT_EQ(CodeOf([&] { ParseBackupManifest(v3); }), ErrorCode::kCorrupt);
 }
 
+TEST(PgBackupManifest, WrittenByBulwarkReadsBackWithItsChecksum) {
+  std::vector<ManifestFile> files{{"PG_VERSION", 3, 1763771556000000000},
+                                  {"base/5/16396", 1073741824, 1763771557999999999},
+                                  {std::string("odd\xff\n", 5), 1, 0}};
+  std::string m = WriteBackupManifest(files, {{1, 0x14000028, 0x14000100}});
+  BackupManifest parsed = ParseBackupManifest(m);
+  EXPECT_EQ(parsed.version, 1);
+  EXPECT_EQ(parsed.files, 3u);
+  EXPECT_EQ(parsed.bytes, 1073741828u);
+  ASSERT_EQ(parsed.wal_ranges.size(), 1u);
+  EXPECT_EQ(parsed.Last().timeline, 1u);
+  EXPECT_EQ(parsed.Last().start, 0x14000028u);
+  EXPECT_EQ(parsed.Last().end, 0x14000100u);
+  // PostgreSQL's layout: one file per line, times to the second in GMT, a
+  // name that is not printable ASCII hex-encoded.
+  EXPECT_NE(m.find("\n{ \"Path\": \"PG_VERSION\", \"Size\": 3, \"Last-Modified\": \"2025-11-22 00:32:36 GMT\" },\n"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("\"Last-Modified\": \"2025-11-22 00:32:37 GMT\""), std::string::npos) << "rounded down";
+  EXPECT_NE(m.find("{ \"Encoded-Path\": \"6f6464ff0a\""), std::string::npos) << m;
+  EXPECT_NE(
+      m.find(
+          "\"WAL-Ranges\": [\n{ \"Timeline\": 1, \"Start-LSN\": \"0/14000028\", \"End-LSN\": \"0/14000100\" }\n],\n"),
+      std::string::npos)
+      << m;
+  // Any change breaks the checksum.
+  std::string damaged = m;
+  damaged[m.find("1073741824")] = '2';
+  EXPECT_THROW(ParseBackupManifest(damaged), Error);
+}
+
+TEST(PgDataDirectory, LeavesOutWhatPgBasebackupLeavesOut) {
+  using ops::EntryAction;
+  auto sel = [](const std::string& rel, bool dir = false, std::vector<std::string> siblings = {}) {
+    std::sort(siblings.begin(), siblings.end());
+    return SelectDataDirectoryEntry(rel, dir, siblings);
+  };
+  EXPECT_EQ(sel("base", true), EntryAction::kInclude);
+  EXPECT_EQ(sel("base/5/16396"), EntryAction::kInclude);
+  EXPECT_EQ(sel("global/pg_control"), EntryAction::kInclude);
+  EXPECT_EQ(sel("postgresql.conf"), EntryAction::kInclude);
+  EXPECT_EQ(sel("pg_wal", true), EntryAction::kInclude);
+  EXPECT_EQ(sel("pg_wal/archive_status", true), EntryAction::kEmptyDir);
+  EXPECT_EQ(sel("pg_wal/000000010000000000000003"), EntryAction::kSkip);
+  EXPECT_EQ(sel("pg_wal/00000002.history"), EntryAction::kSkip);
+  for (const char* d :
+       {"pg_stat_tmp", "pg_replslot", "pg_dynshmem", "pg_notify", "pg_serial", "pg_snapshots", "pg_subtrans"})
+    EXPECT_EQ(sel(d, true), EntryAction::kEmptyDir) << d;
+  EXPECT_EQ(sel("pg_xact", true), EntryAction::kInclude);
+  EXPECT_EQ(sel("pg_stat", true), EntryAction::kInclude) << "permanent statistics are kept";
+  for (const char* f : {"postmaster.pid", "postmaster.opts", "backup_label", "tablespace_map", "backup_manifest",
+                        "postgresql.auto.conf.tmp", "current_logfiles.tmp", "global/pg_internal.init",
+                        "base/5/pg_internal.init.12345", "base/pgsql_tmp/pgsql_tmp123.0"})
+    EXPECT_EQ(sel(f), EntryAction::kSkip) << f;
+  EXPECT_EQ(sel("base/pgsql_tmp", true), EntryAction::kSkip);
+  // Temporary relations.
+  EXPECT_EQ(sel("base/5/t3_16400"), EntryAction::kSkip);
+  EXPECT_EQ(sel("base/5/t3_16400_fsm"), EntryAction::kSkip);
+  EXPECT_EQ(sel("base/5/t3_16400.1"), EntryAction::kSkip);
+  EXPECT_EQ(sel("base/5/t3x_16400"), EntryAction::kInclude) << "not a temporary relation's name";
+  // An unlogged relation: only its init fork.
+  std::vector<std::string> dir{"16500", "16500.1", "16500_fsm", "16500_vm", "16500_init", "16501", "16501_fsm"};
+  EXPECT_EQ(sel("base/5/16500", false, dir), EntryAction::kSkip);
+  EXPECT_EQ(sel("base/5/16500.1", false, dir), EntryAction::kSkip);
+  EXPECT_EQ(sel("base/5/16500_fsm", false, dir), EntryAction::kSkip);
+  EXPECT_EQ(sel("base/5/16500_vm", false, dir), EntryAction::kSkip);
+  EXPECT_EQ(sel("base/5/16500_init", false, dir), EntryAction::kInclude);
+  EXPECT_EQ(sel("base/5/16501", false, dir), EntryAction::kInclude);
+  EXPECT_EQ(sel("base/5/16501_fsm", false, dir), EntryAction::kInclude);
+  EXPECT_EQ(sel("global/16500", false, dir), EntryAction::kInclude) << "only in database directories";
+}
+
 TEST(PgTargetTime, AcceptsRfc3339AndPostgresFormatsWithAZone) {
   const int64_t t = ParseTargetTime("2026-11-21T19:33:28.735917Z");
   EXPECT_EQ(t % 1000, 0);
   EXPECT_EQ(FormatTargetTime(t), "2026-11-21 19:33:28.735917+00");
-  for (const char* same : {"2026-11-21 19:33:28.735917+00", "2026-11-21 19:33:28.735917 UTC",
-                           "2026-11-21t19:33:28.735917z", "2026-11-21T20:33:28.735917+01:00",
-                           "2026-11-21T20:33:28.735917+0100", "2026-11-21 17:33:28.735917-02",
-                           "2026-11-21 19:33:28.735917 +00:00", "2026-11-21 19:33:28.735917 GMT"})
+  for (const char* same :
+       {"2026-11-21 19:33:28.735917+00", "2026-11-21 19:33:28.735917 UTC", "2026-11-21t19:33:28.735917z",
+        "2026-11-21T20:33:28.735917+01:00", "2026-11-21T20:33:28.735917+0100", "2026-11-21 17:33:28.735917-02",
+        "2026-11-21 19:33:28.735917 +00:00", "2026-11-21 19:33:28.735917 GMT"})
     EXPECT_EQ(ParseTargetTime(same), t) << same;
   EXPECT_EQ(FormatTargetTime(ParseTargetTime("2026-11-21T19:33:28Z")), "2026-11-21 19:33:28+00");
   EXPECT_EQ(FormatTargetTime(ParseTargetTime("2026-11-21T19:33:28.5Z")), "2026-11-21 19:33:28.500000+00");
@@ -206,13 +279,13 @@ TEST(PgRecoverySettings, WritesEveryChoiceExplicitly) {
   o.action = "pause";
   o.inclusive = false;
   EXPECT_EQ(RecoverySettings(o), (Settings{{"restore_command", "cp /archive/%f %p"},
-                                          {"recovery_target_lsn", "0/17000438"},
-                                          {"recovery_target_inclusive", "off"},
-                                          {"recovery_target_timeline", "latest"},
-                                          {"recovery_target_action", "pause"}}));
+                                           {"recovery_target_lsn", "0/17000438"},
+                                           {"recovery_target_inclusive", "off"},
+                                           {"recovery_target_timeline", "latest"},
+                                           {"recovery_target_action", "pause"}}));
   EXPECT_EQ(RecoverySettings(Options()), (Settings{{"restore_command", "cp /archive/%f %p"},
-                                                  {"recovery_target_timeline", "latest"},
-                                                  {"recovery_target_action", "promote"}}));
+                                                   {"recovery_target_timeline", "latest"},
+                                                   {"recovery_target_action", "promote"}}));
   EXPECT_EQ(RecoverySettings(Options(ParseRecoveryTarget({.target = "immediate"})))[1],
             (std::pair<std::string, std::string>{"recovery_target", "immediate"}));
   EXPECT_EQ(RecoverySettings(Options(ParseRecoveryTarget({.name = "rp1"})))[1].first, "recovery_target_name");
@@ -231,8 +304,8 @@ TEST(PgRecoverySettings, QuotesAndReplacesEarlierSettings) {
       "  Recovery_Target_Name='x'\n"
       "recovery_target_xid = '5'\n"
       "# recovery_target_time = 'commented'\n";
-  std::string out = WithRecoverySettings(
-      conf, {{"restore_command", "cp '/a b/%f' %p"}, {"recovery_target_lsn", "0/1"}}, "written by a test");
+  std::string out = WithRecoverySettings(conf, {{"restore_command", "cp '/a b/%f' %p"}, {"recovery_target_lsn", "0/1"}},
+                                         "written by a test");
   EXPECT_EQ(out,
             "# Do not edit this file manually!\n"
             "# It will be overwritten by the ALTER SYSTEM command.\n"
@@ -271,7 +344,8 @@ repo::Snapshot Physical(const std::string& source, int64_t time_s, const std::st
   s.source = source;
   s.time_ns = time_s * 1000000000;
   s.id = crypto::Sha256(AsBytes(source + std::to_string(time_s)));
-  s.facts["postgres"] = {{"mode", "physical"}, {"stop_time", stop_time}, {"stop_lsn", stop_lsn}, {"timeline", timeline}};
+  s.facts["postgres"] = {
+      {"mode", "physical"}, {"stop_time", stop_time}, {"stop_lsn", stop_lsn}, {"timeline", timeline}};
   return s;
 }
 

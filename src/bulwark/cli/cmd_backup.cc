@@ -24,7 +24,7 @@ namespace {
 struct Opts {
   std::vector<std::string> paths, excludes, exclude_files, tags;
   std::string source, host, time, parent, stdin_name, ttl;
-  std::string postgres, pg_mode;  // --postgres CONNINFO, --pg-mode
+  std::string postgres, pg_mode, pg_method;  // --postgres CONNINFO, --pg-mode, --pg-method
   bool one_fs = false, force = false, from_stdin = false, from_command = false;
   int threads = 0;
   int compression = -1;
@@ -88,24 +88,34 @@ void Run(const Opts& o) {
   // by --source (default "postgres"); a configured source of that name gets
   // these two settings overridden.
   config::SourceConfig flag_source;
-  if (!o.postgres.empty() || !o.pg_mode.empty()) {
+  if (!o.postgres.empty() || !o.pg_mode.empty() || !o.pg_method.empty()) {
     const config::Config* cfg = Config();
     std::string name = o.source.empty() ? "postgres" : o.source;
     if (cfg && cfg->sources.count(name)) {
       flag_source = cfg->Source(name);
       if (flag_source.kind != config::SourceKind::kPostgres)
-        throw Error(ErrorCode::kInvalidArgument, "source '" + name + "' is not a postgres source (--postgres, --pg-mode)");
+        throw Error(ErrorCode::kInvalidArgument,
+                    "source '" + name + "' is not a postgres source (--postgres, --pg-mode)");
     } else {
       flag_source.name = name;
       flag_source.kind = config::SourceKind::kPostgres;
     }
     if (!o.postgres.empty()) flag_source.conninfo = o.postgres;
-    if (flag_source.conninfo.empty()) throw Error(ErrorCode::kInvalidArgument, "--pg-mode needs --postgres CONNINFO or a configured source");
+    if (flag_source.conninfo.empty())
+      throw Error(ErrorCode::kInvalidArgument, "--pg-mode needs --postgres CONNINFO or a configured source");
     if (std::string why = source::postgres::ConninfoProblem(flag_source.conninfo); !why.empty())
       throw Error(ErrorCode::kInvalidArgument, "--postgres " + why);
-    if (o.pg_mode == "physical") flag_source.pg_mode = config::PgMode::kPhysical;
-    else if (o.pg_mode == "logical") flag_source.pg_mode = config::PgMode::kLogical;
-    else if (!o.pg_mode.empty()) throw Error(ErrorCode::kInvalidArgument, "--pg-mode must be logical or physical");
+    if (o.pg_mode == "physical")
+      flag_source.pg_mode = config::PgMode::kPhysical;
+    else if (o.pg_mode == "logical")
+      flag_source.pg_mode = config::PgMode::kLogical;
+    else if (!o.pg_mode.empty())
+      throw Error(ErrorCode::kInvalidArgument, "--pg-mode must be logical or physical");
+    if (!o.pg_method.empty()) {
+      auto m = config::ParsePgBackupMethod(o.pg_method);
+      if (!m) throw Error(ErrorCode::kInvalidArgument, "--pg-method must be auto, files or stream");
+      flag_source.pg_method = *m;
+    }
   }
   if (!o.source.empty() || !flag_source.name.empty()) {
     const config::Config* cfg = Config();
@@ -126,7 +136,8 @@ void Run(const Opts& o) {
       if (stream_name.empty()) stream_name = src.stdin_name.empty() ? src.name + ".stream" : src.stdin_name;
     } else if (src.kind == config::SourceKind::kPostgres) {
       if (!b.paths.empty() || o.from_stdin || o.from_command)
-        throw Error(ErrorCode::kInvalidArgument, "source '" + src.name + "' is a PostgreSQL source: give no paths, --stdin or --stdin-from-command");
+        throw Error(ErrorCode::kInvalidArgument,
+                    "source '" + src.name + "' is a PostgreSQL source: give no paths, --stdin or --stdin-from-command");
       postgres = &src;
     }
     b.tags.insert(b.tags.end(), src.tags.begin(), src.tags.end());
@@ -148,7 +159,8 @@ void Run(const Opts& o) {
   if (stream_name.empty()) stream_name = "stdin";
 
   if (!o.from_stdin && command.empty() && b.paths.empty() && !postgres)
-    throw Error(ErrorCode::kInvalidArgument, "nothing to back up: give paths, --source, --stdin or --stdin-from-command");
+    throw Error(ErrorCode::kInvalidArgument,
+                "nothing to back up: give paths, --source, --stdin or --stdin-from-command");
   // Reject missing paths before touching the repository.
   for (const auto& p : b.paths)
     if (::access(p.c_str(), F_OK) != 0 && errno == ENOENT)
@@ -184,25 +196,29 @@ void Run(const Opts& o) {
     }
   } join_scanner{stop_scan, scanner};
   {
-    ProgressPrinter printer([&](double el) {
-      double rate = el > 0 ? progress.bytes / el : 0;
-      std::string total, eta;
-      if (progress.total_bytes > 0) {
-        total = " of " + HumanBytes(progress.total_bytes) + (progress.scan_done ? "" : "+");
-        uint64_t done = progress.bytes, all = progress.total_bytes;
-        if (progress.scan_done && rate > 0 && all > done) eta = ", ETA " + FormatDuration((all - done) / rate);
-      }
-      return "[" + FormatDuration(el) + "] " + std::to_string(progress.files.load()) + " files, " +
-             HumanBytes(progress.bytes) + total + " (" + HumanBytes(static_cast<uint64_t>(rate)) + "/s), " +
-             HumanBytes(progress.bytes_added) + " new" + eta +
-             (progress.errors ? ", " + std::to_string(progress.errors.load()) + " errors" : "");
-    }, [&](double) {
-      return nlohmann::json{{"files_done", progress.files.load()}, {"bytes_done", progress.bytes.load()},
-                            {"bytes_added", progress.bytes_added.load()}, {"errors", progress.errors.load()}};
-    });
+    ProgressPrinter printer(
+        [&](double el) {
+          double rate = el > 0 ? progress.bytes / el : 0;
+          std::string total, eta;
+          if (progress.total_bytes > 0) {
+            total = " of " + HumanBytes(progress.total_bytes) + (progress.scan_done ? "" : "+");
+            uint64_t done = progress.bytes, all = progress.total_bytes;
+            if (progress.scan_done && rate > 0 && all > done) eta = ", ETA " + FormatDuration((all - done) / rate);
+          }
+          return "[" + FormatDuration(el) + "] " + std::to_string(progress.files.load()) + " files, " +
+                 HumanBytes(progress.bytes) + total + " (" + HumanBytes(static_cast<uint64_t>(rate)) + "/s), " +
+                 HumanBytes(progress.bytes_added) + " new" + eta +
+                 (progress.errors ? ", " + std::to_string(progress.errors.load()) + " errors" : "");
+        },
+        [&](double) {
+          return nlohmann::json{{"files_done", progress.files.load()},
+                                {"bytes_done", progress.bytes.load()},
+                                {"bytes_added", progress.bytes_added.load()},
+                                {"errors", progress.errors.load()}};
+        });
     if (postgres) {
       r = postgres->pg_mode == config::PgMode::kLogical ? source::postgres::BackupLogical(*repo, *postgres, b)
-                                                         : source::postgres::BackupPhysical(*repo, *postgres, b);
+                                                        : source::postgres::BackupPhysical(*repo, *postgres, b);
     } else if (o.from_stdin) {
       r = ops::BackupStream(*repo, 0, stream_name, "stdin", b, nullptr);
     } else if (!command.empty()) {
@@ -219,8 +235,8 @@ void Run(const Opts& o) {
     Say("  files: " + std::to_string(s.summary.files_new) + " new, " + std::to_string(s.summary.files_changed) +
         " changed, " + std::to_string(s.summary.files_unmodified) + " unmodified; " + std::to_string(s.summary.dirs) +
         " dirs");
-    Say("  processed " + HumanBytes(s.summary.bytes_processed) + ", added " + HumanBytes(s.summary.bytes_added) +
-        " (" + HumanBytes(s.summary.bytes_stored) + " stored) in " + FormatDuration(s.summary.duration_seconds));
+    Say("  processed " + HumanBytes(s.summary.bytes_processed) + ", added " + HumanBytes(s.summary.bytes_added) + " (" +
+        HumanBytes(s.summary.bytes_stored) + " stored) in " + FormatDuration(s.summary.duration_seconds));
     if (s.facts.contains("stream")) Say("  stream sha256 " + s.facts["stream"]["sha256"].get<std::string>());
     if (s.expires_ns) Say("  expires " + repo::FormatTime(*s.expires_ns));
   }
@@ -241,8 +257,13 @@ void AddBackup(CLI::App& app) {
                   "back up this PostgreSQL server (libpq connection string without a password; the source is named "
                   "by --source, default 'postgres')");
   cmd->add_option("--pg-mode", o->pg_mode, "with --postgres: logical (pg_dump, default) or physical (base backup)");
-  cmd->add_option("-e,--exclude", o->excludes, "exclude entries matching this glob (repeatable)")->allow_extra_args(false);
-  cmd->add_option("--exclude-file", o->exclude_files, "read exclude globs from this file, one per line")->allow_extra_args(false);
+  cmd->add_option("--pg-method", o->pg_method,
+                  "physical: files (read the data directory here), stream (pg_basebackup) or auto (default: files "
+                  "when the data directory is readable here)");
+  cmd->add_option("-e,--exclude", o->excludes, "exclude entries matching this glob (repeatable)")
+      ->allow_extra_args(false);
+  cmd->add_option("--exclude-file", o->exclude_files, "read exclude globs from this file, one per line")
+      ->allow_extra_args(false);
   cmd->add_flag("-x,--one-file-system", o->one_fs, "do not cross file-system boundaries");
   cmd->add_option("--tag", o->tags, "add a tag to the snapshot (repeatable)")->allow_extra_args(false);
   cmd->add_option("--host", o->host, "record this host name instead of this machine's");

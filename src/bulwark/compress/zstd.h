@@ -12,8 +12,11 @@ namespace bulwark::compress {
 // Compresses `data` at `level` (1..19) into `out`. Returns false, leaving `out`
 // unspecified, when compression saves less than 1/32 of the input: the caller
 // then stores the data uncompressed (incompressible data costs no CPU on
-// restore and no space).
-bool Compress(ByteSpan data, int level, Bytes* out);
+// restore and no space). `workers` > 0 compresses in that many threads of
+// libzstd's own (ZSTD_c_nbWorkers; independent jobs of a few MiB, so worth it
+// from a few MiB of input; the frame is still one standard frame); 0
+// compresses in the calling thread.
+bool Compress(ByteSpan data, int level, Bytes* out, int workers = 0);
 
 // Like Compress, for hot paths: compresses into `scratch` (grown when too
 // small, never shrunk or cleared) and returns the compressed bytes inside it,

@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cctype>
@@ -11,9 +13,6 @@
 #include <limits>
 #include <set>
 #include <sstream>
-
-#include <yaml-cpp/eventhandler.h>
-#include <yaml-cpp/yaml.h>
 
 #include "bulwark/base/bytes.h"
 #include "bulwark/base/error.h"
@@ -124,13 +123,15 @@ const std::vector<KindInfo>& Kinds() {
   static const std::vector<KindInfo> kKinds = {
       {SourceKind::kCommand, "command", {"command", "stdin_name", "timeout"}},
       {SourceKind::kFs, "fs", {"paths", "exclude", "exclude_file", "one_file_system"}},
-      {SourceKind::kPostgres, "postgres", {"conninfo", "mode", "pg_bin_dir", "globals", "schema_version_query"}},
+      {SourceKind::kPostgres,
+       "postgres",
+       {"conninfo", "mode", "method", "pg_bin_dir", "globals", "schema_version_query"}},
   };
   return kKinds;
 }
 
-const std::vector<std::string_view> kCommonSourceKeys = {
-    "kind", "tags", "host", "repository", "chunker", "schedule", "timezone", "retention", "ttl", "copy_to"};
+const std::vector<std::string_view> kCommonSourceKeys = {"kind",     "tags",     "host",      "repository", "chunker",
+                                                         "schedule", "timezone", "retention", "ttl",        "copy_to"};
 
 // ---------------------------------------------------------------------------
 // YAML walking with positioned errors.
@@ -197,8 +198,8 @@ class Parser {
     if (s.empty() || ec == std::errc::invalid_argument || ptr != end)
       Fail(e.ValueMark(), e.what + " must be an integer, got " + Quote(s));
     if (ec == std::errc::result_out_of_range || v < min || v > max)
-      Fail(e.ValueMark(), e.what + " must be between " + std::to_string(min) + " and " +
-                              std::to_string(max) + ", got " + Quote(s));
+      Fail(e.ValueMark(),
+           e.what + " must be between " + std::to_string(min) + " and " + std::to_string(max) + ", got " + Quote(s));
     return v;
   }
 
@@ -214,10 +215,14 @@ class Parser {
     }
   }
 
-  int64_t Duration(const Entry& e) const { return Parsed(e, [](const std::string& s) { return ParseDuration(s); }); }
+  int64_t Duration(const Entry& e) const {
+    return Parsed(e, [](const std::string& s) { return ParseDuration(s); });
+  }
 
   // A retention count: 0..1000000, or -1 / unlimited.
-  int Count(const Entry& e) const { return Parsed(e, [](const std::string& s) { return ParseRetentionCount(s); }); }
+  int Count(const Entry& e) const {
+    return Parsed(e, [](const std::string& s) { return ParseRetentionCount(s); });
+  }
 
   // A calendar duration (y, m = months, w, d, h).
   CalendarDuration Calendar(const Entry& e) const {
@@ -228,14 +233,12 @@ class Parser {
   std::vector<std::string> StringList(const Entry& e, bool allow_empty_elements,
                                       std::vector<YAML::Mark>* marks = nullptr) const {
     if (e.value.IsNull()) Fail(e.key.Mark(), e.what + " has no value");
-    if (!e.value.IsSequence())
-      Fail(e.value.Mark(), e.what + " must be a list of strings, e.g. [\"a\", \"b\"]");
+    if (!e.value.IsSequence()) Fail(e.value.Mark(), e.what + " must be a list of strings, e.g. [\"a\", \"b\"]");
     std::vector<std::string> out;
     for (const YAML::Node& item : e.value) {
       if (!item.IsScalar()) Fail(item.Mark(), e.what + ": every element must be a string");
       std::string s = Checked(item, e.what);
-      if (s.empty() && !allow_empty_elements)
-        Fail(item.Mark(), e.what + ": elements must not be empty");
+      if (s.empty() && !allow_empty_elements) Fail(item.Mark(), e.what + ": elements must not be empty");
       out.push_back(std::move(s));
       if (marks) marks->push_back(item.Mark());
     }
@@ -308,8 +311,7 @@ class Fields {
 
 // A mapping-valued entry; a key with no value is an empty mapping if
 // `null_is_empty`.
-std::optional<Fields> MapOf(const Parser& p, const Entry& e, const std::string& where,
-                            bool null_is_empty) {
+std::optional<Fields> MapOf(const Parser& p, const Entry& e, const std::string& where, bool null_is_empty) {
   if (e.value.IsNull()) {
     if (null_is_empty) return std::nullopt;
     p.Fail(e.key.Mark(), e.what + " has no value");
@@ -394,11 +396,9 @@ ChunkerSizes ParseChunker(const Parser& p, const Entry& entry, const std::string
   if ((sizes[1] & (sizes[1] - 1)) != 0 || sizes[1] == 0)
     p.Fail(marks[1], ctx + "avg must be a power of two, got " + shown[1]);
   if (sizes[0] >= sizes[1])
-    p.Fail(f->Find("min") ? marks[0] : marks[1],
-           ctx + "min " + shown[0] + " must be smaller than avg " + shown[1]);
+    p.Fail(f->Find("min") ? marks[0] : marks[1], ctx + "min " + shown[0] + " must be smaller than avg " + shown[1]);
   if (sizes[1] >= sizes[2])
-    p.Fail(f->Find("avg") ? marks[1] : marks[2],
-           ctx + "avg " + shown[1] + " must be smaller than max " + shown[2]);
+    p.Fail(f->Find("avg") ? marks[1] : marks[2], ctx + "avg " + shown[1] + " must be smaller than max " + shown[2]);
   c.min_size = static_cast<uint32_t>(sizes[0]);
   c.avg_size = static_cast<uint32_t>(sizes[1]);
   c.max_size = static_cast<uint32_t>(sizes[2]);
@@ -408,14 +408,13 @@ ChunkerSizes ParseChunker(const Parser& p, const Entry& entry, const std::string
 Retention ParseRetention(const Parser& p, const Entry& entry, const std::string& source) {
   const std::string where = "in retention of source '" + source + "'";
   auto f = MapOf(p, entry, where, /*null_is_empty=*/false);
-  f->CheckKeys({"keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly",
-                "keep_within", "keep_within_hourly", "keep_within_daily", "keep_within_weekly",
-                "keep_within_monthly", "keep_within_yearly", "keep_tags", "group_by"});
+  f->CheckKeys({"keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly", "keep_within",
+                "keep_within_hourly", "keep_within_daily", "keep_within_weekly", "keep_within_monthly",
+                "keep_within_yearly", "keep_tags", "group_by"});
   Retention r;
   const std::pair<const char*, int*> counts[] = {
-      {"keep_last", &r.keep_last},       {"keep_hourly", &r.keep_hourly},
-      {"keep_daily", &r.keep_daily},     {"keep_weekly", &r.keep_weekly},
-      {"keep_monthly", &r.keep_monthly}, {"keep_yearly", &r.keep_yearly},
+      {"keep_last", &r.keep_last},     {"keep_hourly", &r.keep_hourly},   {"keep_daily", &r.keep_daily},
+      {"keep_weekly", &r.keep_weekly}, {"keep_monthly", &r.keep_monthly}, {"keep_yearly", &r.keep_yearly},
   };
   for (const auto& [name, field] : counts)
     if (const Entry* e = f->Find(name)) *field = p.Count(*e);
@@ -461,14 +460,13 @@ Retention ParseRetention(const Parser& p, const Entry& entry, const std::string&
 }
 
 // Checks that `name` (at `mark`) names a repository of `c`.
-void CheckRepositoryRef(const Parser& p, const Config& c, const std::string& name,
-                        const YAML::Mark& mark, const std::string& what) {
+void CheckRepositoryRef(const Parser& p, const Config& c, const std::string& name, const YAML::Mark& mark,
+                        const std::string& what) {
   if (c.repositories.count(name)) return;
   std::vector<std::string> names;
   for (const auto& [k, v] : c.repositories) names.push_back(k);
   std::string msg = what + " " + Quote(name) + " is not a defined repository" + Suggest(name, names);
-  msg += c.repositories.empty() ? " (no repositories are defined)"
-                                : " (defined: " + JoinKeys(c.repositories) + ")";
+  msg += c.repositories.empty() ? " (no repositories are defined)" : " (defined: " + JoinKeys(c.repositories) + ")";
   p.Fail(mark, msg);
 }
 
@@ -519,10 +517,8 @@ SourceConfig ParseSource(const Parser& p, const Config& c, const Entry& entry) {
       if (s.paths.empty()) p.Fail(pe.value.Mark(), pe.what + " must not be empty");
       std::set<std::string> seen;
       for (size_t i = 0; i < s.paths.size(); ++i) {
-        if (s.paths[i][0] != '/')
-          p.Fail(marks[i], "path " + Quote(s.paths[i]) + " " + where + " must be absolute");
-        if (!seen.insert(s.paths[i]).second)
-          p.Fail(marks[i], "duplicate path " + Quote(s.paths[i]) + " " + where);
+        if (s.paths[i][0] != '/') p.Fail(marks[i], "path " + Quote(s.paths[i]) + " " + where + " must be absolute");
+        if (!seen.insert(s.paths[i]).second) p.Fail(marks[i], "duplicate path " + Quote(s.paths[i]) + " " + where);
       }
       if (const Entry* e = f->Find("exclude")) s.exclude = p.StringList(*e, false);
       if (const Entry* e = f->Find("exclude_file")) s.exclude_file = p.AbsolutePath(*e);
@@ -550,9 +546,19 @@ SourceConfig ParseSource(const Parser& p, const Config& c, const Entry& entry) {
         p.Fail(ce.ValueMark(), ce.what + " " + why);
       if (const Entry* e = f->Find("mode")) {
         const std::string m = p.NonEmptyString(*e);
-        if (m == "logical") s.pg_mode = PgMode::kLogical;
-        else if (m == "physical") s.pg_mode = PgMode::kPhysical;
-        else p.Fail(e->ValueMark(), e->what + " must be 'logical' or 'physical', got " + Quote(m));
+        if (m == "logical")
+          s.pg_mode = PgMode::kLogical;
+        else if (m == "physical")
+          s.pg_mode = PgMode::kPhysical;
+        else
+          p.Fail(e->ValueMark(), e->what + " must be 'logical' or 'physical', got " + Quote(m));
+      }
+      if (const Entry* e = f->Find("method")) {
+        const std::string m = p.NonEmptyString(*e);
+        if (auto method = ParsePgBackupMethod(m))
+          s.pg_method = *method;
+        else
+          p.Fail(e->ValueMark(), e->what + " must be 'auto', 'files' or 'stream', got " + Quote(m));
       }
       if (const Entry* e = f->Find("pg_bin_dir")) s.pg_bin_dir = p.AbsolutePath(*e);
       if (const Entry* e = f->Find("globals")) s.pg_globals = p.Bool(*e);
@@ -630,11 +636,8 @@ class DocumentProbe : public YAML::EventHandler {
   void OnDocumentEnd() override {}
   void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { Node(mark); }
   void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { Node(mark); }
-  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t, const std::string&) override {
-    Node(mark);
-  }
-  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
-                       YAML::EmitterStyle::value) override {
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t, const std::string&) override { Node(mark); }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
     Node(mark);
   }
   void OnSequenceEnd() override {}
@@ -655,8 +658,7 @@ class DocumentProbe : public YAML::EventHandler {
 };
 
 Config ParseDocument(const Parser& p, const YAML::Node& root, const std::string& path) {
-  if (!root.IsMap())
-    p.Fail(root.Mark(), "the top level must be a mapping with keys version, repositories, sources");
+  if (!root.IsMap()) p.Fail(root.Mark(), "the top level must be a mapping with keys version, repositories, sources");
   Fields top(p, root, root.Mark(), "at top level");
   top.CheckKeys({"version", "default_repository", "repositories", "sources"});
 
@@ -665,8 +667,8 @@ Config ParseDocument(const Parser& p, const YAML::Node& root, const std::string&
   const Entry& ve = top.Require("version");
   const int64_t version = p.Int(ve, std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max());
   if (version != 1)
-    p.Fail(ve.ValueMark(), "unsupported config version " + std::to_string(version) +
-                               " (this bulwark understands version 1)");
+    p.Fail(ve.ValueMark(),
+           "unsupported config version " + std::to_string(version) + " (this bulwark understands version 1)");
 
   if (const Entry* e = top.Find("repositories")) {
     if (auto repos = MapOf(p, *e, "in repositories", /*null_is_empty=*/true)) {
@@ -687,11 +689,21 @@ Config ParseDocument(const Parser& p, const YAML::Node& root, const std::string&
 
 }  // namespace
 
+std::optional<PgBackupMethod> ParsePgBackupMethod(std::string_view s) {
+  if (s == "auto") return PgBackupMethod::kAuto;
+  if (s == "files") return PgBackupMethod::kFiles;
+  if (s == "stream") return PgBackupMethod::kStream;
+  return std::nullopt;
+}
+
 std::string_view SourceKindName(SourceKind kind) {
   switch (kind) {
-    case SourceKind::kFs: return "fs";
-    case SourceKind::kCommand: return "command";
-    case SourceKind::kPostgres: return "postgres";
+    case SourceKind::kFs:
+      return "fs";
+    case SourceKind::kCommand:
+      return "command";
+    case SourceKind::kPostgres:
+      return "postgres";
   }
   return "unknown";
 }
@@ -709,10 +721,14 @@ GroupBy GroupBy::Parse(std::string_view list) {
     size_t end = list.find(',', start);
     if (end == std::string_view::npos) end = list.size();
     const std::string_view field = list.substr(start, end - start);
-    if (field == "host") g.host = true;
-    else if (field == "source") g.source = true;
-    else if (field == "paths") g.paths = true;
-    else if (field == "tags") g.tags = true;
+    if (field == "host")
+      g.host = true;
+    else if (field == "source")
+      g.source = true;
+    else if (field == "paths")
+      g.paths = true;
+    else if (field == "tags")
+      g.tags = true;
     else
       throw Error(ErrorCode::kInvalidArgument,
                   "unknown group-by field " + Quote(field) +
@@ -753,7 +769,8 @@ int ParseRetentionCount(std::string_view s) {
   auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (s.empty() || ec != std::errc() || ptr != s.data() + s.size() || v < 0 || v > kMaxRetentionCount)
     throw Error(ErrorCode::kInvalidArgument, "invalid count " + Quote(s) + ": want 0.." +
-                                                 std::to_string(kMaxRetentionCount) + ", or -1 / unlimited to keep all");
+                                                 std::to_string(kMaxRetentionCount) +
+                                                 ", or -1 / unlimited to keep all");
   return v;
 }
 
@@ -763,8 +780,7 @@ const SourceConfig& Config::Source(std::string_view name) const {
   std::vector<std::string> names;
   for (const auto& [k, v] : sources) names.push_back(k);
   std::string msg = "unknown source " + Quote(name) + Suggest(name, names);
-  msg += sources.empty() ? " (no sources are defined in " + path + ")"
-                         : " (known sources: " + JoinKeys(sources) + ")";
+  msg += sources.empty() ? " (no sources are defined in " + path + ")" : " (known sources: " + JoinKeys(sources) + ")";
   throw Error(ErrorCode::kNotFound, msg);
 }
 
@@ -775,9 +791,8 @@ const RepositoryConfig* Config::Repository(std::string_view name) const {
 
 int64_t ParseDuration(std::string_view s) {
   const auto fail = [&](std::string_view why) {
-    return Error(ErrorCode::kInvalidArgument,
-                 "invalid duration " + Quote(s) + ": " + std::string(why) +
-                     " (expected e.g. 30s, 15m, 6h, 30d, 1w, 1h30m)");
+    return Error(ErrorCode::kInvalidArgument, "invalid duration " + Quote(s) + ": " + std::string(why) +
+                                                  " (expected e.g. 30s, 15m, 6h, 30d, 1w, 1h30m)");
   };
   if (s == "0") return 0;
   if (s.empty()) throw fail("empty");
@@ -794,12 +809,23 @@ int64_t ParseDuration(std::string_view s) {
     if (i == s.size()) throw fail("missing unit (s, m, h, d, w)");
     int64_t mul;
     switch (s[i++]) {
-      case 's': mul = 1; break;
-      case 'm': mul = 60; break;
-      case 'h': mul = 3600; break;
-      case 'd': mul = 86400; break;
-      case 'w': mul = 7 * 86400; break;
-      default: throw fail("unknown unit (use s, m, h, d, w)");
+      case 's':
+        mul = 1;
+        break;
+      case 'm':
+        mul = 60;
+        break;
+      case 'h':
+        mul = 3600;
+        break;
+      case 'd':
+        mul = 86400;
+        break;
+      case 'w':
+        mul = 7 * 86400;
+        break;
+      default:
+        throw fail("unknown unit (use s, m, h, d, w)");
     }
     if (v > std::numeric_limits<int64_t>::max() / mul) throw fail("too large");
     v *= mul;
@@ -823,8 +849,7 @@ Config Parse(std::string_view yaml, const std::string& path_for_messages) {
     DocumentProbe probe;
     if (parser.HandleNextDocument(probe) && parser.HandleNextDocument(probe))
       p.Fail(probe.second_mark, "unexpected content after the first YAML document (only one document is allowed)");
-    if (root.IsNull())
-      p.Fail(YAML::Mark(), "the configuration is empty (expected at least 'version: 1')");
+    if (root.IsNull()) p.Fail(YAML::Mark(), "the configuration is empty (expected at least 'version: 1')");
     return ParseDocument(p, root, path_for_messages);
   } catch (const YAML::Exception& e) {
     p.Fail(e.mark, "YAML syntax error: " + e.msg);
@@ -840,8 +865,7 @@ Config LoadFile(const std::string& path) {
   } closer{fd};
   struct stat st;
   if (::fstat(fd, &st) != 0) throw ErrnoError("cannot stat config file", path);
-  if (!S_ISREG(st.st_mode))
-    throw Error(ErrorCode::kInvalidArgument, "config file " + path + " is not a regular file");
+  if (!S_ISREG(st.st_mode)) throw Error(ErrorCode::kInvalidArgument, "config file " + path + " is not a regular file");
   if (static_cast<uint64_t>(st.st_size) > kMaxFileSize)
     throw Error(ErrorCode::kInvalidArgument, "config file " + path + " is larger than 16 MiB");
   std::string text;

@@ -35,6 +35,8 @@
 //                                       # must not contain a password (use
 //                                       # PGPASSFILE / PGPASSWORD)
 //       mode: logical                   # optional: logical (default) | physical
+//       method: auto                    # optional (physical): auto (default) |
+//                                       # files | stream; see PgBackupMethod
 //       pg_bin_dir: /usr/lib/postgresql/15/bin  # optional, absolute; default:
 //                                       # the server's major version's directory
 //       globals: true                   # optional bool (logical): also store
@@ -142,8 +144,7 @@ struct Retention {
   int keep_monthly = 0;
   int keep_yearly = 0;
   CalendarDuration keep_within;  // keep all snapshots this close to the newest
-  CalendarDuration keep_within_hourly, keep_within_daily, keep_within_weekly, keep_within_monthly,
-      keep_within_yearly;
+  CalendarDuration keep_within_hourly, keep_within_daily, keep_within_weekly, keep_within_monthly, keep_within_yearly;
   std::vector<std::vector<std::string>> keep_tags;  // see ParseTagSet
   std::optional<GroupBy> group_by;                  // unset = the default (host,source)
   // True when no keep rule is set (group_by is not a rule): a policy that
@@ -167,6 +168,18 @@ enum class SourceKind { kFs, kCommand, kPostgres };
 // PostgreSQL backup mode: pg_dump (logical) or base backup + WAL (physical).
 enum class PgMode { kLogical, kPhysical };
 
+// How a physical base backup is taken (source/postgres/physical.h):
+//   kFiles   the data directory read in place, between pg_backup_start and
+//            pg_backup_stop (bulwark runs on the database host); unchanged
+//            files are not read again;
+//   kStream  pg_basebackup's tar stream (bulwark anywhere: the replication
+//            protocol);
+//   kAuto    kFiles when the server's data directory is readable here and
+//            is that server's (same system identifier), else kStream.
+enum class PgBackupMethod { kAuto, kFiles, kStream };
+// "auto", "files", "stream"; nullopt for anything else.
+std::optional<PgBackupMethod> ParsePgBackupMethod(std::string_view s);
+
 // "fs", "command", "postgres".
 std::string_view SourceKindName(SourceKind kind);
 
@@ -186,18 +199,19 @@ struct SourceConfig {
   int64_t timeout_seconds = 0;       // 0 = no timeout
 
   // kind postgres.
-  std::string conninfo;              // libpq connection string or URI, no password
+  std::string conninfo;  // libpq connection string or URI, no password
   PgMode pg_mode = PgMode::kLogical;
-  std::string pg_bin_dir;            // absolute, or empty = by server version
-  bool pg_globals = true;            // logical: pg_dumpall --globals-only too
-  std::string schema_version_query;  // logical: optional SQL, one value
+  PgBackupMethod pg_method = PgBackupMethod::kAuto;  // physical only
+  std::string pg_bin_dir;                            // absolute, or empty = by server version
+  bool pg_globals = true;                            // logical: pg_dumpall --globals-only too
+  std::string schema_version_query;                  // logical: optional SQL, one value
 
   // Any kind.
   std::vector<std::string> tags;
-  std::string host;        // empty = the machine's host name
-  std::string repository;  // always resolved to a defined repository name
-  std::string schedule;    // cron expression as written (validated), or empty
-  std::string timezone;    // as written, or empty
+  std::string host;                     // empty = the machine's host name
+  std::string repository;               // always resolved to a defined repository name
+  std::string schedule;                 // cron expression as written (validated), or empty
+  std::string timezone;                 // as written, or empty
   std::optional<ChunkerSizes> chunker;  // unset = repository default
   Retention retention;
   std::optional<CalendarDuration> ttl;  // backups expire this long after their time

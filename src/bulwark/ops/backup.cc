@@ -26,7 +26,6 @@
 #include "bulwark/ops/fsmeta.h"
 #include "bulwark/repo/blob_saver.h"
 
-
 namespace bulwark::ops {
 
 using repo::BlobType;
@@ -91,6 +90,21 @@ struct RepositoryFailure {
   bulwark::Error error;
 };
 
+// An entry that is in no file system (a file of the caller's, a directory a
+// tar implies): `mode`, the owner of `owner`, mtime and ctime `time_ns`.
+Node SyntheticNode(NodeType type, uint32_t mode, const Node& owner, int64_t time_ns) {
+  Node n;
+  n.type = type;
+  n.mode = mode;
+  n.uid = owner.uid;
+  n.gid = owner.gid;
+  n.user = owner.user;
+  n.group = owner.group;
+  n.mtime_ns = n.ctime_ns = time_ns;
+  n.nlink = 1;
+  return n;
+}
+
 constexpr size_t kMaxJobs = 4096;  // queued file jobs: bounds the walker's lead
 
 struct FileJob {
@@ -115,6 +129,8 @@ class Backup {
                          const std::function<void(nlohmann::json*)>& finish);
   BackupResult RunCommands(const std::vector<CommandStream>& streams, const std::string& kind,
                            const std::function<void(nlohmann::json*)>& finish);
+  BackupResult RunDirectory(const std::string& dir, const std::string& root_name, const std::string& kind,
+                            const DirectoryHooks& hooks);
 
  private:
   struct PathTrie {
@@ -134,13 +150,30 @@ class Backup {
   // Regular files pass their size from fstat (`file_size`, read up to
   // there: no extra read() to see EOF) and whether they are sparse (holes
   // are not read, SEEK_DATA, but filled with zeros). Streams pass 0/false.
-  uint64_t StoreContent(int fd, std::vector<Id>* content, Bytes* buf, crypto::Sha256Stream* sha,
-                        uint64_t file_size = 0, bool sparse = false);
+  uint64_t StoreContent(int fd, std::vector<Id>* content, Bytes* buf, crypto::Sha256Stream* sha, uint64_t file_size = 0,
+                        bool sparse = false);
+  // Sets parent_ (unless options.force): options.parent, else the newest
+  // snapshot of `kind` with the same source, host and paths.
+  void FindParent(const std::string& kind, const std::vector<std::string>& paths);
   // The cut and id of a maximal all-zero chunk (computed once).
   void ZeroChunk(size_t* cut, Id* id);
   void FileWorker();
   void Finaliser();
   void WalkDir(const std::string& path, DirState* parent, size_t index, const Node* parent_node, dev_t root_dev);
+  // WalkDir, returning the directory instead of queueing it for the finaliser.
+  std::unique_ptr<DirState> ListDir(const std::string& path, DirState* parent, size_t index, const Node* parent_node,
+                                    dev_t root_dev);
+  // A file node (mode 0600, owner of `owner`) holding `content`, stored.
+  Node MemoryFile(const std::string& name, std::string_view content, const Node& owner);
+  // `path` relative to the directory of RunDirectory.
+  std::string Relative(const std::string& path) const { return path.substr(hook_root_.size() + 1); }
+  // One file job done (or dropped): wakes RunDirectory waiting for all reads.
+  void FileDone(DirState* d);
+  // A file that vanished (kNotFound) while hooks_->ignore_vanished: dropped
+  // without an error.
+  bool Vanished(const bulwark::Error& e) const {
+    return hooks_ && hooks_->ignore_vanished && e.code() == ErrorCode::kNotFound;
+  }
   void WalkTrie(const PathTrie& trie, const std::string& path, DirState* parent, size_t index, const Node* parent_node);
   void Submit(FileJob job);
   bool Failing() {
@@ -176,6 +209,9 @@ class Backup {
   BackupProgress own_progress_;
   BackupProgress* progress_;
   std::optional<repo::Snapshot> parent_;
+  const DirectoryHooks* hooks_ = nullptr;  // RunDirectory's
+  std::string hook_root_;                  // RunDirectory's directory
+  uint64_t inflight_ = 0;                  // file jobs queued or being read (under q_mu_)
 
   std::mutex err_mu_;
   std::vector<std::string> errors_;
@@ -197,6 +233,17 @@ class Backup {
   size_t zero_cut_ = 0;
   Id zero_id_;
 };
+
+void Backup::FindParent(const std::string& kind, const std::vector<std::string>& paths) {
+  if (opts_.force) return;
+  if (opts_.parent) {
+    parent_ = repo_.ResolveSnapshot(*opts_.parent, {});
+    return;
+  }
+  std::string host = opts_.host.empty() ? sys::Hostname() : opts_.host;
+  for (auto& s : repo_.LoadSnapshots([](const bulwark::Error& e) { log::Warn(e.what()); }))
+    if (s.kind == kind && s.host == host && s.source == opts_.source && s.paths == paths) parent_ = s;
+}
 
 void Backup::ZeroChunk(size_t* cut, Id* id) {
   std::call_once(zero_once_, [&] {
@@ -227,7 +274,21 @@ uint64_t Backup::StoreContent(int fd, std::vector<Id>* content, Bytes* buf, cryp
   uint64_t total = 0;
   uint64_t file_pos = 0;  // next byte of the file to fill into buf
   for (;;) {
-    if (!eof && end - start < max) {
+    ByteSpan avail(buf->data() + start, end - start);
+    size_t cut = 0;
+    Id id;
+    bool zero_run = false;
+    if (avail.size() >= max && avail[0] == 0 && avail[max - 1] == 0 && AllZero(avail.data(), max)) {
+      ZeroChunk(&cut, &id);  // boundaries inside a zero run depend only on the zeros
+      zero_run = true;
+    } else if (!avail.empty()) {
+      cut = chunker_.FindCut(avail, eof);
+    }
+    if (cut == 0) {
+      // No cut in what is buffered (less than a maximal chunk, not at EOF):
+      // read more. Only the unconsumed tail moves to the front, once per
+      // refill, not the whole window at every chunk.
+      if (eof) break;
       if (start > 0) {
         std::memmove(buf->data(), buf->data() + start, end - start);
         end -= start;
@@ -273,18 +334,7 @@ uint64_t Backup::StoreContent(int fd, std::vector<Id>* content, Bytes* buf, cryp
           if (hole >= 0 && static_cast<uint64_t>(hole) == file_pos) continue;
         }
       }
-    }
-    if (start == end && eof) break;
-    ByteSpan avail(buf->data() + start, end - start);
-    size_t cut;
-    Id id;
-    bool zero_run = false;
-    if (avail.size() >= max && avail[0] == 0 && avail[max - 1] == 0 && AllZero(avail.data(), max)) {
-      ZeroChunk(&cut, &id);  // boundaries inside a zero run depend only on the zeros
-      zero_run = true;
-    } else {
-      cut = chunker_.FindCut(avail, eof);
-      if (cut == 0) continue;  // need more data
+      continue;
     }
     ByteSpan chunk = avail.subspan(0, cut);
     if (!zero_run) id = repo_.ids().Mac(chunk);
@@ -347,16 +397,20 @@ void Backup::FileWorker() {
       if (st.st_size > (1 << 20)) posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
       node.content.clear();
       uint64_t size = static_cast<uint64_t>(st.st_size);
-      uint64_t n = WithContext(job.path, [&] { return StoreContent(fd, &node.content, &buf, nullptr, size, node.sparse); });
+      uint64_t n =
+          WithContext(job.path, [&] { return StoreContent(fd, &node.content, &buf, nullptr, size, node.sparse); });
       node.size = n;
       progress_->files++;
+      if (hooks_ && hooks_->on_file) hooks_->on_file(Relative(job.path), node.size, node.mtime_ns);
     } catch (const RepositoryFailure& f) {
       std::lock_guard<std::mutex> lock(q_mu_);
       if (!fatal_) fatal_ = f.error;
       space_cv_.notify_all();
       ok = false;
     } catch (const bulwark::Error& e) {
-      if (e.code() == ErrorCode::kNotFound || e.code() == ErrorCode::kPermission || e.code() == ErrorCode::kIo) {
+      if (Vanished(e)) {
+        ok = false;
+      } else if (e.code() == ErrorCode::kNotFound || e.code() == ErrorCode::kPermission || e.code() == ErrorCode::kIo) {
         Error(job.path, e.what());
         ok = false;
       } else {
@@ -366,11 +420,14 @@ void Backup::FileWorker() {
       }
     }
     if (!ok) job.dir->failed[job.index] = 1;
-    if (--job.dir->pending == 0) {
-      std::lock_guard<std::mutex> lock(q_mu_);
-      done_cv_.notify_all();
-    }
+    FileDone(job.dir);
   }
+}
+
+void Backup::FileDone(DirState* d) {
+  std::lock_guard<std::mutex> lock(q_mu_);
+  --inflight_;
+  if (--d->pending == 0 || inflight_ == 0) done_cv_.notify_all();
 }
 
 void Backup::Finaliser() {
@@ -391,8 +448,10 @@ void Backup::Finaliser() {
       for (size_t i = 0; i < d->nodes.size(); ++i)
         if (!d->failed[i]) t.nodes.push_back(std::move(d->nodes[i]));
       Id id = saver_.SaveTree(t);
-      if (d->parent) d->parent->nodes[d->index_in_parent].subtree = id;
-      else root_id_ = id;
+      if (d->parent)
+        d->parent->nodes[d->index_in_parent].subtree = id;
+      else
+        root_id_ = id;
       progress_->dirs++;
     } catch (const bulwark::Error& e) {
       std::lock_guard<std::mutex> lock(q_mu_);
@@ -411,6 +470,7 @@ void Backup::Submit(FileJob job) {
     // throw (RunPaths rethrows fatal_ after all threads stopped).
     job.dir->failed[job.index] = 1;
     --job.dir->pending;
+    --inflight_;
     done_cv_.notify_all();
     return;
   }
@@ -440,7 +500,7 @@ bool Backup::AddEntry(DirState* d, const std::string& child, const std::string& 
   try {
     ReadNode(child, name, &n, &st);
   } catch (const bulwark::Error& e) {
-    Error(child, e.what());
+    if (!Vanished(e)) Error(child, e.what());
     return false;
   }
   d->nodes.push_back(std::move(n));
@@ -454,14 +514,24 @@ void Backup::HandleFile(DirState* d, size_t i, const std::string& child, const N
     files_unmodified_++;
     progress_->files++;
     progress_->bytes += n.size;
+    if (hooks_ && hooks_->on_file) hooks_->on_file(Relative(child), n.size, n.mtime_ns);
     return;
   }
   (pn ? files_changed_ : files_new_)++;
   d->pending++;
+  {
+    std::lock_guard<std::mutex> lock(q_mu_);
+    ++inflight_;
+  }
   Submit({d, i, child});
 }
 
 void Backup::WalkDir(const std::string& path, DirState* parent, size_t index, const Node* parent_node, dev_t root_dev) {
+  QueueDir(ListDir(path, parent, index, parent_node, root_dev));
+}
+
+std::unique_ptr<DirState> Backup::ListDir(const std::string& path, DirState* parent, size_t index,
+                                          const Node* parent_node, dev_t root_dev) {
   auto d = std::make_unique<DirState>();
   d->path = path;
   d->parent = parent;
@@ -482,10 +552,20 @@ void Backup::WalkDir(const std::string& path, DirState* parent, size_t index, co
   d->nodes.reserve(names.size());
   std::vector<struct stat> stats;
   stats.reserve(names.size());
+  std::vector<char> empty_dir;  // per node: EntryAction::kEmptyDir
   for (const auto& name : names) {
     std::string child = prefix + name;
     if (MatchesExclude(opts_.excludes, child, name)) continue;
-    AddEntry(d.get(), child, name, &stats);
+    if (!AddEntry(d.get(), child, name, &stats)) continue;
+    EntryAction action = EntryAction::kInclude;
+    if (hooks_ && hooks_->select)
+      action = hooks_->select(Relative(child), d->nodes.back().type == NodeType::kDir, names);
+    if (action == EntryAction::kSkip) {
+      d->nodes.pop_back();
+      stats.pop_back();
+      continue;
+    }
+    empty_dir.push_back(action == EntryAction::kEmptyDir && d->nodes.back().type == NodeType::kDir);
   }
   d->failed.assign(d->nodes.size(), 0);
   // Parent lookup by name (both sorted).
@@ -504,10 +584,10 @@ void Backup::WalkDir(const std::string& path, DirState* parent, size_t index, co
       HandleFile(self, i, child, pn);
     } else if (n.type == NodeType::kDir) {
       dirs_++;
-      if (opts_.one_file_system && stats[i].st_dev != root_dev) {
+      if (empty_dir[i] || (opts_.one_file_system && stats[i].st_dev != root_dev)) {
         Tree empty;
         try {
-          n.subtree = saver_.SaveTree(empty);  // the mount point, without its contents
+          n.subtree = saver_.SaveTree(empty);  // without its contents (a mount point, or selected so)
         } catch (const bulwark::Error& e) {
           Fail(e);
         }
@@ -519,7 +599,7 @@ void Backup::WalkDir(const std::string& path, DirState* parent, size_t index, co
       others_++;
     }
   }
-  QueueDir(std::move(d));
+  return d;
 }
 
 void Backup::WalkTrie(const PathTrie& trie, const std::string& path, DirState* parent, size_t index,
@@ -586,7 +666,8 @@ void Backup::StopThreads() {
   if (finaliser_.joinable()) finaliser_.join();
 }
 
-repo::Snapshot Backup::Commit(const Id& root, bool partial, const std::vector<std::string>& paths, const std::string& kind) {
+repo::Snapshot Backup::Commit(const Id& root, bool partial, const std::vector<std::string>& paths,
+                              const std::string& kind) {
   saver_.Flush();  // packs and index objects are durable before the snapshot
   repo::Snapshot s;
   s.time_ns = opts_.time_ns.value_or(repo::NowNs());
@@ -645,16 +726,7 @@ BackupResult Backup::RunPaths() {
   std::sort(abs_paths.begin(), abs_paths.end());
   abs_paths.erase(std::unique(abs_paths.begin(), abs_paths.end()), abs_paths.end());
 
-  // Parent: explicit, or the newest snapshot of the same source/host/paths.
-  if (!opts_.force) {
-    if (opts_.parent) {
-      parent_ = repo_.ResolveSnapshot(*opts_.parent, {});
-    } else {
-      std::string host = opts_.host.empty() ? sys::Hostname() : opts_.host;
-      for (auto& s : repo_.LoadSnapshots([](const bulwark::Error& e) { log::Warn(e.what()); }))
-        if (s.kind == "fs" && s.host == host && s.source == opts_.source && s.paths == abs_paths) parent_ = s;
-    }
-  }
+  FindParent("fs", abs_paths);
   std::optional<Node> parent_root;
   if (parent_) {
     parent_root.emplace();
@@ -680,8 +752,115 @@ BackupResult Backup::RunPaths() {
   if (fatal_) throw *fatal_;
   BackupResult r;
   r.snapshot = Commit(root_id_, !errors_.empty(), abs_paths, "fs");
-  r.snapshot.summary.duration_seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.snapshot.summary.duration_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (opts_.before_commit) opts_.before_commit();
+  repo_.SaveSnapshot(r.snapshot);
+  r.errors = errors_;
+  return r;
+}
+
+Node Backup::MemoryFile(const std::string& name, std::string_view content, const Node& owner) {
+  Node n = SyntheticNode(NodeType::kFile, 0600, owner, repo::NowNs());
+  n.name = name;
+  ByteSpan rest = AsBytes(content);
+  while (!rest.empty()) {
+    size_t cut = chunker_.FindCut(rest, true);
+    ByteSpan chunk = rest.subspan(0, cut);
+    Id id = repo_.ids().Mac(chunk);
+    if (saver_.Save(BlobType::kData, chunk, id)) progress_->bytes_added += cut;
+    n.content.push_back(id);
+    rest = rest.subspan(cut);
+  }
+  n.size = content.size();
+  progress_->bytes += n.size;
+  progress_->files++;
+  files_new_++;
+  return n;
+}
+
+BackupResult Backup::RunDirectory(const std::string& dir_arg, const std::string& root_name, const std::string& kind,
+                                  const DirectoryHooks& hooks) {
+  auto t0 = std::chrono::steady_clock::now();
+  if (!repo::IsSafeName(root_name))
+    throw bulwark::Error(ErrorCode::kInvalidArgument, "'" + root_name + "' is not a valid name for a snapshot's root");
+  const std::string dir = AbsolutePath(dir_arg);
+  hooks_ = &hooks;
+  hook_root_ = dir == "/" ? "" : dir;
+  const std::vector<std::string> paths{"/" + root_name};
+
+  // The root: one directory, root_name, with the metadata of `dir`.
+  auto root = std::make_unique<DirState>();
+  root->path = "/";
+  Node top_node;
+  struct stat st;
+  ReadNode(dir, root_name, &top_node, &st);  // throws naming `dir`
+  if (top_node.type != NodeType::kDir) throw bulwark::Error(ErrorCode::kInvalidArgument, dir + ": not a directory");
+  root->nodes.push_back(top_node);
+  root->failed.assign(1, 0);
+  dirs_++;
+
+  FindParent(kind, paths);
+  std::optional<Tree> parent_root;
+  const Node* parent_top = nullptr;
+  if (parent_) {
+    Node pr;
+    pr.type = NodeType::kDir;
+    pr.subtree = parent_->tree;
+    parent_root = ParentSubtree(&pr);
+    if (parent_root)
+      for (const Node& n : parent_root->nodes)
+        if (n.name == root_name) parent_top = &n;
+  }
+
+  StartThreads();
+  // As in RunPaths: failures are recorded in fatal_, rethrown once every
+  // thread stopped.
+  std::unique_ptr<DirState> top;
+  try {
+    top = ListDir(dir, root.get(), 0, parent_top, st.st_dev);
+  } catch (const bulwark::Error& e) {
+    Fail(e);
+  }
+  {
+    // Every file read (or failed): the caller may now end what kept the
+    // files consistent enough to read (pg_backup_stop).
+    std::unique_lock<std::mutex> lock(q_mu_);
+    done_cv_.wait(lock, [&] { return inflight_ == 0 || fatal_; });
+  }
+  nlohmann::json facts = opts_.facts;
+  std::exception_ptr finish_failure;
+  if (top && !Failing()) {
+    try {
+      std::vector<std::pair<std::string, std::string>> files;
+      if (hooks.finish) hooks.finish(&facts, &files);
+      for (const auto& [name, content] : files) {
+        if (!repo::IsSafeName(name))
+          throw bulwark::Error(ErrorCode::kInternal, "'" + name + "' is not a valid file name");
+        Node n = MemoryFile(name, content, top_node);
+        auto it = std::find_if(top->nodes.begin(), top->nodes.end(), [&](const Node& x) { return x.name == name; });
+        if (it != top->nodes.end()) {
+          top->failed[static_cast<size_t>(it - top->nodes.begin())] = 0;
+          *it = std::move(n);
+        } else {
+          top->nodes.push_back(std::move(n));
+          top->failed.push_back(0);
+        }
+      }
+    } catch (...) {
+      finish_failure = std::current_exception();
+      std::lock_guard<std::mutex> lock(q_mu_);
+      if (!fatal_) fatal_ = bulwark::Error(ErrorCode::kInternal, "aborted");  // stops the finaliser's writes
+    }
+  }
+  if (top) QueueDir(std::move(top));
+  QueueDir(std::move(root));
+  StopThreads();
+  if (finish_failure) std::rethrow_exception(finish_failure);
+  if (fatal_) throw *fatal_;
+  BackupResult r;
+  r.snapshot = Commit(root_id_, !errors_.empty(), paths, kind);
+  r.snapshot.facts = std::move(facts);
+  r.snapshot.summary.duration_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (opts_.before_commit) opts_.before_commit();
   repo_.SaveSnapshot(r.snapshot);
   r.errors = errors_;
@@ -722,8 +901,7 @@ BackupResult Backup::CommitStreams(Tree tree, const std::string& kind, nlohmann:
   BackupResult r;
   r.snapshot = Commit(root, false, paths, kind);
   r.snapshot.facts = std::move(facts);
-  r.snapshot.summary.duration_seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.snapshot.summary.duration_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (opts_.before_commit) opts_.before_commit();
   repo_.SaveSnapshot(r.snapshot);
   return r;
@@ -811,6 +989,13 @@ BackupResult BackupPaths(repo::Repository& repo, const BackupOptions& options) {
   repo.IndexOrphanPacks();
   Backup b(repo, options);
   return b.RunPaths();
+}
+
+BackupResult BackupDirectory(repo::Repository& repo, const std::string& dir, const std::string& root_name,
+                             const std::string& kind, const BackupOptions& options, const DirectoryHooks& hooks) {
+  repo.IndexOrphanPacks();
+  Backup b(repo, options);
+  return b.RunDirectory(dir, root_name, kind, hooks);
 }
 
 BackupResult BackupStream(repo::Repository& repo, int fd, const std::string& stream_name, const std::string& kind,
@@ -906,7 +1091,7 @@ class TarBackup {
   Entry root_;
   int64_t now_ns_ = 0;
   bool have_owner_ = false, root_listed_ = false;
-  Node owner_;  // the first member: owner and mtime of implied directories
+  Node owner_;                                    // the first member: owner and mtime of implied directories
   std::vector<std::unique_ptr<Entry>> replaced_;  // superseded by a later member; workers may still fill them
   std::vector<Entry*> hardlinks_;
   Bytes window_;
@@ -923,15 +1108,8 @@ class TarBackup {
 };
 
 Node TarBackup::ImpliedDir() const {
-  Node n;
-  n.type = NodeType::kDir;
-  n.mode = 0700;
-  n.uid = owner_.uid;
-  n.gid = owner_.gid;
-  n.user = owner_.user;
-  n.group = owner_.group;
-  n.mtime_ns = n.ctime_ns = have_owner_ ? owner_.mtime_ns : now_ns_;  // the same tar, the same tree
-  n.nlink = 1;
+  // The same tar, the same tree: the time of its first member.
+  Node n = SyntheticNode(NodeType::kDir, 0700, owner_, have_owner_ ? owner_.mtime_ns : now_ns_);
   return n;
 }
 
@@ -1034,7 +1212,8 @@ void TarBackup::Emit(ByteSpan chunk, Id* slot) {
   job.data.assign(chunk.begin(), chunk.end());  // a spare buffer: no allocation, no page faults
   b_.progress_->bytes += chunk.size();
   lock.lock();
-  room_cv_.wait(lock, [&] { return queued_bytes_ == 0 || queued_bytes_ + chunk.size() <= max_queued_bytes_ || fatal_; });
+  room_cv_.wait(lock,
+                [&] { return queued_bytes_ == 0 || queued_bytes_ + chunk.size() <= max_queued_bytes_ || fatal_; });
   if (fatal_) throw *fatal_;
   queued_bytes_ += chunk.size();
   jobs_.push_back(std::move(job));
@@ -1056,7 +1235,12 @@ void TarBackup::ReadData(archive* a, Entry* e, std::string* capture) {
   auto done = [&] { return blocks_done && block_len == 0 && placed >= size; };
   size_t start = 0, end = 0;
   for (;;) {
-    if (!done() && end - start < max) {
+    ByteSpan avail(window_.data() + start, end - start);
+    size_t cut = avail.empty() ? 0 : b_.chunker_.FindCut(avail, done());
+    if (cut == 0) {
+      // No cut in the window yet (less than a maximal chunk): refill it,
+      // moving only the unconsumed tail (StoreContent does the same).
+      if (done()) break;
       if (start > 0) {
         std::memmove(window_.data(), window_.data() + start, end - start);
         end -= start;
@@ -1074,7 +1258,8 @@ void TarBackup::ReadData(archive* a, Entry* e, std::string* capture) {
             throw TarError(a, "reading member '" + e->node.name + "'");
           } else {
             if (off < 0 || static_cast<uint64_t>(off) < placed)
-              throw bulwark::Error(ErrorCode::kSourceFailed, "tar stream: member '" + e->node.name + "': data block out of order");
+              throw bulwark::Error(ErrorCode::kSourceFailed,
+                                   "tar stream: member '" + e->node.name + "': data block out of order");
             block = static_cast<const uint8_t*>(p);
             block_len = n;
             block_off = static_cast<uint64_t>(off);
@@ -1101,11 +1286,8 @@ void TarBackup::ReadData(archive* a, Entry* e, std::string* capture) {
         end += n;
         placed += n;
       }
+      continue;
     }
-    if (start == end) break;  // only when done(): the window is filled otherwise
-    ByteSpan avail(window_.data() + start, end - start);
-    size_t cut = b_.chunker_.FindCut(avail, done());
-    if (cut == 0) continue;
     Emit(avail.subspan(0, cut), &e->content.emplace_back());
     start += cut;
   }
@@ -1197,8 +1379,8 @@ void TarBackup::ResolveHardlinks() {
     Entry* target = Find(link->hardlink);
     for (int hops = 0; target && !target->hardlink.empty() && hops < 64; ++hops) target = Find(target->hardlink);
     if (!target || target == link || target->node.type != NodeType::kFile || !target->hardlink.empty())
-      throw bulwark::Error(ErrorCode::kSourceFailed,
-                           "tar stream: hardlink '" + link->node.name + "' to '" + link->hardlink + "', which is not a file in the archive");
+      throw bulwark::Error(ErrorCode::kSourceFailed, "tar stream: hardlink '" + link->node.name + "' to '" +
+                                                         link->hardlink + "', which is not a file in the archive");
     groups[target].push_back(link);
   }
   for (auto& [target, links] : groups) {
@@ -1253,7 +1435,8 @@ BackupResult TarBackup::Run(int fd, const std::string& root_name, const std::str
   root_.node.uid = geteuid();
   root_.node.gid = getegid();
   max_queued_bytes_ = 4 * static_cast<size_t>(b_.chunker_.params().max_size);
-  int threads = b_.opts_.threads > 0 ? b_.opts_.threads : static_cast<int>(std::max(2u, std::thread::hardware_concurrency()));
+  int threads =
+      b_.opts_.threads > 0 ? b_.opts_.threads : static_cast<int>(std::max(2u, std::thread::hardware_concurrency()));
   for (int i = 0; i < threads; ++i) workers_.emplace_back([this] { Worker(); });
 
   std::unique_ptr<archive, int (*)(archive*)> a(archive_read_new(), archive_read_free);

@@ -40,14 +40,14 @@ struct BackupOptions {
   std::vector<std::string> excludes;  // glob patterns (fnmatch); see MatchesExclude
   bool one_file_system = false;
   std::vector<std::string> tags;
-  std::string host;                   // default: this host's name
-  std::string source;                 // configured source name, or ""
-  std::optional<int64_t> time_ns;     // snapshot time override (UTC ns)
+  std::string host;                // default: this host's name
+  std::string source;              // configured source name, or ""
+  std::optional<int64_t> time_ns;  // snapshot time override (UTC ns)
   // Expiry: the snapshot's expires_ns = time + ttl (calendar arithmetic in
   // UTC, CalendarDuration::AddTo). Unset or zero: no expiry.
   std::optional<CalendarDuration> ttl;
-  std::optional<std::string> parent;  // snapshot spec; default: latest matching
-  bool force = false;                 // ignore the parent: re-read every file
+  std::optional<std::string> parent;     // snapshot spec; default: latest matching
+  bool force = false;                    // ignore the parent: re-read every file
   std::optional<chunk::Params> chunker;  // default: the repository's
   std::optional<int> compression;        // default: the repository's
   int threads = 0;                       // 0 = hardware concurrency
@@ -66,6 +66,47 @@ struct BackupResult {
 };
 
 BackupResult BackupPaths(repo::Repository& repo, const BackupOptions& options);
+
+// Backing up one directory under a name of its own: the tree of `dir` is
+// stored as the directory "/<root_name>" of the snapshot (snapshot paths
+// {"/" + root_name}: the layout BackupTar gives), with the pipeline,
+// incremental rule and errors of BackupPaths. Made for a PostgreSQL data
+// directory read in place between pg_backup_start and pg_backup_stop
+// (source/postgres/physical.h): the caller picks what is stored (`select`),
+// learns what was stored (`on_file`), and adds the files that only exist
+// once every other file was read (backup_label, backup_manifest: `finish`).
+//
+// Parent: options.parent, else (unless options.force) the newest snapshot
+// of the same kind, host, source and paths.
+enum class EntryAction {
+  kInclude,   // store the entry (a directory: with its contents)
+  kSkip,      // leave it out
+  kEmptyDir,  // a directory: store it, without its contents
+};
+struct DirectoryHooks {
+  // Called for every entry below `dir` not excluded by options.excludes, on
+  // the walking thread: its path relative to `dir` ("base/5/16396"), whether
+  // it is a directory (not following symlinks), and the sorted names of all
+  // entries of its directory (to recognise files by their siblings). Unset:
+  // every entry is included.
+  std::function<EntryAction(const std::string& rel, bool is_dir, const std::vector<std::string>& siblings)> select;
+  // Called once for every regular file stored (read, or taken unchanged from
+  // the parent), from worker threads (must be thread-safe): its relative
+  // path, its size in bytes as stored, and its mtime (ns since the Unix
+  // epoch, UTC).
+  std::function<void(const std::string& rel, uint64_t size, int64_t mtime_ns)> on_file;
+  // Called once every file was read and stored, before the root directory is
+  // written: may add facts, and small files to the root directory ("name" ->
+  // content; mode 0600, the owner of `dir`, mtime = now; a file of the same
+  // name is replaced). May throw to store no snapshot.
+  std::function<void(nlohmann::json* facts, std::vector<std::pair<std::string, std::string>>* files)> finish;
+  // An entry that vanishes between listing and reading is left out silently
+  // (not an error, the snapshot is not partial): a database server drops
+  // and truncates files while it runs, and recovery replays it.
+  bool ignore_vanished = false;
+};
+BackupResult BackupDirectory(repo::Repository& repo, const std::string& dir, const std::string& root_name,
+                             const std::string& kind, const BackupOptions& options, const DirectoryHooks& hooks);
 
 // Backs up the bytes readable from `fd` until EOF as one file named
 // `stream_name` (kind "stdin" or "command"). `finish` is called after EOF,

@@ -317,7 +317,9 @@ WalPushResult WalPush(repo::Repository& repo, const std::string& path, const Wal
     r.seconds = Since(t0);
     return r;
   }
-  repo::WalBody body = repo::CompressWal(content, o.compression);
+  // One segment is the whole job: every core compresses (a 16 MiB segment
+  // is several of libzstd's jobs).
+  repo::WalBody body = repo::CompressWal(content, o.compression, static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
   hasher.join();
   Bytes sealed = repo::SealWal(repo.aead(), r.object, content, sha, body);
   body = {};

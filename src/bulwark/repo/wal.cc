@@ -99,9 +99,9 @@ std::string WalObjectName(std::string_view source, std::string_view file_name) {
   return WalPrefix(source) + std::string(file_name);
 }
 
-WalBody CompressWal(ByteSpan content, int level) {
+WalBody CompressWal(ByteSpan content, int level, int workers) {
   WalBody b;
-  b.compressed = level > 0 && compress::Compress(content, level, &b.frame);
+  b.compressed = level > 0 && compress::Compress(content, level, &b.frame, workers);
   if (!b.compressed) b.frame = Bytes();
   return b;
 }

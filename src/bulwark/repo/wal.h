@@ -92,9 +92,11 @@ struct WalBody {
   bool compressed = false;
   Bytes frame;  // the zstd frame when compressed
 };
-// Compresses `content` at `level` (1..19; 0 = never). Separate from SealWal so
-// that a caller can compress while it hashes or waits for the network.
-WalBody CompressWal(ByteSpan content, int level);
+// Compresses `content` at `level` (1..19; 0 = never), in `workers` threads
+// of libzstd's (0: in the calling thread; compress::Compress). Separate from
+// SealWal so that a caller can compress while it hashes or waits for the
+// network.
+WalBody CompressWal(ByteSpan content, int level, int workers = 0);
 // Seals `content` as the WAL object `object_name` ("wal/<source>/<file>"),
 // with `body` = CompressWal(content, ...) and `sha256` = the content's
 // SHA-256.

@@ -5,13 +5,19 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "bulwark/base/error.h"
 #include "bulwark/base/log.h"
@@ -120,7 +126,8 @@ BackupManifest ParseBackupManifest(std::string_view text) {
   BackupManifest m;
   try {
     auto version = j.find("PostgreSQL-Backup-Manifest-Version");
-    if (version == j.end() || !version->is_number_integer()) throw ManifestError("no PostgreSQL-Backup-Manifest-Version");
+    if (version == j.end() || !version->is_number_integer())
+      throw ManifestError("no PostgreSQL-Backup-Manifest-Version");
     m.version = version->get<int>();
     if (m.version != 1 && m.version != 2)
       throw ManifestError("version " + std::to_string(m.version) + " is not supported (1 or 2)");
@@ -162,6 +169,63 @@ BackupManifest ParseBackupManifest(std::string_view text) {
 }
 
 // ---------------------------------------------------------------------------
+// backup_manifest writer
+
+namespace {
+
+// "2026-11-21 19:32:36 GMT" (the manifest's Last-Modified).
+std::string ManifestTime(int64_t ns) {
+  time_t t = static_cast<time_t>(ns / 1000000000);
+  if (ns < 0 && ns % 1000000000 != 0) --t;
+  struct tm tm {};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S GMT", &tm);
+  return buf;
+}
+
+bool PlainPath(std::string_view path) {
+  for (unsigned char c : path)
+    if (c < 0x20 || c >= 0x7f) return false;
+  return true;
+}
+
+}  // namespace
+
+std::string WriteBackupManifest(const std::vector<ManifestFile>& files, const std::vector<WalRange>& wal_ranges) {
+  using nlohmann::json;
+  std::string out = "{ \"PostgreSQL-Backup-Manifest-Version\": 1,\n\"Files\": [";
+  bool first = true;
+  for (const ManifestFile& f : files) {
+    out += first ? "\n" : ",\n";
+    first = false;
+    if (PlainPath(f.path)) {
+      out += "{ \"Path\": " + json(f.path).dump();
+    } else {
+      static const char* hex = "0123456789abcdef";
+      std::string h;
+      for (unsigned char c : f.path) {
+        h += hex[c >> 4];
+        h += hex[c & 15];
+      }
+      out += "{ \"Encoded-Path\": \"" + h + "\"";
+    }
+    out += ", \"Size\": " + std::to_string(f.size) + ", \"Last-Modified\": \"" + ManifestTime(f.mtime_ns) + "\" }";
+  }
+  out += "\n],\n\"WAL-Ranges\": [\n";
+  first = true;
+  for (const WalRange& r : wal_ranges) {
+    if (!first) out += ",\n";
+    first = false;
+    out += "{ \"Timeline\": " + std::to_string(r.timeline) + ", \"Start-LSN\": \"" + FormatLsn(r.start) +
+           "\", \"End-LSN\": \"" + FormatLsn(r.end) + "\" }";
+  }
+  out += "\n],\n";
+  out += "\"Manifest-Checksum\": \"" + crypto::Sha256(AsBytes(out)).Hex() + "\"}\n";
+  return out;
+}
+
+// ---------------------------------------------------------------------------
 // BackupPhysical
 
 namespace {
@@ -176,39 +240,153 @@ int64_t ServerClockNs(Connection& c, bool up) {
 
 struct ServerInfo {
   int version_num = 0;
-  std::string version, system_identifier;
+  std::string version, system_identifier, archive_mode;
   int64_t clock_ns = 0;
 };
 
-ServerInfo QueryServer(const config::SourceConfig& source) {
-  auto c = Connection::Open(source.conninfo, "bulwark");
+ServerInfo QueryServer(const config::SourceConfig& source, Connection& c) {
   ServerInfo s;
-  s.version_num = c->server_version();
-  if (c->server_major() < 13)
-    throw Error(ErrorCode::kUnsupported, "source '" + source.name + "': PostgreSQL " + std::to_string(c->server_major()) +
-                                             " writes no backup manifest; physical backups need PostgreSQL 13 or later");
-  s.version = c->Value("SHOW server_version");
-  s.system_identifier = c->Value("SELECT system_identifier::text FROM pg_control_system()");
-  if (c->Value("SHOW archive_mode") == "off")
-    log::Warn("source '" + source.name + "': archive_mode is off on the server: a base backup cannot be restored "
+  s.version_num = c.server_version();
+  if (c.server_major() < 13)
+    throw Error(ErrorCode::kUnsupported,
+                "source '" + source.name + "': PostgreSQL " + std::to_string(c.server_major()) +
+                    " writes no backup manifest; physical backups need PostgreSQL 13 or later");
+  s.version = c.Value("SHOW server_version");
+  s.system_identifier = c.Value("SELECT system_identifier::text FROM pg_control_system()");
+  s.archive_mode = c.Value("SHOW archive_mode");
+  if (s.archive_mode == "off")
+    log::Warn("source '" + source.name +
+              "': archive_mode is off on the server: a base backup cannot be restored "
               "without the WAL written during it (set archive_command to bulwark wal-push)");
-  s.clock_ns = ServerClockNs(*c, false);
+  s.clock_ns = ServerClockNs(c, false);
   return s;
+}
+
+// The facts of a physical base backup (physical.h) from its backup_label and
+// manifest.
+nlohmann::json PhysicalFacts(const ServerInfo& server, const BackupLabel& l, const BackupManifest& m, int64_t stop_ns) {
+  const WalRange& last = m.Last();
+  return {
+      {"mode", "physical"},
+      {"system_identifier", server.system_identifier},
+      {"timeline", l.start_timeline},
+      {"stop_timeline", last.timeline},
+      {"start_lsn", FormatLsn(l.start_lsn)},
+      {"stop_lsn", FormatLsn(last.end)},
+      {"checkpoint_lsn", FormatLsn(l.checkpoint_lsn)},
+      {"start_wal_segment", l.start_wal_segment},
+      {"label", l.label},
+      {"backup_from", l.backup_from},
+      {"label_start_time", l.start_time},
+      {"start_time", repo::FormatTime(server.clock_ns)},
+      {"stop_time", repo::FormatTime(stop_ns)},
+      {"server_version", server.version},
+      {"server_version_num", server.version_num},
+      {"manifest_checksum", m.checksum},
+      {"manifest_files", m.files},
+      {"data_bytes", m.bytes},
+  };
+}
+
+bool AllDigits(std::string_view s) { return !s.empty() && s.find_first_not_of("0123456789") == std::string_view::npos; }
+
+// A relation file name in a database directory: "<relfilenode>[_<fork>][.<segment>]"
+// (PostgreSQL's parse_filename_for_nontemp_relation). Sets the relfilenode
+// and whether the fork is "init".
+bool ParseRelationFile(std::string_view name, std::string_view* relfilenode, bool* init_fork) {
+  size_t dot = name.find('.');
+  if (dot != std::string_view::npos) {
+    if (!AllDigits(name.substr(dot + 1))) return false;
+    name = name.substr(0, dot);
+  }
+  size_t us = name.find('_');
+  std::string_view fork = us == std::string_view::npos ? "" : name.substr(us + 1);
+  if (!fork.empty() && fork != "fsm" && fork != "vm" && fork != "init") return false;
+  *relfilenode = name.substr(0, us);
+  *init_fork = fork == "init";
+  return AllDigits(*relfilenode);
+}
+
+// A temporary relation's file: "t<backend>_<relfilenode>[_<fork>][.<segment>]"
+// (PostgreSQL's looks_like_temp_rel_name).
+bool TempRelationFile(std::string_view name) {
+  if (name.size() < 2 || name[0] != 't') return false;
+  size_t us = name.find('_');
+  if (us == std::string_view::npos || !AllDigits(name.substr(1, us - 1))) return false;
+  std::string_view rel;
+  bool init;
+  return ParseRelationFile(name.substr(us + 1), &rel, &init);
 }
 
 }  // namespace
 
-ops::BackupResult BackupPhysical(repo::Repository& repo, const config::SourceConfig& source,
-                                 const ops::BackupOptions& options) {
+ops::EntryAction SelectDataDirectoryEntry(const std::string& rel, bool is_dir,
+                                          const std::vector<std::string>& siblings) {
+  using ops::EntryAction;
+  size_t slash = rel.rfind('/');
+  std::string_view name = slash == std::string::npos ? std::string_view(rel) : std::string_view(rel).substr(slash + 1);
+  const bool top = slash == std::string::npos;
+  // Directories whose contents are never backed up (basebackup.c's
+  // excludeDirContents; pg_wal keeps its archive_status directory).
+  static const char* const kEmptyDirs[] = {"pg_stat_tmp", "pg_replslot",  "pg_dynshmem", "pg_notify",
+                                           "pg_serial",   "pg_snapshots", "pg_subtrans"};
+  if (top && is_dir)
+    for (const char* d : kEmptyDirs)
+      if (name == d) return EntryAction::kEmptyDir;
+  if (rel.rfind("pg_wal/", 0) == 0)
+    return rel == "pg_wal/archive_status" && is_dir ? EntryAction::kEmptyDir : EntryAction::kSkip;
+  // Temporary files and directories, anywhere (PG_TEMP_FILE_PREFIX).
+  if (name.rfind("pgsql_tmp", 0) == 0) return EntryAction::kSkip;
+  if (is_dir) return EntryAction::kInclude;
+  // Files never backed up (excludeFiles): the server's run-time files, and a
+  // backup_label or tablespace_map left behind (the backup's own are added
+  // at the end).
+  static const char* const kFiles[] = {"postgresql.auto.conf.tmp", "current_logfiles.tmp", "postmaster.pid",
+                                       "postmaster.opts",          "backup_label",         "tablespace_map",
+                                       "backup_manifest"};
+  for (const char* f : kFiles)
+    if (name == f) return EntryAction::kSkip;
+  if (name.rfind("pg_internal.init", 0) == 0) return EntryAction::kSkip;
+  // In database directories: temporary relations, and of unlogged relations
+  // all but the init fork (recovery resets them from it).
+  bool in_database = rel.rfind("base/", 0) == 0 || rel.rfind("pg_tblspc/", 0) == 0;
+  if (in_database) {
+    if (TempRelationFile(name)) return EntryAction::kSkip;
+    std::string_view relfilenode;
+    bool init;
+    if (ParseRelationFile(name, &relfilenode, &init) && !init &&
+        std::binary_search(siblings.begin(), siblings.end(), std::string(relfilenode) + "_init"))
+      return EntryAction::kSkip;
+  }
+  return EntryAction::kInclude;
+}
+
+namespace {
+
+// The stream method: pg_basebackup's tar (physical.h).
+ops::BackupResult BackupStream(repo::Repository& repo, const config::SourceConfig& source, const ServerInfo& server,
+                               const ops::BackupOptions& options) {
   const std::string where = "source '" + source.name + "'";
-  ServerInfo server = WithContext(where, [&] { return QueryServer(source); });
   std::string program = ProgramPath(source.pg_bin_dir, server.version_num / 10000, "pg_basebackup");
   std::string label = "bulwark " + source.name + " " + repo::FormatTime(server.clock_ns);
   // -w: never prompt for a password (there is no one to answer); passwords
   // come from PGPASSFILE / PGPASSWORD in our environment. The conninfo has
   // none (config enforces it), so argv shows no secret.
-  std::vector<std::string> argv{program, "-d", source.conninfo, "-D", "-", "-F", "tar", "-X", "none", "-c", "fast",
-                                "-w", "--manifest-checksums=CRC32C", "-l", label};
+  std::vector<std::string> argv{program,
+                                "-d",
+                                source.conninfo,
+                                "-D",
+                                "-",
+                                "-F",
+                                "tar",
+                                "-X",
+                                "none",
+                                "-c",
+                                "fast",
+                                "-w",
+                                "--manifest-checksums=CRC32C",
+                                "-l",
+                                label};
   SpawnOptions so;
   so.pipe_stdout = true;
   Subprocess child(argv, so);
@@ -235,8 +413,8 @@ ops::BackupResult BackupPhysical(repo::Repository& repo, const config::SourceCon
   hooks.finish = [&](nlohmann::json* facts) {
     if (auto failure = child_failure(child.Wait())) throw *failure;
     auto bad = [&](const std::string& why) {
-      return Error(ErrorCode::kSourceFailed, where + ": " + program + " exited with status 0, but " + why +
-                                                 "; no snapshot was stored");
+      return Error(ErrorCode::kSourceFailed,
+                   where + ": " + program + " exited with status 0, but " + why + "; no snapshot was stored");
     };
     if (label_text.empty()) throw bad("its tar has no backup_label");
     if (!manifest_last) throw bad("its tar does not end with backup_manifest (truncated?)");
@@ -249,29 +427,9 @@ ops::BackupResult BackupPhysical(repo::Repository& repo, const config::SourceCon
       throw bad(e.what());
     }
     auto c = WithContext(where, [&] { return Connection::Open(source.conninfo, "bulwark"); });
-    int64_t stop_ns = ServerClockNs(*c, true);
-    const WalRange& last = m.Last();
-    (*facts)["postgres"] = {
-        {"mode", "physical"},
-        {"system_identifier", server.system_identifier},
-        {"timeline", l.start_timeline},
-        {"stop_timeline", last.timeline},
-        {"start_lsn", FormatLsn(l.start_lsn)},
-        {"stop_lsn", FormatLsn(last.end)},
-        {"checkpoint_lsn", FormatLsn(l.checkpoint_lsn)},
-        {"start_wal_segment", l.start_wal_segment},
-        {"label", l.label},
-        {"backup_from", l.backup_from},
-        {"label_start_time", l.start_time},
-        {"start_time", repo::FormatTime(server.clock_ns)},
-        {"stop_time", repo::FormatTime(stop_ns)},
-        {"server_version", server.version},
-        {"server_version_num", server.version_num},
-        {"manifest_checksum", m.checksum},
-        {"manifest_files", m.files},
-        {"data_bytes", m.bytes},
-        {"pg_basebackup", program},
-    };
+    (*facts)["postgres"] = PhysicalFacts(server, l, m, ServerClockNs(*c, true));
+    (*facts)["postgres"]["method"] = "stream";
+    (*facts)["postgres"]["pg_basebackup"] = program;
   };
   try {
     return ops::BackupTar(repo, child.stdout_fd(), source.name, kSnapshotKind, options, hooks);
@@ -291,6 +449,164 @@ ops::BackupResult BackupPhysical(repo::Repository& repo, const config::SourceCon
     if (auto failure = child_failure(status)) throw *failure;
     throw;
   }
+}
+
+// The data directory of the server behind `c`, when it can be read here and
+// is that server's (global/pg_control starts with its system identifier);
+// otherwise why not.
+struct LocalDataDir {
+  std::string path;
+  std::string why_not;  // empty when usable
+};
+
+LocalDataDir FindLocalDataDir(Connection& c, const ServerInfo& server) {
+  LocalDataDir d;
+  try {
+    d.path = c.Value("SHOW data_directory");
+  } catch (const Error& e) {
+    d.why_not = std::string("the server does not show its data_directory (") + e.what() +
+                "; the role needs pg_read_all_settings or superuser)";
+    return d;
+  }
+  std::string control = d.path + "/global/pg_control";
+  int fd = ::open(control.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    d.why_not = "its data directory " + d.path + " cannot be read here (" + std::strerror(errno) +
+                "): is bulwark running on the database host, as root or the postgres user?";
+    return d;
+  }
+  uint64_t id = 0;
+  ssize_t n = ::read(fd, &id, sizeof id);  // ControlFileData.system_identifier, in the host's byte order
+  ::close(fd);
+  if (n != sizeof id || std::to_string(id) != server.system_identifier) {
+    d.why_not = control + " here belongs to another cluster than the server's (system identifier " +
+                (n == sizeof id ? std::to_string(id) : std::string("unreadable")) + ", the server's " +
+                server.system_identifier + ")";
+    return d;
+  }
+  if (c.Value("SELECT count(*) FROM pg_tablespace WHERE spcname NOT IN ('pg_default', 'pg_global')") != "0") {
+    d.why_not = "the cluster has tablespaces outside its data directory, which the files method does not back up yet";
+    return d;
+  }
+  return d;
+}
+
+// Waits until the WAL segment `segment` of the cluster in `data_dir` is
+// archived: PostgreSQL's own test (XLogArchiveIsBusy) on its files: its
+// archive_status/.done exists, or neither its .ready nor the segment does
+// (archived and recycled). pg_backup_stop(wait_for_archive => true) does the
+// same but sleeps a whole second between looks; here they start at 2 ms.
+// Waits as long as PostgreSQL would (forever), warning every minute.
+void WaitForArchived(const std::string& data_dir, const std::string& segment, const std::string& where) {
+  auto exists = [](const std::string& p) {
+    struct stat st {};
+    return ::stat(p.c_str(), &st) == 0;
+  };
+  const std::string status = data_dir + "/pg_wal/archive_status/" + segment;
+  auto archived = [&] {
+    if (exists(status + ".done")) return true;
+    if (exists(status + ".ready")) return false;
+    return !exists(data_dir + "/pg_wal/" + segment);
+  };
+  auto t0 = std::chrono::steady_clock::now(), warned = t0;
+  auto pause = std::chrono::milliseconds(2);
+  while (!archived()) {
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::milliseconds(100));
+    auto now = std::chrono::steady_clock::now();
+    if (now - warned >= std::chrono::minutes(1)) {
+      warned = now;
+      log::Warn(where + ": still waiting for WAL segment " + segment + " to be archived (" +
+                std::to_string(std::chrono::duration_cast<std::chrono::seconds>(now - t0).count()) +
+                " s): is archive_command failing? (pg_stat_archiver, the server log)");
+    }
+  }
+}
+
+// The files method: the data directory read in place between
+// pg_backup_start and pg_backup_stop, in one session (physical.h).
+ops::BackupResult BackupFiles(repo::Repository& repo, const config::SourceConfig& source, const ServerInfo& server,
+                              Connection& c, const std::string& data_dir, const ops::BackupOptions& options) {
+  const std::string where = "source '" + source.name + "'";
+  const bool v15 = server.version_num >= 150000;
+  std::string label = "bulwark " + source.name + " " + repo::FormatTime(server.clock_ns);
+  // A long backup must not be cut by the role's timeouts.
+  c.Query("SET statement_timeout = 0");
+  if (server.version_num >= 140000) c.Query("SET idle_session_timeout = 0");
+  // Non-exclusive: the backup ends when this session does (an error or a
+  // kill here leaves nothing behind on the server). Fast checkpoint.
+  const uint64_t segment_size = std::stoull(c.Value("SELECT setting FROM pg_settings WHERE name = 'wal_segment_size'"));
+  c.Value(v15 ? "SELECT pg_backup_start($1, true)::text" : "SELECT pg_start_backup($1, true, false)::text", {label});
+  std::mutex mu;
+  std::vector<ManifestFile> files;
+  ops::DirectoryHooks hooks;
+  hooks.ignore_vanished = true;
+  hooks.select = SelectDataDirectoryEntry;
+  hooks.on_file = [&](const std::string& rel, uint64_t size, int64_t mtime_ns) {
+    std::lock_guard<std::mutex> lock(mu);
+    files.push_back({rel, size, mtime_ns});
+  };
+  hooks.finish = [&](nlohmann::json* facts, std::vector<std::pair<std::string, std::string>>* extra) {
+    // wait_for_archive false: WaitForArchived below waits, faster.
+    std::vector<Row> stop = c.Query(v15 ? "SELECT lsn::text, labelfile, spcmapfile FROM pg_backup_stop(false)"
+                                        : "SELECT lsn::text, labelfile, spcmapfile FROM pg_stop_backup(false, false)");
+    if (stop.size() != 1 || stop[0].size() != 3 || !stop[0][0] || !stop[0][1])
+      throw Error(ErrorCode::kSourceFailed, where + ": pg_backup_stop returned no backup label");
+    const std::string label_text = *stop[0][1];
+    const std::string spcmap = stop[0][2].value_or("");
+    BackupLabel l;
+    try {
+      l = ParseBackupLabel(label_text);
+    } catch (const Error& e) {
+      throw Error(ErrorCode::kSourceFailed, where + ": pg_backup_stop: " + e.what());
+    }
+    auto stop_lsn = ParseLsn(*stop[0][0]);
+    if (!stop_lsn) throw Error(ErrorCode::kSourceFailed, where + ": pg_backup_stop returned LSN '" + *stop[0][0] + "'");
+    std::string tli = c.Value("SELECT timeline_id::text FROM pg_control_checkpoint()");
+    if (tli != std::to_string(l.start_timeline))
+      throw Error(ErrorCode::kSourceFailed,
+                  where + ": the server changed from timeline " + std::to_string(l.start_timeline) + " to " + tli +
+                      " during the backup (a promotion?); no snapshot was stored: back up again");
+    // The last segment the backup needs (pg_backup_stop's XLByteToPrevSeg):
+    // archived by this server unless archiving is off, or this is a standby
+    // that leaves archiving to its primary (archive_mode on, not always).
+    if (server.archive_mode == "always" || (server.archive_mode == "on" && l.backup_from != "standby"))
+      WaitForArchived(data_dir, SegmentFileName(l.start_timeline, SegmentOf(*stop_lsn - 1, segment_size), segment_size),
+                      where);
+    int64_t now = repo::NowNs();
+    files.push_back({"backup_label", label_text.size(), now});
+    extra->emplace_back("backup_label", label_text);
+    if (!spcmap.empty()) {
+      files.push_back({"tablespace_map", spcmap.size(), now});
+      extra->emplace_back("tablespace_map", spcmap);
+    }
+    std::sort(files.begin(), files.end(), [](const ManifestFile& a, const ManifestFile& b) { return a.path < b.path; });
+    std::string manifest = WriteBackupManifest(files, {{l.start_timeline, l.start_lsn, *stop_lsn}});
+    BackupManifest m = ParseBackupManifest(manifest);
+    extra->emplace_back("backup_manifest", std::move(manifest));
+    (*facts)["postgres"] = PhysicalFacts(server, l, m, ServerClockNs(c, true));
+    (*facts)["postgres"]["method"] = "files";
+    (*facts)["postgres"]["data_directory"] = data_dir;
+  };
+  return ops::BackupDirectory(repo, data_dir, source.name, kSnapshotKind, options, hooks);
+}
+
+}  // namespace
+
+ops::BackupResult BackupPhysical(repo::Repository& repo, const config::SourceConfig& source,
+                                 const ops::BackupOptions& options) {
+  const std::string where = "source '" + source.name + "'";
+  auto c = WithContext(where, [&] { return Connection::Open(source.conninfo, "bulwark"); });
+  ServerInfo server = WithContext(where, [&] { return QueryServer(source, *c); });
+  if (source.pg_method != config::PgBackupMethod::kStream) {
+    LocalDataDir dir = WithContext(where, [&] { return FindLocalDataDir(*c, server); });
+    if (dir.why_not.empty()) return BackupFiles(repo, source, server, *c, dir.path, options);
+    if (source.pg_method == config::PgBackupMethod::kFiles)
+      throw Error(ErrorCode::kUnsupported, where + ": method files: " + dir.why_not);
+    log::Info(where + ": base backup through pg_basebackup: " + dir.why_not);
+  }
+  c.reset();
+  return BackupStream(repo, source, server, options);
 }
 
 }  // namespace bulwark::source::postgres
