@@ -193,7 +193,7 @@ enum class SourceKind { kFs, kCommand, kPostgres };
 struct Hook {
   enum class OnError { kFail, kContinue };
   static constexpr int64_t kDefaultTimeoutSeconds = 600;
-  std::vector<std::string> command;                   // argv, non-empty, argv[0] non-empty
+  std::vector<std::string> command;                  // argv, non-empty, argv[0] non-empty
   int64_t timeout_seconds = kDefaultTimeoutSeconds;  // 0 = no timeout
   OnError on_error = OnError::kFail;
   bool operator==(const Hook&) const = default;
