@@ -104,7 +104,9 @@ TEST(CivilTimeTest, NamedZoneWithDaylightSaving) {
 TEST(CivilTimeTest, MapLocalAcrossDaylightSavingChanges) {
   using Kind = TimeZone::LocalMapping::Kind;
   const TimeZone berlin = TimeZone::Load("Europe/Berlin");
-  const auto local = [](int64_t y, int m, int d, int h, int mi) { return DaysFromCivil(y, m, d) * 86400 + h * 3600 + mi * 60; };
+  const auto local = [](int64_t y, int m, int d, int h, int mi) {
+    return DaysFromCivil(y, m, d) * 86400 + h * 3600 + mi * 60;
+  };
   const auto utc = [](const char* t) { return T(t) / 1000000000; };
   TimeZone::LocalMapping m = berlin.MapLocal(local(2024, 7, 1, 2, 30));
   EXPECT_EQ(m.kind, Kind::kUnique);
