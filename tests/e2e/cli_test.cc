@@ -190,6 +190,88 @@ TEST(CliConfig, SourcesFromBulwarkYamlAndErrorsWithLineAndColumn) {
   EXPECT_NE(bad.err.find("exclude"), std::string::npos) << bad.err;
 }
 
+TEST(CliConfig, CheckShowsSchedulesInTheirTimeZonesSuspensionAndHooks) {
+  Scratch s;
+  const std::string yaml = s.ConfigPrelude() +
+                           "sources:\n"
+                           "  berlin:\n"
+                           "    kind: fs\n"
+                           "    paths: [/etc]\n"
+                           "    schedule: '30 2 * * *'\n"
+                           "    timezone: Europe/Berlin\n"
+                           "    hooks:\n"
+                           "      pre:\n"
+                           "        - {command: [fsfreeze, -f, /data], timeout: 30s}\n"
+                           "      post:\n"
+                           "        - {command: [fsfreeze, -u, /data], on_error: continue}\n"
+                           "  frozen:\n"
+                           "    kind: fs\n"
+                           "    paths: [/etc]\n"
+                           "    schedule: '@hourly'\n"
+                           "    suspend: true\n"
+                           "  manual:\n"
+                           "    kind: fs\n"
+                           "    paths: [/etc]\n";
+  WriteFile(s.Path("bulwark.yaml"), yaml);
+  // As of noon UTC the day before Berlin's spring change: 02:30 does not
+  // exist on 2024-03-31, so that run is at 03:00 CEST (01:00Z).
+  RunResult j = bulwark::testing::Run(
+      {BulwarkBin(), "--json", "config", "check", s.Path("bulwark.yaml"), "--after", "2024-03-30T12:00:00Z"});
+  ASSERT_EQ(j.exit_code, 0) << j.err;
+  const nlohmann::json out = j.Json();
+  EXPECT_EQ(out["valid"], true);
+  ASSERT_EQ(out["sources"].size(), 3u);
+  const nlohmann::json& berlin = out["sources"][0];
+  EXPECT_EQ(berlin["name"], "berlin");
+  EXPECT_EQ(berlin["schedule"], "30 2 * * *");
+  EXPECT_EQ(berlin["timezone"], "Europe/Berlin");
+  EXPECT_EQ(berlin["suspend"], false);
+  ASSERT_EQ(berlin["next_runs"].size(), 3u);
+  EXPECT_EQ(berlin["next_runs"][0]["utc"], "2024-03-31T01:00:00Z");
+  EXPECT_EQ(berlin["next_runs"][0]["local"], "2024-03-31T03:00:00+02:00");
+  EXPECT_EQ(berlin["next_runs"][1]["utc"], "2024-04-01T00:30:00Z");
+  EXPECT_EQ(berlin["next_runs"][1]["local"], "2024-04-01T02:30:00+02:00");
+  EXPECT_EQ(berlin["next_run"], "2024-03-31T01:00:00Z");
+  EXPECT_EQ(berlin["hooks"]["pre"][0]["command"], (std::vector<std::string>{"fsfreeze", "-f", "/data"}));
+  EXPECT_EQ(berlin["hooks"]["pre"][0]["timeout_seconds"], 30);
+  EXPECT_EQ(berlin["hooks"]["pre"][0]["on_error"], "fail");
+  EXPECT_EQ(berlin["hooks"]["post"][0]["timeout_seconds"], 600);
+  EXPECT_EQ(berlin["hooks"]["post"][0]["on_error"], "continue");
+  const nlohmann::json& frozen = out["sources"][1];
+  EXPECT_EQ(frozen["suspend"], true);
+  EXPECT_EQ(frozen["timezone"], "UTC");
+  EXPECT_TRUE(frozen["next_runs"].empty()) << "a suspended source has no runs";
+  const nlohmann::json& manual = out["sources"][2];
+  EXPECT_TRUE(manual["schedule"].is_null());
+  EXPECT_TRUE(manual["next_runs"].empty());
+
+  RunResult text = bulwark::testing::Run(
+      {BulwarkBin(), "config", "check", s.Path("bulwark.yaml"), "--after", "2024-03-30T12:00:00Z", "--count", "2"});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_EQ(text.out, s.Path("bulwark.yaml") +
+                          ": valid, 1 repositories, 3 sources\n"
+                          "  berlin (fs, repository main)\n"
+                          "    schedule: 30 2 * * * (time zone Europe/Berlin)\n"
+                          "    next run: 2024-03-31T01:00:00Z  (2024-03-31T03:00:00+02:00 Europe/Berlin)\n"
+                          "    next run: 2024-04-01T00:30:00Z  (2024-04-01T02:30:00+02:00 Europe/Berlin)\n"
+                          "    pre hook: fsfreeze -f /data (timeout 30s, on error fail)\n"
+                          "    post hook: fsfreeze -u /data (timeout 10m, on error continue)\n"
+                          "  frozen (fs, repository main)\n"
+                          "    schedule: @hourly (time zone UTC), suspended: no scheduled runs\n"
+                          "  manual (fs, repository main)\n"
+                          "    schedule: none (on demand only)\n");
+
+  // An unknown zone is an invalid configuration, reported at its position.
+  WriteFile(s.Path("bad.yaml"),
+            "version: 1\nrepositories:\n  main:\n    url: /x\nsources:\n  d:\n    kind: fs\n"
+            "    paths: [/x]\n    schedule: '@daily'\n    timezone: Europe/Berln\n");
+  RunResult bad = bulwark::testing::Run({BulwarkBin(), "config", "check", s.Path("bad.yaml")});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("bad.yaml:10:15: 'timezone' in source 'd': unknown time zone 'Europe/Berln'"),
+            std::string::npos)
+      << bad.err;
+}
+
 TEST(CliErrors, WrongPasswordMissingRepositoryAndMissingPath) {
   Scratch s;
   s.Init();

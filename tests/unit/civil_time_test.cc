@@ -101,6 +101,34 @@ TEST(CivilTimeTest, NamedZoneWithDaylightSaving) {
   EXPECT_EQ(std::getenv("TZ"), nullptr);
 }
 
+TEST(CivilTimeTest, MapLocalAcrossDaylightSavingChanges) {
+  using Kind = TimeZone::LocalMapping::Kind;
+  const TimeZone berlin = TimeZone::Load("Europe/Berlin");
+  const auto local = [](int64_t y, int m, int d, int h, int mi) {
+    return DaysFromCivil(y, m, d) * 86400 + h * 3600 + mi * 60;
+  };
+  const auto utc = [](const char* t) { return T(t) / 1000000000; };
+  TimeZone::LocalMapping m = berlin.MapLocal(local(2024, 7, 1, 2, 30));
+  EXPECT_EQ(m.kind, Kind::kUnique);
+  EXPECT_EQ(m.earliest, utc("2024-07-01T00:30:00Z"));
+  EXPECT_EQ(m.latest, m.earliest);
+  // Skipped: the first instant after the gap, 03:00 CEST.
+  m = berlin.MapLocal(local(2024, 3, 31, 2, 30));
+  EXPECT_EQ(m.kind, Kind::kSkipped);
+  EXPECT_EQ(m.earliest, utc("2024-03-31T01:00:00Z"));
+  EXPECT_EQ(m.latest, m.earliest);
+  // Repeated: 02:30 CEST, then 02:30 CET.
+  m = berlin.MapLocal(local(2024, 10, 27, 2, 30));
+  EXPECT_EQ(m.kind, Kind::kRepeated);
+  EXPECT_EQ(m.earliest, utc("2024-10-27T00:30:00Z"));
+  EXPECT_EQ(m.latest, utc("2024-10-27T01:30:00Z"));
+  EXPECT_EQ(TimeZone().MapLocal(local(2024, 3, 31, 2, 30)).earliest, utc("2024-03-31T02:30:00Z"));
+  // RFC 3339 in the zone.
+  EXPECT_EQ(berlin.FormatRfc3339(utc("2024-03-31T01:00:00Z")), "2024-03-31T03:00:00+02:00");
+  EXPECT_EQ(TimeZone::Load("America/St_Johns").FormatRfc3339(utc("2024-01-15T12:00:00Z")), "2024-01-15T08:30:00-03:30");
+  EXPECT_EQ(TimeZone().FormatRfc3339(utc("2024-01-15T12:00:00Z")), "2024-01-15T12:00:00Z");
+}
+
 TEST(CivilTimeTest, UnknownZones) {
   for (const char* name : {"Mars/Olympus_Mons", "", "/etc/passwd", "../zoneinfo/UTC", "Europe/../UTC", "Europe/",
                            "Europe Berlin", "zone.tab"})

@@ -486,6 +486,90 @@ TEST(ConfigTest, Schedule) {
             "@every 6h");
 }
 
+TEST(ConfigTest, TimezoneAppliesToTheSchedule) {
+  const Config c = Parse(Edit("timezone: UTC", "timezone: Europe/Berlin"), "t");
+  const SourceConfig& docs = c.Source("docs");
+  EXPECT_EQ(docs.timezone, "Europe/Berlin");
+  const std::optional<CronSchedule> s = docs.ParsedSchedule();
+  ASSERT_TRUE(s.has_value());
+  EXPECT_EQ(s->zone().name(), "Europe/Berlin");
+  // 02:00 in Berlin on 2024-01-15 (CET, +01:00) is 01:00 UTC.
+  EXPECT_EQ(s->Next(1705276800 /* 2024-01-15T00:00:00Z */), 1705280400 /* 01:00:00Z */);
+  // Without a timezone the schedule is in UTC.
+  const Config utc = Parse(Edit("    timezone: UTC\n", ""), "t");
+  EXPECT_TRUE(utc.Source("docs").Zone().is_utc());
+  EXPECT_EQ(utc.Source("docs").ParsedSchedule()->Next(1705276800), 1705284000 /* 02:00:00Z */);
+  EXPECT_FALSE(utc.Source("etcd").ParsedSchedule().has_value());
+}
+
+TEST(ConfigTest, UnknownTimezoneIsAnErrorAtTheValue) {
+  const std::string msg = ParseError(Edit("timezone: UTC", "timezone: Europe/Berlln"));
+  EXPECT_CONTAINS(msg, "t.yaml:22:15: 'timezone' in source 'docs': unknown time zone 'Europe/Berlln'");
+  EXPECT_CONTAINS(ParseError(Edit("timezone: UTC", "timezone: ../../etc/passwd")), "t.yaml:22:15:");
+  EXPECT_CONTAINS(ParseError(Edit("timezone: UTC", "timezone: \"\"")),
+                  "t.yaml:22:15: 'timezone' in source 'docs' must not be empty");
+}
+
+TEST(ConfigTest, SuspendAndHooks) {
+  const std::string yaml = Edit("    copy_to: [offsite]\n",
+                                "    copy_to: [offsite]\n"
+                                "    suspend: true\n"
+                                "    hooks:\n"
+                                "      pre:\n"
+                                "        - command: [fsfreeze, -f, /data]\n"
+                                "          timeout: 30s\n"
+                                "          on_error: fail\n"
+                                "        - {command: [sync]}\n"
+                                "      post:\n"
+                                "        - command: [fsfreeze, -u, /data]\n"
+                                "          on_error: continue\n"
+                                "          timeout: 0\n");
+  const Config c = Parse(yaml, "t");
+  const SourceConfig& docs = c.Source("docs");
+  EXPECT_TRUE(docs.suspend);
+  ASSERT_EQ(docs.hooks.pre.size(), 2u);
+  EXPECT_EQ(docs.hooks.pre[0].command, (std::vector<std::string>{"fsfreeze", "-f", "/data"}));
+  EXPECT_EQ(docs.hooks.pre[0].timeout_seconds, 30);
+  EXPECT_EQ(docs.hooks.pre[0].on_error, Hook::OnError::kFail);
+  EXPECT_EQ(docs.hooks.pre[1].command, (std::vector<std::string>{"sync"}));
+  EXPECT_EQ(docs.hooks.pre[1].timeout_seconds, Hook::kDefaultTimeoutSeconds);
+  EXPECT_EQ(docs.hooks.pre[1].on_error, Hook::OnError::kFail);
+  ASSERT_EQ(docs.hooks.post.size(), 1u);
+  EXPECT_EQ(docs.hooks.post[0].on_error, Hook::OnError::kContinue);
+  EXPECT_EQ(docs.hooks.post[0].timeout_seconds, 0);
+  // Defaults: not suspended, no hooks.
+  EXPECT_FALSE(c.Source("etcd").suspend);
+  EXPECT_TRUE(c.Source("etcd").hooks.empty());
+  EXPECT_FALSE(
+      Parse(Edit("    copy_to: [offsite]\n", "    copy_to: [offsite]\n    suspend: no\n"), "t").Source("docs").suspend);
+}
+
+TEST(ConfigTest, HookErrorsPointAtTheProblem) {
+  const auto with = [](const std::string& hooks) {
+    return ParseError(Edit("    copy_to: [offsite]\n", "    copy_to: [offsite]\n" + hooks));
+  };
+  // Line 25 is the first line after copy_to.
+  EXPECT_EQ(with("    suspend: maybe\n"),
+            "t.yaml:25:14: 'suspend' in source 'docs' must be true or false, got 'maybe'");
+  EXPECT_EQ(with("    hooks:\n      pre:\n        - command: [sync]\n          on_eror: fail\n"),
+            "t.yaml:28:11: unknown key 'on_eror' in pre hook 1 of source 'docs' (did you mean 'on_error'?)");
+  EXPECT_EQ(with("    hooks:\n      pre:\n        - command: [sync]\n          on_error: ignore\n"),
+            "t.yaml:28:21: 'on_error' in pre hook 1 of source 'docs' must be 'fail' or 'continue', got 'ignore'");
+  EXPECT_EQ(with("    hooks:\n      post:\n        - {command: [a]}\n        - {command: [b], timeout: 5x}\n"),
+            "t.yaml:28:35: 'timeout' in post hook 2 of source 'docs': invalid duration '5x': unknown unit (use s, m, "
+            "h, d, w) (expected e.g. 30s, 15m, 6h, 30d, 1w, 1h30m)");
+  EXPECT_EQ(with("    hooks:\n      pre:\n        - timeout: 5s\n"),
+            "t.yaml:27:11: missing required key 'command' in pre hook 1 of source 'docs'");
+  EXPECT_EQ(with("    hooks:\n      pre:\n        - command: []\n"),
+            "t.yaml:27:20: 'command' in pre hook 1 of source 'docs' must not be empty");
+  EXPECT_EQ(with("    hooks:\n      pre:\n        - [sync]\n"),
+            "t.yaml:27:11: expected a mapping (command, timeout, on_error) in pre hook 1 of source 'docs'");
+  EXPECT_EQ(with("    hooks:\n      pre: {command: [sync]}\n"),
+            "t.yaml:26:12: 'pre' in hooks of source 'docs' must be a list of hooks, e.g. [{command: [sync]}]");
+  EXPECT_EQ(with("    hooks:\n      during: []\n"), "t.yaml:26:7: unknown key 'during' in hooks of source 'docs'");
+  EXPECT_EQ(with("    hooks: [sync]\n"), "t.yaml:25:12: 'hooks' in source 'docs' must be a mapping (key: value)");
+}
+
 TEST(ConfigTest, Retention) {
   EXPECT_EQ(ParseError(Edit("keep_last: 3", "keep_last: -2")),
             "t.yaml:23:28: 'keep_last' in retention of source 'docs': invalid count '-2': want 0..1000000, or -1 / "

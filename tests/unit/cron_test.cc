@@ -2,25 +2,17 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <ctime>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "bulwark/base/error.h"
+#include "test_util.h"
 
 namespace bulwark::config {
 namespace {
-
-// UTC instant via the C library (independent of the code under test).
-int64_t Utc(int year, int month, int day, int hour = 0, int minute = 0, int second = 0) {
-  std::tm tm{};
-  tm.tm_year = year - 1900;
-  tm.tm_mon = month - 1;
-  tm.tm_mday = day;
-  tm.tm_hour = hour;
-  tm.tm_min = minute;
-  tm.tm_sec = second;
-  return static_cast<int64_t>(timegm(&tm));
-}
 
 std::string Show(int64_t t) {
   const time_t tt = static_cast<time_t>(t);
@@ -252,6 +244,160 @@ TEST(CronTest, ParseErrors) {
             "the schedule never fires");
   // ... unless OR-ed with a weekday: then any Monday in February.
   EXPECT_TIME(Next("0 0 30 2 mon", Utc(2024, 9, 1)), Utc(2025, 2, 3));
+}
+
+// ---------------------------------------------------------------------------
+// Time zones and daylight saving (rules in cron.h). Expected instants are
+// written in UTC; the zones' changes in 2024:
+//   Europe/Berlin     spring 2024-03-31 01:00Z (02:00 CET -> 03:00 CEST),
+//                     fall   2024-10-27 01:00Z (03:00 CEST -> 02:00 CET)
+//   America/New_York  spring 2024-03-10 07:00Z (02:00 EST -> 03:00 EDT),
+//                     fall   2024-11-03 06:00Z (02:00 EDT -> 01:00 EST)
+
+CronSchedule In(const char* expr, const char* zone) { return CronSchedule::Parse(expr, TimeZone::Load(zone)); }
+
+// The fire times of `s` in (from, to].
+std::vector<int64_t> Fires(const CronSchedule& s, int64_t from, int64_t to) {
+  std::vector<int64_t> out;
+  for (int64_t t = s.Next(from); t <= to; t = s.Next(t)) out.push_back(t);
+  return out;
+}
+
+std::vector<std::string> Shown(const std::vector<int64_t>& times) {
+  std::vector<std::string> out;
+  for (int64_t t : times) out.push_back(Show(t));
+  return out;
+}
+
+std::vector<std::string> Shown(std::initializer_list<int64_t> times) { return Shown(std::vector<int64_t>(times)); }
+
+TEST(CronZoneTest, PlainDaysAreLocalTime) {
+  EXPECT_TIME(In("30 2 * * *", "Europe/Berlin").Next(Utc(2024, 1, 15)), Utc(2024, 1, 15, 1, 30));  // CET
+  EXPECT_TIME(In("30 2 * * *", "Europe/Berlin").Next(Utc(2024, 7, 15)), Utc(2024, 7, 15, 0, 30));  // CEST
+  EXPECT_TIME(In("30 2 * * *", "America/New_York").Next(Utc(2024, 1, 15)), Utc(2024, 1, 15, 7, 30));
+  EXPECT_TIME(In("0 9 * * 1-5", "Asia/Kolkata").Next(Utc(2024, 1, 15)), Utc(2024, 1, 15, 3, 30));  // +05:30
+  // The day of week and month are the local ones: Monday 00:30 in Berlin is
+  // Sunday 23:30 UTC.
+  EXPECT_TIME(In("30 0 * * mon", "Europe/Berlin").Next(Utc(2024, 1, 10)), Utc(2024, 1, 14, 23, 30));
+  EXPECT_TIME(In("@monthly", "America/New_York").Next(Utc(2024, 1, 15)), Utc(2024, 2, 1, 5, 0));
+  // UTC is the default and the same as no zone.
+  EXPECT_TRUE(CronSchedule::Parse("0 2 * * *").zone().is_utc());
+  EXPECT_TIME(In("30 2 * * *", "UTC").Next(Utc(2024, 1, 15)), Utc(2024, 1, 15, 2, 30));
+}
+
+TEST(CronZoneTest, BerlinSpringForwardGapRunsOnceAtTheEndOfTheGap) {
+  const auto s = In("30 2 * * *", "Europe/Berlin");
+  // 02:30 does not exist on 2024-03-31: the run is at 03:00 CEST = 01:00Z,
+  // once; the days around it are ordinary.
+  EXPECT_EQ(Shown(Fires(s, Utc(2024, 3, 29, 12), Utc(2024, 4, 2, 12))),
+            Shown({Utc(2024, 3, 30, 1, 30), Utc(2024, 3, 31, 1, 0), Utc(2024, 4, 1, 0, 30), Utc(2024, 4, 2, 0, 30)}));
+  EXPECT_TRUE(s.Matches(Utc(2024, 3, 31, 1, 0)));
+  EXPECT_FALSE(s.Matches(Utc(2024, 3, 31, 1, 30)));  // 03:30 CEST (Go's and restic's reading of 02:30)
+  // Several skipped times and the regular 03:00 fall on one instant: one run.
+  EXPECT_EQ(Shown(Fires(In("*/15 2,3 * * *", "Europe/Berlin"), Utc(2024, 3, 30, 23), Utc(2024, 3, 31, 2))),
+            Shown({Utc(2024, 3, 31, 1, 0), Utc(2024, 3, 31, 1, 15), Utc(2024, 3, 31, 1, 30), Utc(2024, 3, 31, 1, 45)}));
+}
+
+TEST(CronZoneTest, BerlinFallBackRepeatRunsOnceAtTheFirstOccurrence) {
+  const auto s = In("30 2 * * *", "Europe/Berlin");
+  // 02:30 happens twice on 2024-10-27: at 00:30Z (CEST) and 01:30Z (CET).
+  // Only the first runs.
+  EXPECT_EQ(Shown(Fires(s, Utc(2024, 10, 25, 12), Utc(2024, 10, 28, 12))),
+            Shown({Utc(2024, 10, 26, 0, 30), Utc(2024, 10, 27, 0, 30), Utc(2024, 10, 28, 1, 30)}));
+  EXPECT_TRUE(s.Matches(Utc(2024, 10, 27, 0, 30)));
+  EXPECT_FALSE(s.Matches(Utc(2024, 10, 27, 1, 30)));
+  // Asked from inside the repeated hour (02:10 CET, the second pass), the
+  // next run is the next day's: 02:30 already ran in the first pass.
+  EXPECT_TIME(s.Next(Utc(2024, 10, 27, 1, 10)), Utc(2024, 10, 28, 1, 30));
+  // From inside the first pass, the first occurrence is still ahead.
+  EXPECT_TIME(s.Next(Utc(2024, 10, 27, 0, 10)), Utc(2024, 10, 27, 0, 30));
+}
+
+TEST(CronZoneTest, BerlinHourly) {
+  const auto s = In("0 * * * *", "Europe/Berlin");
+  // Spring: 01:00 CET, then 02:00 (skipped) and 03:00 CEST are one instant.
+  EXPECT_EQ(Shown(Fires(s, Utc(2024, 3, 30, 22, 30), Utc(2024, 3, 31, 2, 0))),
+            Shown({Utc(2024, 3, 30, 23), Utc(2024, 3, 31, 0), Utc(2024, 3, 31, 1), Utc(2024, 3, 31, 2)}));
+  // Fall: 02:00 CEST (00:00Z), then 02:00 CET (01:00Z) is the repeat and
+  // does not run, then 03:00 CET (02:00Z).
+  EXPECT_EQ(Shown(Fires(s, Utc(2024, 10, 26, 22, 30), Utc(2024, 10, 27, 3, 0))),
+            Shown({Utc(2024, 10, 26, 23), Utc(2024, 10, 27, 0), Utc(2024, 10, 27, 2), Utc(2024, 10, 27, 3)}));
+}
+
+TEST(CronZoneTest, NewYorkSpringForwardAndFallBack) {
+  // 02:30 is skipped on 2024-03-10: 03:00 EDT = 07:00Z.
+  const auto at_230 = In("30 2 * * *", "America/New_York");
+  EXPECT_EQ(Shown(Fires(at_230, Utc(2024, 3, 9, 0), Utc(2024, 3, 11, 12))),
+            Shown({Utc(2024, 3, 9, 7, 30), Utc(2024, 3, 10, 7, 0), Utc(2024, 3, 11, 6, 30)}));
+  // 02:30 is not repeated in New York (01:00-01:59 is): one run on
+  // 2024-11-03, in EST.
+  EXPECT_EQ(Shown(Fires(at_230, Utc(2024, 11, 2, 12), Utc(2024, 11, 4, 12))),
+            Shown({Utc(2024, 11, 3, 7, 30), Utc(2024, 11, 4, 7, 30)}));
+  // 01:30 is repeated: 05:30Z (EDT) runs, 06:30Z (EST) does not.
+  const auto at_130 = In("30 1 * * *", "America/New_York");
+  EXPECT_EQ(Shown(Fires(at_130, Utc(2024, 11, 2, 12), Utc(2024, 11, 4, 12))),
+            Shown({Utc(2024, 11, 3, 5, 30), Utc(2024, 11, 4, 6, 30)}));
+  // Hourly across both changes.
+  const auto hourly = In("0 * * * *", "America/New_York");
+  EXPECT_EQ(Shown(Fires(hourly, Utc(2024, 3, 10, 5, 30), Utc(2024, 3, 10, 8, 0))),
+            Shown({Utc(2024, 3, 10, 6), Utc(2024, 3, 10, 7), Utc(2024, 3, 10, 8)}));
+  EXPECT_EQ(Shown(Fires(hourly, Utc(2024, 11, 3, 3, 30), Utc(2024, 11, 3, 8, 0))),
+            Shown({Utc(2024, 11, 3, 4), Utc(2024, 11, 3, 5), Utc(2024, 11, 3, 7), Utc(2024, 11, 3, 8)}));
+}
+
+TEST(CronZoneTest, EveryIsEpochAlignedUtcInAnyZone) {
+  const auto s = In("@every 6h", "Europe/Berlin");
+  EXPECT_EQ(Shown(Fires(s, Utc(2024, 3, 30, 20), Utc(2024, 3, 31, 12))),
+            Shown({Utc(2024, 3, 31, 0), Utc(2024, 3, 31, 6), Utc(2024, 3, 31, 12)}));
+  EXPECT_EQ(Shown(Fires(s, Utc(2024, 10, 26, 20), Utc(2024, 10, 27, 12))),
+            Shown({Utc(2024, 10, 27, 0), Utc(2024, 10, 27, 6), Utc(2024, 10, 27, 12)}));
+  const auto hourly = In("@every 1h", "America/New_York");
+  EXPECT_EQ(Fires(hourly, Utc(2024, 11, 3, 4), Utc(2024, 11, 3, 8)).size(), 4u) << "the repeated hour runs too";
+}
+
+// Sets TZ for the C library while it lives: localtime_r is then an oracle
+// that shares no code with the library under test.
+class ScopedTz {
+ public:
+  explicit ScopedTz(const char* zone) {
+    ::setenv("TZ", zone, 1);
+    ::tzset();
+  }
+  ~ScopedTz() {
+    ::unsetenv("TZ");
+    ::tzset();
+  }
+  std::tm Local(int64_t t) const {
+    const time_t tt = static_cast<time_t>(t);
+    std::tm tm{};
+    localtime_r(&tt, &tm);
+    return tm;
+  }
+};
+
+TEST(CronZoneTest, AYearOfHalfHoursRunsEveryLocalTimeOnce) {
+  for (const char* zone : {"Europe/Berlin", "America/New_York"}) {
+    const auto s = In("*/30 * * * *", zone);
+    std::set<std::string> locals;
+    int64_t prev = 0;
+    size_t in_2024 = 0;
+    const ScopedTz tz(zone);
+    for (int64_t t : Fires(s, Utc(2023, 12, 31), Utc(2025, 1, 1, 12))) {
+      const std::tm tm = tz.Local(t);
+      in_2024 += tm.tm_year + 1900 == 2024;
+      EXPECT_GT(t, prev);
+      prev = t;
+      EXPECT_TRUE(tm.tm_min == 0 || tm.tm_min == 30) << zone << " " << Show(t);
+      char buf[32];
+      std::strftime(buf, sizeof buf, "%F %R", &tm);
+      EXPECT_TRUE(locals.insert(buf).second) << zone << ": local time " << buf << " ran twice";
+      EXPECT_TRUE(s.Matches(t)) << zone << " " << Show(t);
+    }
+    // 2024 has 366 * 48 half hours of local time; the spring gap removes
+    // two (02:00 and 02:30, which run as the 03:00 run); the fall repeat
+    // adds none (each repeated local time runs once).
+    EXPECT_EQ(in_2024, 366u * 48 - 2) << zone;
+  }
 }
 
 }  // namespace

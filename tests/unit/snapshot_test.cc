@@ -19,18 +19,6 @@ using nlohmann::json;
 
 Bytes B(std::string_view s) { return Bytes(s.begin(), s.end()); }
 
-// Seconds since the epoch for a UTC calendar time, via the C library.
-int64_t Utc(int y, int mo, int d, int h = 0, int mi = 0, int s = 0) {
-  std::tm tm{};
-  tm.tm_year = y - 1900;
-  tm.tm_mon = mo - 1;
-  tm.tm_mday = d;
-  tm.tm_hour = h;
-  tm.tm_min = mi;
-  tm.tm_sec = s;
-  return static_cast<int64_t>(timegm(&tm));
-}
-
 constexpr int64_t kNs = 1000000000;
 
 Snapshot Full() {

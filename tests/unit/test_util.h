@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <stdexcept>
 #include <string>
@@ -81,6 +82,19 @@ class RestrictedBackend : public storage::ForwardingBackend {
   std::atomic<int> deletes_left_;
   std::atomic<int> denied_{0};
 };
+
+// Seconds since the Unix epoch of a UTC calendar time, via the C library's
+// timegm (an oracle independent of bulwark's calendar code).
+inline int64_t Utc(int year, int month, int day, int hour = 0, int minute = 0, int second = 0) {
+  std::tm tm{};
+  tm.tm_year = year - 1900;
+  tm.tm_mon = month - 1;
+  tm.tm_mday = day;
+  tm.tm_hour = hour;
+  tm.tm_min = minute;
+  tm.tm_sec = second;
+  return static_cast<int64_t>(timegm(&tm));
+}
 
 // A temporary directory, removed with everything in it at destruction.
 class TempDir {

@@ -1,14 +1,11 @@
 #include "bulwark/base/civil_time.h"
 
-#include <sys/stat.h>
+#include <date/tz.h>
 
 #include <cctype>
-#include <cstdlib>
-#include <ctime>
-#include <fstream>
+#include <chrono>
+#include <cstdio>
 #include <limits>
-#include <mutex>
-#include <optional>
 
 #include "bulwark/base/error.h"
 
@@ -58,16 +55,6 @@ CivilTime UtcCivil(int64_t s) {
 // The local-time fields read as if they were UTC.
 int64_t UtcFromCivil(int64_t year, int64_t month, int64_t day, int64_t hour, int64_t minute, int64_t second) {
   return DaysFromCivil(year, month, day) * kSecondsPerDay + hour * 3600 + minute * 60 + second;
-}
-
-std::mutex& TzMutex() {
-  static std::mutex mu;
-  return mu;
-}
-
-std::string ZoneDir() {
-  const char* dir = std::getenv("TZDIR");
-  return dir && *dir ? dir : "/usr/share/zoneinfo";
 }
 
 bool IsUtcName(std::string_view n) { return n == "UTC" || n == "Z" || n == "Etc/UTC" || n == "utc"; }
@@ -120,33 +107,19 @@ TimeZone TimeZone::Load(std::string_view name) {
   if (!PlausibleZoneName(name))
     throw Error(ErrorCode::kInvalidArgument,
                 "unknown time zone " + shown + " (use a tz database name such as Europe/Berlin, or UTC)");
-  const std::string file = ZoneDir() + "/" + std::string(name);
-  struct stat st;
-  char magic[4] = {};
-  std::ifstream in;
-  if (::stat(file.c_str(), &st) == 0 && S_ISREG(st.st_mode)) in.open(file, std::ios::binary);
-  if (!in || !in.read(magic, 4) || std::string_view(magic, 4) != "TZif")
-    throw Error(ErrorCode::kInvalidArgument, "unknown time zone " + shown + " (no such zone in " + ZoneDir() +
+  try {
+    tz.zone_ = date::locate_zone(name);
+  } catch (const std::exception& e) {  // std::runtime_error: not in the database (or no database)
+    throw Error(ErrorCode::kInvalidArgument, "unknown time zone " + shown + " (" + e.what() +
                                                  "; use a tz database name such as Europe/Berlin, or UTC)");
+  }
   tz.name_ = std::string(name);
-  tz.utc_ = false;
   return tz;
 }
 
 int64_t TimeZone::OffsetAt(int64_t unix_seconds) const {
-  if (utc_) return 0;
-  std::lock_guard<std::mutex> lock(TzMutex());
-  std::optional<std::string> saved;
-  if (const char* old = std::getenv("TZ")) saved = old;
-  ::setenv("TZ", name_.c_str(), 1);
-  ::tzset();
-  const time_t t = static_cast<time_t>(unix_seconds);
-  struct tm tm;
-  const bool ok = ::localtime_r(&t, &tm) != nullptr;
-  if (saved) ::setenv("TZ", saved->c_str(), 1);
-  else ::unsetenv("TZ");
-  ::tzset();
-  return ok ? tm.tm_gmtoff : 0;
+  if (zone_ == nullptr) return 0;
+  return zone_->get_info(date::sys_seconds(std::chrono::seconds(unix_seconds))).offset.count();
 }
 
 CivilTime TimeZone::ToCivil(int64_t unix_seconds) const { return UtcCivil(unix_seconds + OffsetAt(unix_seconds)); }
@@ -154,10 +127,49 @@ CivilTime TimeZone::ToCivil(int64_t unix_seconds) const { return UtcCivil(unix_s
 int64_t TimeZone::FromCivil(int64_t year, int64_t month, int64_t day, int64_t hour, int64_t minute,
                             int64_t second) const {
   const int64_t local = UtcFromCivil(year, month, day, hour, minute, second);
-  if (utc_) return local;
+  if (zone_ == nullptr) return local;
   const int64_t first = OffsetAt(local);
   const int64_t second_offset = OffsetAt(local - first);
   return local - (second_offset == first ? first : second_offset);
+}
+
+TimeZone::LocalMapping TimeZone::MapLocal(int64_t local_seconds) const {
+  LocalMapping m;
+  if (zone_ == nullptr) {
+    m.earliest = m.latest = local_seconds;
+    return m;
+  }
+  const date::local_info info = zone_->get_info(date::local_seconds(std::chrono::seconds(local_seconds)));
+  switch (info.result) {
+    case date::local_info::unique:
+      m.earliest = m.latest = local_seconds - info.first.offset.count();
+      break;
+    case date::local_info::nonexistent:
+      // `first` is the period before the gap; it ends where the gap ends.
+      m.kind = LocalMapping::Kind::kSkipped;
+      m.earliest = m.latest = info.first.end.time_since_epoch().count();
+      break;
+    case date::local_info::ambiguous:
+      m.kind = LocalMapping::Kind::kRepeated;
+      m.earliest = local_seconds - info.first.offset.count();
+      m.latest = local_seconds - info.second.offset.count();
+      break;
+  }
+  return m;
+}
+
+std::string TimeZone::FormatRfc3339(int64_t unix_seconds) const {
+  const int64_t offset = OffsetAt(unix_seconds);
+  const CivilTime c = UtcCivil(unix_seconds + offset);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04lld-%02d-%02dT%02d:%02d:%02d", static_cast<long long>(c.year), c.month, c.day,
+                c.hour, c.minute, c.second);
+  std::string out = buf;
+  if (zone_ == nullptr) return out + "Z";
+  const int64_t a = offset < 0 ? -offset : offset;
+  std::snprintf(buf, sizeof buf, "%c%02lld:%02lld", offset < 0 ? '-' : '+', static_cast<long long>(a / 3600),
+                static_cast<long long>(a / 60 % 60));
+  return out + buf;
 }
 
 CalendarDuration CalendarDuration::Parse(std::string_view s) {

@@ -11,6 +11,10 @@
 #include <string>
 #include <string_view>
 
+namespace date {
+class time_zone;
+}
+
 namespace bulwark {
 
 // Calendar fields of one instant in one time zone.
@@ -36,15 +40,19 @@ int64_t DaysFromCivil(int64_t year, int64_t month, int64_t day);
 int64_t IsoYearWeek(int64_t year, int month, int day);
 
 // A time zone: UTC, or a zone of the system's IANA time zone database
-// (/usr/share/zoneinfo, or $TZDIR), with its daylight saving rules.
+// (/usr/share/zoneinfo, TZif files, RFC 8536), with its daylight saving rules.
 //
-// Thread-safety: UTC conversions are pure arithmetic and thread-safe. glibc
-// has no API that converts in a zone other than the process's, and GCC 12's
-// libstdc++ lacks std::chrono::tzdb, so conversions in a named zone set the
-// TZ environment variable, call tzset and localtime_r, and restore TZ, all
-// under one process-wide mutex. They are safe against each other, but another
-// thread calling getenv("TZ"), setenv, localtime or mktime at the same moment
-// may see the temporary TZ. bulwark converts on one thread.
+// Zone rules come from Howard Hinnant's date/tz library (Debian's
+// libhowardhinnant-date-dev, built with USE_OS_TZDB: it reads the system's
+// zoneinfo files; GCC 12's libstdc++ lacks std::chrono::tzdb, whose API it
+// is). That build uses the transitions listed in the files and not their
+// POSIX-TZ footer, and Debian's files list transitions up to 2037: later
+// instants get the zone's last listed offset (standard time). $TZDIR is not
+// consulted.
+//
+// Thread-safety: a TimeZone is an immutable value (a name and a pointer into
+// the process-wide, immutable zone database); all members are safe to call
+// concurrently. The first Load of a process reads the database's zone list.
 class TimeZone {
  public:
   TimeZone() = default;  // UTC
@@ -54,7 +62,7 @@ class TimeZone {
   static TimeZone Load(std::string_view name);
 
   const std::string& name() const { return name_; }  // "UTC" for UTC
-  bool is_utc() const { return utc_; }
+  bool is_utc() const { return zone_ == nullptr; }
 
   // Seconds east of UTC in effect at `unix_seconds` (+3600 for CET).
   int64_t OffsetAt(int64_t unix_seconds) const;
@@ -67,9 +75,31 @@ class TimeZone {
   // the result is used (a skipped 02:30 in Berlin becomes 03:30 CEST).
   int64_t FromCivil(int64_t year, int64_t month, int64_t day, int64_t hour, int64_t minute, int64_t second) const;
 
+  // How one local wall-clock time maps to instants. `local_seconds` is the
+  // local calendar time written as if it were UTC (DaysFromCivil * 86400 +
+  // time of day), e.g. 2024-03-31 02:30 -> 1711852200.
+  struct LocalMapping {
+    enum class Kind {
+      kUnique,    // exists once: earliest == latest, the instant
+      kSkipped,   // in a gap (spring forward): earliest == latest == the
+                  // instant the gap ends, i.e. the first instant after it
+                  // (Berlin 2024-03-31 02:30 -> 01:00:00Z = 03:00 CEST)
+      kRepeated,  // in an overlap (fall back): earliest = first occurrence
+                  // (daylight time), latest = second (standard time)
+    };
+    Kind kind = Kind::kUnique;
+    int64_t earliest = 0;  // seconds since the Unix epoch (UTC)
+    int64_t latest = 0;
+  };
+  LocalMapping MapLocal(int64_t local_seconds) const;
+
+  // RFC 3339 with this zone's offset in effect at `unix_seconds`:
+  // "2024-03-31T03:00:00+02:00"; "...Z" in UTC.
+  std::string FormatRfc3339(int64_t unix_seconds) const;
+
  private:
   std::string name_ = "UTC";
-  bool utc_ = true;
+  const date::time_zone* zone_ = nullptr;  // owned by the database; null = UTC
 };
 
 // A calendar duration, the unit of keep_within* and --ttl: years, months,

@@ -97,4 +97,22 @@ void FsyncDir(const std::string& dir) {
   if (::fsync(fd) != 0 && errno != EINVAL) throw ErrnoError("syncing directory", dir);
 }
 
+void WriteFileAtomic(const std::string& path, ByteSpan data) {
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  std::string tmp = path + ".tmp.XXXXXX";
+  const int fd = ::mkostemp(tmp.data(), O_CLOEXEC);
+  if (fd < 0) throw ErrnoError("creating a temporary file for", path);
+  try {
+    Fd guard(fd);
+    WriteAll(fd, data, tmp);
+    if (::fsync(fd) != 0) throw ErrnoError("syncing", tmp);
+    if (::rename(tmp.c_str(), path.c_str()) != 0) throw ErrnoError("renaming into place", path);
+  } catch (...) {
+    ::unlink(tmp.c_str());
+    throw;
+  }
+  FsyncDir(dir);
+}
+
 }  // namespace bulwark::sys

@@ -33,5 +33,10 @@ void WriteAll(int fd, ByteSpan data, const std::string& path);
 // fsync of a directory, so that renames and creations in it are durable;
 // throws ErrnoError naming it (EINVAL, a file system that cannot, is ignored).
 void FsyncDir(const std::string& dir);
+// Replaces the file `path` with `data` atomically and durably: a temp file
+// beside it (mode 0600), write, fsync, rename over `path`, fsync of the
+// directory. A crash leaves the old or the new content, never a mix (a
+// leftover "<path>.tmp.XXXXXX" at worst). Throws ErrnoError naming the file.
+void WriteFileAtomic(const std::string& path, ByteSpan data);
 
 }  // namespace bulwark::sys

@@ -130,8 +130,9 @@ const std::vector<KindInfo>& Kinds() {
   return kKinds;
 }
 
-const std::vector<std::string_view> kCommonSourceKeys = {"kind",     "tags",     "host",      "repository", "chunker",
-                                                         "schedule", "timezone", "retention", "ttl",        "copy_to"};
+const std::vector<std::string_view> kCommonSourceKeys = {"kind",    "tags",      "host",     "repository",
+                                                         "chunker", "schedule",  "timezone", "suspend",
+                                                         "hooks",   "retention", "ttl",      "copy_to"};
 
 // ---------------------------------------------------------------------------
 // YAML walking with positioned errors.
@@ -227,6 +228,15 @@ class Parser {
   // A calendar duration (y, m = months, w, d, h).
   CalendarDuration Calendar(const Entry& e) const {
     return Parsed(e, [](const std::string& s) { return CalendarDuration::Parse(s); });
+  }
+
+  // A command's argv: a non-empty list of strings whose first (the program)
+  // is not empty; other arguments may be empty.
+  std::vector<std::string> Argv(const Entry& e) const {
+    std::vector<std::string> argv = StringList(e, /*allow_empty_elements=*/true);
+    if (argv.empty()) Fail(e.value.Mark(), e.what + " must not be empty");
+    if (argv[0].empty()) Fail(e.value.Mark(), e.what + ": the program name must not be empty");
+    return argv;
   }
 
   // A list of strings. Returns the elements and (via `marks`) their positions.
@@ -459,6 +469,46 @@ Retention ParseRetention(const Parser& p, const Entry& entry, const std::string&
   return r;
 }
 
+// One list of `hooks:` ("pre" or "post"): a list of {command, timeout,
+// on_error} mappings.
+std::vector<Hook> ParseHookList(const Parser& p, const Entry& entry, const std::string& source) {
+  if (entry.value.IsNull()) p.Fail(entry.key.Mark(), entry.what + " has no value (use [] for none)");
+  if (!entry.value.IsSequence())
+    p.Fail(entry.value.Mark(), entry.what + " must be a list of hooks, e.g. [{command: [sync]}]");
+  std::vector<Hook> out;
+  for (const YAML::Node& item : entry.value) {
+    const std::string where =
+        "in " + entry.name + " hook " + std::to_string(out.size() + 1) + " of source '" + source + "'";
+    if (!item.IsMap()) p.Fail(item.Mark(), "expected a mapping (command, timeout, on_error) " + where);
+    Fields f(p, item, item.Mark(), where);
+    f.CheckKeys({"command", "timeout", "on_error"});
+    Hook h;
+    h.command = p.Argv(f.Require("command"));
+    if (const Entry* e = f.Find("timeout")) h.timeout_seconds = p.Duration(*e);
+    if (const Entry* e = f.Find("on_error")) {
+      const std::string v = p.NonEmptyString(*e);
+      if (v == "fail")
+        h.on_error = Hook::OnError::kFail;
+      else if (v == "continue")
+        h.on_error = Hook::OnError::kContinue;
+      else
+        p.Fail(e->ValueMark(), e->what + " must be 'fail' or 'continue', got " + Quote(v) +
+                                   Suggest(v, std::vector<std::string>{"fail", "continue"}));
+    }
+    out.push_back(std::move(h));
+  }
+  return out;
+}
+
+Hooks ParseHooks(const Parser& p, const Entry& entry, const std::string& source) {
+  auto f = MapOf(p, entry, "in hooks of source '" + source + "'", /*null_is_empty=*/false);
+  f->CheckKeys({"pre", "post"});
+  Hooks h;
+  if (const Entry* e = f->Find("pre")) h.pre = ParseHookList(p, *e, source);
+  if (const Entry* e = f->Find("post")) h.post = ParseHookList(p, *e, source);
+  return h;
+}
+
 // Checks that `name` (at `mark`) names a repository of `c`.
 void CheckRepositoryRef(const Parser& p, const Config& c, const std::string& name, const YAML::Mark& mark,
                         const std::string& what) {
@@ -526,10 +576,7 @@ SourceConfig ParseSource(const Parser& p, const Config& c, const Entry& entry) {
       break;
     }
     case SourceKind::kCommand: {
-      const Entry& ce = f->Require("command");
-      s.command = p.StringList(ce, /*allow_empty_elements=*/true);
-      if (s.command.empty()) p.Fail(ce.value.Mark(), ce.what + " must not be empty");
-      if (s.command[0].empty()) p.Fail(ce.value.Mark(), ce.what + ": the program name must not be empty");
+      s.command = p.Argv(f->Require("command"));
       s.stdin_name = s.name + ".stream";
       if (const Entry* e = f->Find("stdin_name")) {
         s.stdin_name = p.NonEmptyString(*e);
@@ -595,15 +642,21 @@ SourceConfig ParseSource(const Parser& p, const Config& c, const Entry& entry) {
   }
 
   if (const Entry* e = f->Find("chunker")) s.chunker = ParseChunker(p, *e, s.name);
+  TimeZone zone;
+  if (const Entry* e = f->Find("timezone")) {
+    s.timezone = p.NonEmptyString(*e);
+    zone = p.Parsed(*e, [](const std::string& name) { return TimeZone::Load(name); });
+  }
   if (const Entry* e = f->Find("schedule")) {
     s.schedule = p.NonEmptyString(*e);
     try {
-      CronSchedule::Parse(s.schedule);
+      CronSchedule::Parse(s.schedule, zone);
     } catch (const Error& err) {
       p.Fail(e->ValueMark(), "invalid schedule " + where + ": " + err.what());
     }
   }
-  if (const Entry* e = f->Find("timezone")) s.timezone = p.NonEmptyString(*e);
+  if (const Entry* e = f->Find("suspend")) s.suspend = p.Bool(*e);
+  if (const Entry* e = f->Find("hooks")) s.hooks = ParseHooks(p, *e, s.name);
   if (const Entry* e = f->Find("retention")) s.retention = ParseRetention(p, *e, s.name);
   if (const Entry* e = f->Find("ttl")) {
     s.ttl = p.Calendar(*e);
@@ -706,6 +759,17 @@ std::string_view SourceKindName(SourceKind kind) {
       return "postgres";
   }
   return "unknown";
+}
+
+std::string_view OnErrorName(Hook::OnError on_error) {
+  return on_error == Hook::OnError::kContinue ? "continue" : "fail";
+}
+
+TimeZone SourceConfig::Zone() const { return timezone.empty() ? TimeZone() : TimeZone::Load(timezone); }
+
+std::optional<CronSchedule> SourceConfig::ParsedSchedule() const {
+  if (schedule.empty()) return std::nullopt;
+  return CronSchedule::Parse(schedule, Zone());
 }
 
 bool Retention::empty() const {

@@ -50,16 +50,40 @@
 //                                       # default_repository, or to the only
 //                                       # repository if there is exactly one
 //       chunker: {min: 512KiB, avg: 1MiB, max: 8MiB}  # optional, see below
-//       schedule: "0 2 * * *"           # optional, see cron.h
-//       timezone: UTC                   # optional non-empty string; forget
-//                                       # --source buckets snapshots in this
-//                                       # zone (checked there); schedules are
-//                                       # evaluated in UTC
+//       schedule: "0 2 * * *"           # optional, see cron.h: 5-field cron,
+//                                       # @daily, @hourly, "@every 6h"
+//       timezone: Europe/Berlin         # optional IANA zone name (or UTC),
+//                                       # checked to exist: the schedule's
+//                                       # fields are evaluated in it (DST
+//                                       # rules in cron.h; @every stays UTC)
+//                                       # and forget --source buckets
+//                                       # snapshots in it; default UTC
+//       suspend: false                  # optional bool: true = the agent
+//                                       # never starts scheduled jobs of
+//                                       # this source (bulwark/agent/scheduler.h)
+//       hooks:                          # optional; commands the agent runs
+//         pre:                          #   around each job of the source
+//           - command: [fsfreeze, -f, /data]  # required, non-empty argv (no
+//                                       #   shell; argv[0] found on PATH)
+//             timeout: 30s              # optional duration, default 10m,
+//                                       #   0 = none; killed after it
+//             on_error: fail            # optional: fail (default) | continue
+//         post:
+//           - command: [fsfreeze, -u, /data]
+//             on_error: continue
 //       retention: {keep_last: 3, keep_daily: 7, keep_within: 30d}  # see below
 //       ttl: 90d                        # optional calendar duration: backups
 //                                       # of this source expire after it
 //       copy_to: [offsite]              # optional; repositories, unique, not
 //                                       # the source's own repository
+//
+// Hooks (run by the agent, in list order): `pre` hooks before the job; a
+// pre hook that fails (non-zero exit, signal, timeout) with on_error: fail
+// stops the job before the backup, which is then a failed run; with
+// continue, the failure is logged and the next hook / the backup runs.
+// `post` hooks always run after the job, whatever its result (so a freeze is
+// undone even after a failed backup); a failing post hook with on_error:
+// fail makes the run failed. `pre:` and `post:` may be empty lists.
 //
 // Names of repositories and sources: 1..64 characters of [A-Za-z0-9._-],
 // starting with a letter or digit.
@@ -101,6 +125,7 @@
 #include <vector>
 
 #include "bulwark/base/civil_time.h"
+#include "bulwark/config/cron.h"
 #include "bulwark/storage/s3/settings.h"
 
 namespace bulwark::config {
@@ -165,6 +190,26 @@ struct RepositoryConfig {
 
 enum class SourceKind { kFs, kCommand, kPostgres };
 
+// One hook command of `hooks:` (semantics in the file-shape comment above).
+struct Hook {
+  enum class OnError { kFail, kContinue };
+  static constexpr int64_t kDefaultTimeoutSeconds = 600;
+  std::vector<std::string> command;                  // argv, non-empty, argv[0] non-empty
+  int64_t timeout_seconds = kDefaultTimeoutSeconds;  // 0 = no timeout
+  OnError on_error = OnError::kFail;
+  bool operator==(const Hook&) const = default;
+};
+
+struct Hooks {
+  std::vector<Hook> pre;   // before the job, in order
+  std::vector<Hook> post;  // after the job, in order, whatever its result
+  bool empty() const { return pre.empty() && post.empty(); }
+  bool operator==(const Hooks&) const = default;
+};
+
+// "fail", "continue".
+std::string_view OnErrorName(Hook::OnError on_error);
+
 // PostgreSQL backup mode: pg_dump (logical) or base backup + WAL (physical).
 enum class PgMode { kLogical, kPhysical };
 
@@ -208,14 +253,24 @@ struct SourceConfig {
 
   // Any kind.
   std::vector<std::string> tags;
-  std::string host;                     // empty = the machine's host name
-  std::string repository;               // always resolved to a defined repository name
-  std::string schedule;                 // cron expression as written (validated), or empty
-  std::string timezone;                 // as written, or empty
+  std::string host;        // empty = the machine's host name
+  std::string repository;  // always resolved to a defined repository name
+  std::string schedule;    // cron expression as written (validated), or empty
+  std::string timezone;    // as written (a zone that exists), or empty = UTC
+  bool suspend = false;    // true: scheduled jobs never start
+  Hooks hooks;
   std::optional<ChunkerSizes> chunker;  // unset = repository default
   Retention retention;
   std::optional<CalendarDuration> ttl;  // backups expire this long after their time
   std::vector<std::string> copy_to;     // repository names
+
+  // The schedule in the source's time zone, or nullopt when there is none.
+  // Does not throw for a SourceConfig that Parse returned (it validated
+  // both); otherwise throws Error(kInvalidArgument) as CronSchedule::Parse
+  // and TimeZone::Load do.
+  std::optional<CronSchedule> ParsedSchedule() const;
+  // The source's time zone (UTC when `timezone` is empty); throws as above.
+  TimeZone Zone() const;
 };
 
 struct Config {

@@ -191,7 +191,7 @@ std::vector<std::string_view> SplitFields(std::string_view s) {
 
 }  // namespace
 
-CronSchedule CronSchedule::Parse(std::string_view expr_in) {
+CronSchedule CronSchedule::Parse(std::string_view expr_in, const TimeZone& zone) {
   std::string_view expr = Trim(expr_in);
   Parser p(expr);
   if (expr.empty()) p.Fail("empty");
@@ -201,6 +201,7 @@ CronSchedule CronSchedule::Parse(std::string_view expr_in) {
 
   CronSchedule s;
   s.expr_ = std::string(expr);
+  s.zone_ = zone;
   std::string fields_text;
   if (expr[0] == '@') {
     std::vector<std::string_view> words = SplitFields(expr);
@@ -263,9 +264,7 @@ CronSchedule CronSchedule::Parse(std::string_view expr_in) {
   return s;
 }
 
-bool CronSchedule::Matches(int64_t t) const {
-  if (t < kMinTime || t > kMaxTime) return false;
-  if (every_seconds_ > 0) return t % every_seconds_ == 0;
+bool CronSchedule::MatchesLocal(int64_t t) const {
   if (t % 60 != 0) return false;
   const int64_t days = t / kSecondsPerDay;
   const int64_t secs = t % kSecondsPerDay;
@@ -274,6 +273,21 @@ bool CronSchedule::Matches(int64_t t) const {
   const bool dom = days_of_month_[c.day];
   const bool dow = days_of_week_[WeekdayFromDays(days)];
   return (dom_star_ || dow_star_) ? (dom && dow) : (dom || dow);
+}
+
+bool CronSchedule::Matches(int64_t t) const {
+  if (t < kMinTime || t > kMaxTime) return false;
+  if (every_seconds_ > 0) return t % every_seconds_ == 0;
+  if (zone_.is_utc()) return MatchesLocal(t);
+  if (t == kMinTime) {
+    const int64_t local = t + zone_.OffsetAt(t);
+    return local >= 0 && MatchesLocal(local);
+  }
+  try {
+    return Next(t - 1) == t;
+  } catch (const Error&) {
+    return false;  // no fire time before the end of the range
+  }
 }
 
 int64_t CronSchedule::Next(int64_t after) const {
@@ -289,8 +303,37 @@ int64_t CronSchedule::Next(int64_t after) const {
     if (q > kMaxTime / every_seconds_) throw out_of_range();
     return q * every_seconds_;
   }
+  const int64_t first_minute = (after / 60 + 1) * 60;
+  if (zone_.is_utc()) {
+    if (first_minute > kMaxTime) throw out_of_range();
+    return NextLocal(first_minute);
+  }
+  // Walk the matching local times after the local time of `after` and map
+  // each to an instant (see the header for the DST rules). Local times never
+  // go backwards except in a fall-back overlap, whose times fire only at
+  // their first occurrence; so a local time at or before `after`'s cannot
+  // map to a new fire time after `after`, and the walk starts after it. A
+  // candidate may map to an instant at or before `after` (the first
+  // occurrence already passed, or the end of a gap already reached): skip it.
+  int64_t local = after + zone_.OffsetAt(after);
+  local = local < 0 ? 0 : (local / 60 + 1) * 60;
+  // Bounded: at most the minutes of one overlap or gap are skipped.
+  for (int steps = 0; steps < 100'000; ++steps) {
+    if (local > kMaxTime) throw out_of_range();
+    const int64_t candidate = NextLocal(local);
+    const int64_t t = zone_.MapLocal(candidate).earliest;
+    if (t > kMaxTime) throw out_of_range();
+    if (t > after) return t;
+    local = candidate + 60;
+  }
+  throw Error(ErrorCode::kInternal, "cron: no fire time found for '" + expr_ + "' in " + zone_.name());
+}
 
-  int64_t t = (after / 60 + 1) * 60;
+int64_t CronSchedule::NextLocal(int64_t t) const {
+  const auto out_of_range = [&]() {
+    return Error(ErrorCode::kInvalidArgument, "cron: no fire time of '" + expr_ + "' before the year 10000");
+  };
+  t = (t + 59) / 60 * 60;
   // Each step moves to the next candidate month, day, hour or minute; the
   // rarest feasible schedule (Feb 29 on a given weekday) needs a few thousand.
   for (int steps = 0; steps < 10'000'000; ++steps) {

@@ -25,17 +25,42 @@
 // restricted (their field text does not start with '*'), a day matches when
 // EITHER matches; otherwise both must match ("*/2" counts as unrestricted).
 //
-// Time zones: schedules are evaluated in UTC only for now; the `timezone:`
-// config key is stored but not applied.
+// Time zones: a field-based schedule (and the @yearly..@hourly macros) is
+// evaluated in the schedule's TimeZone (UTC unless one is given; config
+// key `timezone:`), the way cron reads a crontab in the machine's local time
+// and as CRON_TZ= does in cronie. "@every" is always epoch-aligned in UTC (it
+// is a fixed interval of elapsed time, not a wall-clock pattern). Daylight
+// saving changes, with every local time matched against the fields:
+//   * Spring forward (a gap: Europe/Berlin 2024-03-31 02:00-02:59 does not
+//     exist): a matching local time inside the gap fires ONCE at the first
+//     instant after the gap (03:00 CEST = 01:00Z), as Vixie cron / cronie run
+//     the jobs of skipped fixed times right after the clock change. Several
+//     skipped times (e.g. "*/15 2 * * *") and a regular match at the end of
+//     the gap (03:00) fall on that one instant and fire once. An hourly
+//     schedule therefore fires at 01:00 CET and 03:00 CEST: one hour of
+//     elapsed time apart, no extra run.
+//   * Fall back (an overlap: Berlin 2024-10-27 02:00-02:59 happens twice):
+//     a matching local time fires ONCE, at its FIRST occurrence (daylight
+//     time, 02:30 CEST = 00:30Z); its second occurrence (02:30 CET) does not
+//     fire. An hourly schedule fires at 02:00 CEST and then 03:00 CET: two
+//     hours of elapsed time apart. (Vixie cron runs wildcard-hour jobs again
+//     in the repeated hour; we do not, so every local time runs at most once
+//     a day. Use "@every 1h" for a fixed cadence in elapsed time.)
+// Instants in 1970..9999 are supported; the zone rules' own limits are in
+// bulwark/base/civil_time.h (Debian's zone files list transitions up to
+// 2037).
 //
 // Errors: Parse throws Error(kInvalidArgument, "invalid cron expression
-// '...': ..."). Thread-safety: a CronSchedule is immutable.
+// '...': ..."). Thread-safety: a CronSchedule is immutable (and so safe to
+// use from several threads).
 #pragma once
 
 #include <bitset>
 #include <cstdint>
 #include <string>
 #include <string_view>
+
+#include "bulwark/base/civil_time.h"
 
 namespace bulwark::config {
 
@@ -46,26 +71,35 @@ class CronSchedule {
   static constexpr int64_t kMinTime = 0;
   static constexpr int64_t kMaxTime = 253402300799;
 
-  static CronSchedule Parse(std::string_view expr);
+  // `zone`: where the fields are evaluated (ignored by "@every").
+  static CronSchedule Parse(std::string_view expr, const TimeZone& zone = TimeZone());
 
-  // Returns the first fire time strictly after `after_unix_seconds` (UTC, in
-  // seconds since the epoch; cron fire times are whole minutes). Throws
-  // Error(kInvalidArgument) if `after_unix_seconds` is outside
-  // [kMinTime, kMaxTime] or the next fire time would be after kMaxTime.
+  // Returns the first fire time strictly after `after_unix_seconds` (seconds
+  // since the Unix epoch, UTC; fire times of field schedules are whole local
+  // minutes, or the end of a DST gap). Throws Error(kInvalidArgument) if
+  // `after_unix_seconds` is outside [kMinTime, kMaxTime] or the next fire
+  // time would be after kMaxTime.
   int64_t Next(int64_t after_unix_seconds) const;
 
-  // True if the schedule fires at exactly `unix_seconds`.
+  // True if the schedule fires at exactly `unix_seconds` (the same instants
+  // Next returns, DST rules included).
   bool Matches(int64_t unix_seconds) const;
 
   // The expression as given to Parse (trimmed).
   const std::string& expression() const { return expr_; }
   // The @every interval in seconds, or 0 for a field-based schedule.
   int64_t every_seconds() const { return every_seconds_; }
+  const TimeZone& zone() const { return zone_; }
 
  private:
   CronSchedule() = default;
+  // The first local time >= `local` (a civil time written as UTC, >= 0)
+  // matching the fields.
+  int64_t NextLocal(int64_t local) const;
+  bool MatchesLocal(int64_t local) const;
 
   std::string expr_;
+  TimeZone zone_;
   int64_t every_seconds_ = 0;
   std::bitset<60> minutes_;
   std::bitset<24> hours_;
