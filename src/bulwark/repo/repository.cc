@@ -383,6 +383,7 @@ std::string Repository::ObjectName(ObjectType type, const Id& id) {
     case ObjectType::kLock: return "locks/" + hex;
     case ObjectType::kMarks: return "marked/" + hex;
     case ObjectType::kWal: return "wal/" + hex;  // WAL objects are named by file (repo/wal.h); probes only
+    case ObjectType::kAudit: return "audit/" + hex;  // records are "audit/<seq>-<id>" (repo/audit.h); probes only
     case ObjectType::kConfig: return "config";
   }
   return hex;
@@ -549,7 +550,13 @@ Tree Repository::LoadTree(const Id& id) const {
 
 Id Repository::SaveSnapshot(Snapshot& snapshot) {
   snapshot.id = SaveUnpacked(ObjectType::kSnapshot, snapshot.Encode());
+  if (snapshot_listener_) snapshot_listener_(snapshot.id, true);
   return snapshot.id;
+}
+
+void Repository::RemoveSnapshot(const Id& id) {
+  backend_->Remove(ObjectName(ObjectType::kSnapshot, id));
+  if (snapshot_listener_) snapshot_listener_(id, false);
 }
 
 Snapshot Repository::LoadSnapshot(const Id& id) const {

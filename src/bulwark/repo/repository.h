@@ -197,6 +197,15 @@ class Repository {
 
   // Snapshots.
   Id SaveSnapshot(Snapshot& snapshot);
+  // Removes snapshots/<id> (forget, tag's rewrite). Throws what the backend's
+  // Remove throws.
+  void RemoveSnapshot(const Id& id);
+  // Called after SaveSnapshot wrote a snapshot (added = true) or
+  // RemoveSnapshot removed one, from whichever thread did it: the audit
+  // trail's record of snapshot ids (cli/, repo/audit.h). Must be thread-safe.
+  // Set it before the repository is shared between threads.
+  using SnapshotListener = std::function<void(const Id& id, bool added)>;
+  void set_snapshot_listener(SnapshotListener listener) { snapshot_listener_ = std::move(listener); }
   Snapshot LoadSnapshot(const Id& id) const;
   // All snapshots, sorted by time; damaged ones are reported via `on_error`
   // (or thrown when it is null).
@@ -230,6 +239,7 @@ class Repository {
   std::vector<Id> index_ids_;
   std::vector<Id> superseded_ids_;
   std::unique_ptr<TreePackCache> tree_cache_;  // null on local storage
+  SnapshotListener snapshot_listener_;
 };
 
 // Resolves a unique object id from a hex prefix among `names` (object names
