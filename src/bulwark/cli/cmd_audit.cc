@@ -37,7 +37,9 @@ bool Unaudited(const std::string& command) {
 // and the AEAD of its master key.
 struct Target {
   Target(const std::string& u, const repo::Repository& r)
-      : url(u), repository(r.config().id), backend(OpenBackend(u)), aead(r.master_key().enc), key(r.key_id()) {}
+      : url(u), repository(r.config().id), backend(OpenBackend(u)), aead(r.master_key().enc), key(r.key_id()) {
+    repo::ApplyObjectLock(*backend, r.config());  // records are retained like every other object
+  }
   std::string url;
   Id repository;
   std::unique_ptr<storage::Backend> backend;

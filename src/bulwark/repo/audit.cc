@@ -1,15 +1,14 @@
 #include "bulwark/repo/audit.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cctype>
 #include <map>
 #include <mutex>
 #include <set>
-#include <thread>
 
 #include "bulwark/base/error.h"
 #include "bulwark/base/json.h"
+#include "bulwark/base/parallel.h"
 #include "bulwark/repo/format.h"
 #include "bulwark/repo/snapshot.h"
 
@@ -180,29 +179,6 @@ AuditRef AuditLog::Append(AuditRecord record) const {
 
 namespace {
 
-// Runs fn(i) for i in [0, n) on `threads` threads.
-void ForEachParallel(size_t n, int threads, const std::function<void(size_t)>& fn) {
-  std::atomic<size_t> next{0};
-  std::mutex mu;
-  std::exception_ptr first;
-  auto work = [&] {
-    for (size_t i; (i = next.fetch_add(1)) < n;) {
-      try {
-        fn(i);
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(mu);
-        if (!first) first = std::current_exception();
-        next = n;
-      }
-    }
-  };
-  std::vector<std::thread> pool;
-  for (int t = 1; t < threads && static_cast<size_t>(t) < n; ++t) pool.emplace_back(work);
-  work();
-  for (auto& t : pool) t.join();
-  if (first) std::rethrow_exception(first);
-}
-
 // Reads and checks one record: authentication, decoding, and that its name
 // (sequence number and hash) matches its content.
 struct Loaded {
@@ -254,7 +230,7 @@ std::vector<AuditEntry> AuditLog::List(const std::function<void(const Error&)>& 
   std::vector<AuditRef> refs = ListRefs(nullptr);
   std::vector<Loaded> loaded(refs.size());
   int threads = std::max(1, backend_.capabilities().max_connections);
-  ForEachParallel(refs.size(), threads, [&](size_t i) { loaded[i] = LoadOne(backend_, aead_, refs[i]); });
+  ParallelFor(refs.size(), threads, [&](size_t i) { loaded[i] = LoadOne(backend_, aead_, refs[i]); });
   std::vector<AuditEntry> out;
   for (auto& l : loaded) {
     if (l.problem) {
@@ -283,7 +259,7 @@ AuditVerifyReport AuditLog::Verify(const std::string& expect_head, int threads) 
 
   std::vector<Loaded> loaded(refs.size());
   if (threads <= 0) threads = std::max(1, backend_.capabilities().max_connections);
-  ForEachParallel(refs.size(), threads, [&](size_t i) { loaded[i] = LoadOne(backend_, aead_, refs[i]); });
+  ParallelFor(refs.size(), threads, [&](size_t i) { loaded[i] = LoadOne(backend_, aead_, refs[i]); });
 
   std::set<AuditRef> present(refs.begin(), refs.end());
   std::map<uint64_t, int> per_seq;

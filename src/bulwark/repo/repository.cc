@@ -280,6 +280,11 @@ void Repository::Init(storage::Backend& backend, std::string_view password, Init
   backend.Put("config", SealObject(aead, ObjectType::kConfig, cfg.Encode()));
 }
 
+void ApplyObjectLock(storage::Backend& backend, const RepoConfig& config) {
+  if (!config.object_lock_mode.empty())
+    backend.SetObjectLock(config.object_lock_mode, config.object_lock_days * 86400);
+}
+
 std::unique_ptr<Repository> Repository::Open(std::unique_ptr<storage::Backend> backend, std::string_view password) {
   std::string loc = backend->Location();
   auto cfg_info = backend->Stat("config");
@@ -322,7 +327,7 @@ std::unique_ptr<Repository> Repository::Open(std::unique_ptr<storage::Backend> b
   crypto::Aead aead(master->enc);
   Bytes raw = backend->Get("config");
   RepoConfig cfg = RepoConfig::Decode(OpenObject(aead, ObjectType::kConfig, raw, loc + "/config"), loc + "/config");
-  if (!cfg.object_lock_mode.empty()) backend->SetObjectLock(cfg.object_lock_mode, cfg.object_lock_days * 86400);
+  ApplyObjectLock(*backend, cfg);
   return std::unique_ptr<Repository>(new Repository(std::move(backend), *master, std::move(cfg), key_id));
 }
 
@@ -363,7 +368,7 @@ std::unique_ptr<Repository> Repository::OpenWithMachineKey(std::unique_ptr<stora
   if (cfg.id != key.repository)
     throw Error(ErrorCode::kInvalidArgument, std::string(what) + " is for repository " + key.repository.Short() +
                                                  ", but " + loc + " is repository " + cfg.id.Short());
-  if (!cfg.object_lock_mode.empty()) backend->SetObjectLock(cfg.object_lock_mode, cfg.object_lock_days * 86400);
+  ApplyObjectLock(*backend, cfg);
   auto repo = std::unique_ptr<Repository>(new Repository(std::move(backend), *master, std::move(cfg), key.slot));
   repo->key_kind_ = KeyKind::kMachine;
   return repo;

@@ -40,6 +40,12 @@ struct RepoConfig {
   static RepoConfig Decode(ByteSpan data, std::string_view what);
 };
 
+// Puts `backend` in the Object Lock mode `config` asks for (RepoConfig::
+// object_lock_mode, object_lock_days): what opening a repository does to its
+// own backend, for another handle on the same storage (the audit trail's).
+// Does nothing without Object Lock.
+void ApplyObjectLock(storage::Backend& backend, const RepoConfig& config);
+
 // What opens a key slot (docs/FORMAT.md, "Key slots").
 enum class KeyKind {
   kPassword,  // Argon2id of a password
