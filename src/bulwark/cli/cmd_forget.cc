@@ -188,7 +188,7 @@ std::vector<Job> PlanJobs(const ForgetOpts& o) {
 
 void RemoveSnapshots(repo::Repository* repo, const std::vector<Id>& ids) {
   for (const auto& id : ids) {
-    repo->backend().Remove(repo::Repository::ObjectName(repo::ObjectType::kSnapshot, id));
+    repo->RemoveSnapshot(id);
     log::Debug("removed snapshot " + id.Hex());
   }
 }
