@@ -18,6 +18,7 @@
 #include "fuzz_key.h"
 #include "bulwark/crypto/crypto.h"
 #include "bulwark/repo/cache.h"
+#include "bulwark/repo/drill_record.h"
 #include "bulwark/repo/format.h"
 #include "bulwark/repo/index.h"
 #include "bulwark/repo/pack.h"
@@ -187,6 +188,33 @@ int main(int argc, char** argv) {
     repo::Snapshot c = m;
     c.copied_from = repo::CopiedFrom{IdOf("origin repo"), IdOf("origin snapshot")};
     Write("snapshot_fuzz", "copied", c.Encode());
+  }
+
+  // ---- drill records
+  {
+    repo::DrillRecord d;
+    d.time_ns = 1795255200123456789;
+    d.host = "host";
+    d.username = "root";
+    d.source = "app";
+    d.source_kind = "postgres";
+    d.target_kind = "database";
+    d.target = "bulwark_drill_0011223344556677 on 127.0.0.1:5432/postgres";
+    d.snapshot = IdOf("snapshot");
+    d.snapshot_time_ns = 1795255100000000000;
+    d.checks = {{"rows public.t", "10", "10", true}, {"sql: SELECT count(*) FROM t", "11", "10", false}};
+    d.restore_seconds = 1.5;
+    d.validate_seconds = 0.25;
+    d.total_seconds = 1.75;
+    d.rto_budget_seconds = 900;
+    d.error = "";
+    d.program_version = "0.1.0";
+    Write("drill_record_fuzz", "full", d.Encode());
+    repo::DrillRecord m;
+    m.source = "docs";
+    m.snapshot = IdOf("s");
+    m.passed = true;
+    Write("drill_record_fuzz", "minimal", m.Encode());
   }
 
   // ---- local cache: verified packs

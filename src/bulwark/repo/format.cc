@@ -17,6 +17,8 @@ std::string_view ObjectTypeName(ObjectType t) {
     case ObjectType::kLock: return "lock";
     case ObjectType::kMarks: return "marks";
     case ObjectType::kWal: return "wal";
+    case ObjectType::kDrill:
+      return "drill";
   }
   return "unknown";
 }
