@@ -2,8 +2,8 @@
 // (`bulwark drill`, ops/drill.h; docs/FORMAT.md "Drill records",
 // docs/DRILLS.md).
 //
-// A record is a sealed small object (SealObject, type 9) whose payload is
-// JSON, stored as `drills/<sha256 of the object>`: content-addressed and
+// A record is a sealed small object (SealObject, type 10; 9 is the audit
+// log's record) whose payload is JSON, stored as `drills/<sha256 of the object>`: content-addressed and
 // written once, never rewritten or deleted by bulwark (prune lists only
 // data/, index/ and marked/; forget removes snapshots only), so the format
 // works under S3 Object Lock, where a record is retained like a snapshot.

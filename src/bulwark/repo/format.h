@@ -28,7 +28,7 @@ enum class ObjectType : uint8_t {
   kLock = 6,
   kMarks = 7,  // prune's packs marked for deletion ("marked/<sha256>")
   kWal = 8,    // one archived PostgreSQL WAL file ("wal/<source>/<file name>"; repo/wal.h)
-  kDrill = 9,  // a restore drill's evidence ("drills/<sha256>"; repo/drill_record.h)
+  kDrill = 10,  // a restore drill's evidence ("drills/<sha256>"; repo/drill_record.h)
 };
 
 std::string_view ObjectTypeName(ObjectType t);
