@@ -75,6 +75,7 @@ int main(int argc, char** argv) {
   AddPg(app);
   AddWal(app);
   AddAudit(app);
+  AddDrill(app);
 
   // Every command that opened a repository appends its audit record on the
   // way out (AuditFinish), whatever the result; before the request counts,
