@@ -100,8 +100,8 @@ void FsyncDir(const std::string& dir) {
 void CommitTempFile(int fd, const std::string& tmp, const std::string& path, ByteSpan data) {
   try {
     Fd guard(fd);
-    WriteAll(fd, data, tmp);
-    if (::fsync(fd) != 0) throw ErrnoError("syncing", tmp);
+    WriteAll(fd, data, path);  // errors name the file being written, not its temp name
+    if (::fsync(fd) != 0) throw ErrnoError("syncing", path);
     if (::rename(tmp.c_str(), path.c_str()) != 0) throw ErrnoError("renaming into place", path);
   } catch (...) {
     ::unlink(tmp.c_str());
