@@ -100,21 +100,39 @@ std::string ChServer::Log() const {
   return ReadFileOr(dir_ + "/server.log", "") + ReadFileOr(dir_ + "/server.err.log", "");
 }
 
-ChServer::Reply ChServer::Exec(const std::string& sql, const std::string& data, const std::string& params) const {
+namespace {
+ChServer::Reply Post(const std::string& url, const std::string& body, const std::vector<std::string>& headers);
+}  // namespace
+
+ChServer::Reply ChServer::ExecAsBulwark(const std::string& sql) const {
+  return Post(url() + "/", sql, {"X-ClickHouse-User: bulwark", "X-ClickHouse-Key: " + password()});
+}
+
+bool ChServer::SetBulwarkProfile(const std::string& xml, const std::string& setting, const std::string& value) {
+  const std::string path = dir_ + "/users.xml";
+  std::string users = ReadFileOr(path, "");
+  const std::string open = "<bulwark><log_queries>0</log_queries>";
+  size_t start = users.find(open);
+  size_t end = users.find("</bulwark>", start);
+  if (start == std::string::npos || end == std::string::npos) return false;
+  users = users.substr(0, start + open.size()) + xml + users.substr(end);
+  // Written in place (the server reads it by name; its owner and mode stay).
+  WriteFile(path, users);
+  return WaitFor(
+      [&] {
+        Reply r = ExecAsBulwark("SELECT value FROM system.settings WHERE name = '" + setting + "'");
+        return r.status == 200 && Trim(r.body) == value;
+      },
+      60, 100);
+}
+
+namespace {
+ChServer::Reply Post(const std::string& url, const std::string& body, const std::vector<std::string>& extra) {
   static std::once_flag once;
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-  Reply reply;
+  ChServer::Reply reply;
   CURL* h = curl_easy_init();
   if (!h) return {0, "curl_easy_init failed"};
-  std::string url = this->url() + "/?";
-  std::string body = sql;
-  if (!data.empty()) {
-    char* q = curl_easy_escape(h, sql.c_str(), static_cast<int>(sql.size()));
-    url += std::string("query=") + q + "&";
-    curl_free(q);
-    body = data;
-  }
-  url += params;
   curl_easy_setopt(h, CURLOPT_URL, url.c_str());
   curl_easy_setopt(h, CURLOPT_POSTFIELDS, body.data());
   curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
@@ -123,6 +141,7 @@ ChServer::Reply ChServer::Exec(const std::string& sql, const std::string& data, 
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
   curl_slist* headers = curl_slist_append(nullptr, "Expect:");
+  for (const auto& x : extra) headers = curl_slist_append(headers, x.c_str());
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
   CURLcode rc = curl_easy_perform(h);
   if (rc == CURLE_OK)
@@ -132,6 +151,21 @@ ChServer::Reply ChServer::Exec(const std::string& sql, const std::string& data, 
   curl_slist_free_all(headers);
   curl_easy_cleanup(h);
   return reply;
+}
+}  // namespace
+
+ChServer::Reply ChServer::Exec(const std::string& sql, const std::string& data, const std::string& params) const {
+  std::string url = this->url() + "/?";
+  std::string body = sql;
+  if (!data.empty()) {
+    CURL* h = curl_easy_init();
+    char* q = curl_easy_escape(h, sql.c_str(), static_cast<int>(sql.size()));
+    url += std::string("query=") + q + "&";
+    curl_free(q);
+    curl_easy_cleanup(h);
+    body = data;
+  }
+  return Post(url + params, body, {});
 }
 
 std::string ChServer::Query(const std::string& sql, const std::string& params) const {

@@ -61,6 +61,15 @@ class ChServer {
   // Exec with a test failure unless the status is 200; returns the body
   // without its final newline.
   std::string Query(const std::string& sql, const std::string& params = "") const;
+  // Exec as the user "bulwark" (its password in a header).
+  Reply ExecAsBulwark(const std::string& sql) const;
+
+  // Sets the settings of user bulwark's profile (users.xml: `xml` is what
+  // goes inside <profiles><bulwark>, e.g. "<max_rows_to_read>1000</max_rows_to_read>")
+  // and waits until the server has reloaded users.xml (it polls the file):
+  // until user bulwark sees `setting` = `value` in system.settings. False
+  // after 60 s.
+  bool SetBulwarkProfile(const std::string& xml, const std::string& setting, const std::string& value);
 
  private:
   ChServer() = default;

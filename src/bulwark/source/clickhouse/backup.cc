@@ -173,6 +173,15 @@ ops::BackupResult Backup(repo::Repository& repo, const config::SourceConfig& sou
     const bool parts_mode = source.ch_mode == config::ChMode::kParts;
     ops::BackupOptions o = options;
     o.source = source.name;
+    if (parts_mode && !o.parent && !o.force) {
+      // The parent whose parts may be reused: the newest parts backup of this source and host (a
+      // native one, or a restore's safety backup, has no parts to compare with).
+      const std::string host = o.host.empty() ? sys::Hostname() : o.host;
+      for (const auto& s : repo.LoadSnapshots([](const Error& e) { log::Warn(e.what()); }))
+        if (s.kind == kSnapshotKind && s.source == source.name && s.host == host && s.facts.is_object() &&
+            s.facts.contains("clickhouse") && s.facts["clickhouse"].value("mode", "") == "parts")
+          o.parent = s.id.Hex();
+    }
     ops::TreeBackup tree(repo, o, kSnapshotKind);
 
     nlohmann::json f;
@@ -229,7 +238,11 @@ ops::BackupResult Backup(repo::Repository& repo, const config::SourceConfig& sou
       tables[t.key()] = tf;
     }
     f["tables"] = tables;
-    if (parts) parts->Finish();
+    if (parts) {
+      f["data_path"] = parts->data_path();
+      f["shadow_cleaned"] = parts->cleaned();
+      parts->Finish();
+    }
     return tree.Commit({{"clickhouse", f}});
   });
 }
