@@ -10,6 +10,7 @@
 #include "bulwark/base/error.h"
 #include "bulwark/source/clickhouse/http.h"
 #include "bulwark/source/clickhouse/native.h"
+#include "bulwark/source/clickhouse/schema.h"
 
 namespace bulwark::source::clickhouse {
 namespace {
@@ -112,7 +113,9 @@ TEST(NativeType, KnownAndUnknownTypes) {
     auto t = ParseNativeType(c.name, &why);
     ASSERT_TRUE(t.has_value()) << c.name << ": " << why;
     EXPECT_EQ(t->kind, c.kind) << c.name;
-    if (c.kind == K::kFixed) EXPECT_EQ(t->size, c.size) << c.name;
+    if (c.kind == K::kFixed) {
+      EXPECT_EQ(t->size, c.size) << c.name;
+    }
   }
   auto lc = ParseNativeType("LowCardinality(Nullable(String))");
   ASSERT_TRUE(lc);
@@ -302,6 +305,75 @@ TEST(NativeValidator, NestedEmptyArraysAndZeroRowBlocks) {
   v.Finish();
   EXPECT_EQ(v.rows(), 2u);
   EXPECT_EQ(v.blocks(), 2u);
+}
+
+}  // namespace
+}  // namespace bulwark::source::clickhouse
+
+namespace bulwark::source::clickhouse {
+namespace {
+
+TEST(ClickHouseSchema, EscapesNamesLikeClickHouse) {
+  EXPECT_EQ(EscapeForFileName("events_2024"), "events_2024");
+  EXPECT_EQ(EscapeForFileName(".inner.mv"), "%2Einner%2Emv");
+  EXPECT_EQ(EscapeForFileName("a b/c"), "a%20b%2Fc");
+  EXPECT_EQ(EscapeForFileName("\xff"), "%FF");
+  EXPECT_EQ(EscapeForFileName("database.sql"), "database%2Esql") << "never a schema file's name";
+}
+
+TEST(ClickHouseSchema, SelectionOfDatabasesAndTables) {
+  Selection all;
+  EXPECT_TRUE(all.Database("app"));
+  EXPECT_FALSE(all.Database("system"));
+  EXPECT_FALSE(all.Database("information_schema"));
+  EXPECT_TRUE(all.Table("app", "t"));
+  Selection sys{{"system"}, {}, {}};
+  EXPECT_TRUE(sys.Database("system")) << "named literally";
+  Selection glob{{"sys*"}, {}, {}};
+  EXPECT_FALSE(glob.Database("system")) << "not by a glob";
+  Selection s{{"app*"}, {"app*.events", "app.l*"}, {"*.tmp_*", "app2.*"}};
+  EXPECT_TRUE(s.Table("app", "events"));
+  EXPECT_TRUE(s.Table("app", "log"));
+  EXPECT_TRUE(s.Table("app1", "events"));
+  EXPECT_FALSE(s.Table("app2", "events"));
+  EXPECT_FALSE(s.Table("app", "tmp_x"));
+  EXPECT_FALSE(s.Table("app", "other"));
+  EXPECT_FALSE(s.Table("logs", "events"));
+}
+
+TEST(ClickHouseSchema, RewritesDatabaseReferencesOutsideStrings) {
+  EXPECT_EQ(RewriteDatabase("CREATE TABLE app.t (x UInt8) ENGINE = Log", "app", "new"),
+            "CREATE TABLE new.t (x UInt8) ENGINE = Log");
+  EXPECT_EQ(RewriteDatabase("CREATE VIEW app.v AS SELECT a.x FROM app.t AS a JOIN `app`.u USING x WHERE s = 'app.t'",
+                            "app", "copy"),
+            "CREATE VIEW copy.v AS SELECT a.x FROM copy.t AS a JOIN copy.u USING x WHERE s = 'app.t'");
+  EXPECT_EQ(RewriteDatabase("CREATE MATERIALIZED VIEW app.mv TO app . dst AS SELECT * FROM other.app.x", "app", "b"),
+            "CREATE MATERIALIZED VIEW b.mv TO b . dst AS SELECT * FROM other.app.x");
+  EXPECT_EQ(RewriteDatabase("CREATE TABLE app.t ENGINE = Distributed(c, 'app', 't')", "app", "z"),
+            "CREATE TABLE z.t ENGINE = Distributed(c, 'app', 't')");
+  EXPECT_EQ(RewriteDatabase("CREATE TABLE app.t AS myapp.t", "app", "new db"), "CREATE TABLE `new db`.t AS myapp.t");
+  EXPECT_EQ(RewriteDatabase("CREATE DATABASE app ENGINE = Ordinary", "app", "restored"),
+            "CREATE DATABASE restored ENGINE = Ordinary");
+  EXPECT_EQ(RewriteDatabase("CREATE DATABASE `app` ENGINE = Atomic", "app", "r"), "CREATE DATABASE r ENGINE = Atomic");
+  EXPECT_EQ(RewriteDatabase("CREATE DATABASE other", "app", "r"), "CREATE DATABASE other");
+  // Several at once, each reference once.
+  EXPECT_EQ(RewriteDatabases("CREATE VIEW a.v AS SELECT * FROM b.t, a.u", {{"a", "b"}, {"b", "c"}}),
+            "CREATE VIEW b.v AS SELECT * FROM c.t, b.u");
+  // The identity keeps the text as it was.
+  EXPECT_EQ(RewriteDatabases("CREATE TABLE `app`.t AS \"app\".u", {{"app", "app"}}), "CREATE TABLE `app`.t AS \"app\".u");
+  // Unterminated quotes do not run past the end.
+  EXPECT_EQ(RewriteDatabase("SELECT 'app.x", "app", "b"), "SELECT 'app.x");
+  EXPECT_EQ(RewriteDatabase("SELECT `app", "app", "b"), "SELECT `app");
+}
+
+TEST(ClickHouseSchema, IfNotExists) {
+  EXPECT_EQ(IfNotExists("CREATE DATABASE app ENGINE = Ordinary"), "CREATE DATABASE IF NOT EXISTS app ENGINE = Ordinary");
+  EXPECT_EQ(IfNotExists("CREATE TABLE a.t (x UInt8) ENGINE = Log"), "CREATE TABLE IF NOT EXISTS a.t (x UInt8) ENGINE = Log");
+  EXPECT_EQ(IfNotExists("CREATE MATERIALIZED VIEW a.mv AS SELECT 1"),
+            "CREATE MATERIALIZED VIEW IF NOT EXISTS a.mv AS SELECT 1");
+  EXPECT_EQ(IfNotExists("CREATE TABLE IF NOT EXISTS a.t"), "CREATE TABLE IF NOT EXISTS a.t");
+  EXPECT_EQ(IfNotExists("ATTACH TABLE a.t"), "CREATE TABLE IF NOT EXISTS a.t");
+  EXPECT_EQ(IfNotExists("SELECT 1"), "SELECT 1");
 }
 
 }  // namespace

@@ -128,7 +128,7 @@ std::string RewriteDatabases(const std::string& create, const std::map<std::stri
           while (name_end < create.size() && IdentChar(create[name_end])) ++name_end;
           text = create.substr(k, name_end - k);
         }
-        if (name_end != std::string::npos && map.count(text)) {
+        if (name_end != std::string::npos && map.count(text) && map.at(text) != text) {
           out = create.substr(0, k) + quoted_of(text);
           i = name_end;
         }
@@ -164,7 +164,7 @@ std::string RewriteDatabases(const std::string& create, const std::map<std::stri
       continue;
     }
     const size_t next = SkipSpace(create, end);
-    if (map.count(text) && prev != '.' && next < create.size() && create[next] == '.') {
+    if (map.count(text) && map.at(text) != text && prev != '.' && next < create.size() && create[next] == '.') {
       out += quoted_of(text);
     } else {
       out.append(create, i, end - i);
