@@ -133,7 +133,10 @@ StreamedTable StreamTable(Client& client, ops::TreeBackup& tree, const TableInfo
               "result before sending it");
   }
   const std::string sql = "SELECT * FROM " + name + " FORMAT Native";
-  auto stream = client.Stream(sql, {}, /*buffer_on_server=*/!st.validated);
+  // One reading thread: the parts come in their order, each cut into the same blocks as last time, so an
+  // unchanged part gives the same bytes and deduplicates (with several threads the blocks interleave
+  // differently at every run, and nothing does).
+  auto stream = client.Stream(sql, {{"max_threads", "1"}}, /*buffer_on_server=*/!st.validated);
   st.bytes = tree.AddStream(
       path,
       [&](uint8_t* buf, size_t n) -> size_t {
