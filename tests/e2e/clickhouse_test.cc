@@ -483,6 +483,22 @@ TEST_F(ClickHouseTest, SourceFromFlagsAndSelection) {
   nlohmann::json fs = f.JsonLine("summary");
   EXPECT_TRUE(fs["facts"]["clickhouse"]["tables"].contains("tmp_scratch.events"));
   EXPECT_TRUE(fs["facts"]["clickhouse"]["tables"].contains("app.log"));
+  // Restoring a source given by flags: the server by --url, the password from the environment.
+  const std::vector<std::string> env = {"BULWARK_PASSWORD_FILE=" + s_.Path("password"),
+                                        "BULWARK_CACHE_DIR=" + s_.CacheDir(),
+                                        "BULWARK_CLICKHOUSE_PASSWORD_FILE=" + ch->password_file()};
+  RunResult rf = testing::Run({BulwarkBin(), "--repo", s_.repo(), "--json", "clickhouse", "restore", "latest",
+                               "--source", "adhoc", "--url", ch->url(), "--user", "bulwark", "--table", "app.log",
+                               "--database-map", "app:fromflags"},
+                              env);
+  ASSERT_EQ(rf.exit_code, 0) << rf.err;
+  EXPECT_EQ(ch->Query("SELECT count() FROM fromflags.log"), "3");
+  EXPECT_EQ(rf.JsonLine("summary")["tables"].size(), 1u);
+  RunResult nourl = testing::Run({BulwarkBin(), "--repo", s_.repo(), "clickhouse", "restore", "latest", "--source",
+                                  "adhoc", "--database-map", "app:x"},
+                                 env);
+  EXPECT_EQ(nourl.exit_code, 2);
+  EXPECT_NE(nourl.err.find("give --url"), std::string::npos) << nourl.err;
   // A URL with credentials in it is refused before anything is done.
   RunResult cred = testing::Run({BulwarkBin(), "--repo", s_.repo(), "backup", "--clickhouse",
                         "http://bulwark:secret@127.0.0.1:" + std::to_string(ch->port())},
