@@ -122,14 +122,14 @@ struct KindInfo {
 
 const std::vector<KindInfo>& Kinds() {
   static const std::vector<KindInfo> kKinds = {
+      {SourceKind::kClickHouse,
+       "clickhouse",
+       {"url", "user", "password_file", "mode", "databases", "tables", "exclude_tables", "data_path", "tls_verify"}},
       {SourceKind::kCommand, "command", {"command", "stdin_name", "timeout"}},
       {SourceKind::kFs, "fs", {"paths", "exclude", "exclude_file", "one_file_system"}},
       {SourceKind::kPostgres,
        "postgres",
        {"conninfo", "mode", "method", "pg_bin_dir", "globals", "schema_version_query"}},
-      {SourceKind::kClickHouse,
-       "clickhouse",
-       {"url", "user", "password_file", "mode", "databases", "tables", "exclude_tables", "data_path", "tls_verify"}},
   };
   return kKinds;
 }
