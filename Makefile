@@ -52,6 +52,7 @@ bench:
 	@bench/prune-run $(BUILD)/bulwark
 	@bench/s3-run $(BUILD)/bulwark
 	@bench/pg-run $(BUILD)/bulwark
+	@bench/ch-run $(BUILD)/bulwark
 
 format:
 	@clang-format -i $$(git ls-files '*.cc' '*.h')
