@@ -478,6 +478,46 @@ struct NativeValidator::State {
       StepData(f);
   }
 
+  // Fast paths for the common long runs, on bytes already in this piece: the
+  // strings of a String column and the offsets of an Array column. They
+  // consume only whole items that the step-by-step path would accept, and
+  // leave anything else (an item cut by the piece's end, a value the checks
+  // refuse) to it, so both paths agree on every input.
+  size_t FastStrings(Frame& f, const uint8_t* q, size_t avail) {
+    size_t used = 0;
+    while (f.i < f.count) {
+      uint64_t len = 0;
+      int shift = 0;
+      size_t k = used;
+      bool complete = false;
+      while (k < avail && shift < 63) {
+        const uint8_t b = q[k++];
+        len |= uint64_t{b & 0x7fu} << shift;
+        shift += 7;
+        if (!(b & 0x80)) {
+          complete = true;
+          break;
+        }
+      }
+      if (!complete || len > kMaxStringBytes || len > avail - k) break;
+      used = k + static_cast<size_t>(len);
+      f.i++;
+    }
+    return used;
+  }
+  size_t FastOffsets(Frame& f, const uint8_t* q, size_t avail) {
+    size_t used = 0;
+    while (f.i < f.count && avail - used >= 8) {
+      uint64_t v = 0;
+      for (size_t b = 8; b-- > 0;) v = (v << 8) | q[used + b];
+      if (v < f.a || v > kMaxRows) break;
+      f.a = v;
+      f.i++;
+      used += 8;
+    }
+    return used;
+  }
+
   void Consumed(const uint8_t* p, size_t k) {
     if (head.size() < kHeadBytes) head.append(reinterpret_cast<const char*>(p), std::min(k, kHeadBytes - head.size()));
     bytes += k;
@@ -510,6 +550,17 @@ void NativeValidator::Feed(const uint8_t* p, size_t n) {
         if (pos == n) return;
         s.head.clear();
         s.stack.push_back({nullptr, 0, 0, 0, 0});
+      }
+      State::Frame& f = s.stack.back();
+      if (f.type && f.phase == 0 && pos < n &&
+          (f.type->kind == NativeType::Kind::kString || f.type->kind == NativeType::Kind::kArray)) {
+        const size_t used = f.type->kind == NativeType::Kind::kString ? s.FastStrings(f, p + pos, n - pos)
+                                                                      : s.FastOffsets(f, p + pos, n - pos);
+        if (used > 0) {
+          s.Consumed(p + pos, used);
+          pos += used;
+          continue;
+        }
       }
       s.Step();
       continue;
