@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 
 #include "bulwark/base/error.h"
@@ -46,6 +47,8 @@ Subprocess::Subprocess(const std::vector<std::string>& argv, const SpawnOptions&
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
   if (options.pipe_stdout) posix_spawn_file_actions_adddup2(&fa, out[1], 1);
   if (options.capture_stderr) posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+  if (options.stdout_to_stderr && !options.pipe_stdout)
+    posix_spawn_file_actions_adddup2(&fa, options.capture_stderr ? err[1] : 2, 1);
   if (!options.cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, options.cwd.c_str());
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
@@ -113,6 +116,24 @@ int Subprocess::Wait() {
   }
   if (reader_.joinable()) reader_.join();
   return status_;
+}
+
+std::optional<int> Subprocess::WaitFor(double timeout_seconds) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_seconds);
+  while (!reaped_) {
+    pid_t r = ::waitpid(pid_, &status_, WNOHANG);
+    if (r == pid_ || (r < 0 && errno != EINTR)) {
+      reaped_ = true;
+      break;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return Wait();
+}
+
+void Subprocess::Kill(int signal) {
+  if (!reaped_ && pid_ > 0) ::kill(pid_, signal);
 }
 
 std::string Subprocess::Describe(int status) {

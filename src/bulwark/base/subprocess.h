@@ -11,6 +11,7 @@
 
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -24,6 +25,10 @@ struct SpawnOptions {
   // when `forward_stderr`, also written line by line to our log (warn).
   bool capture_stderr = true;
   bool forward_stderr = false;
+  // The child's stdout goes where its stderr goes (a hook's output is kept
+  // for its error message and never mixes with our --json stdout). Ignored
+  // with pipe_stdout.
+  bool stdout_to_stderr = false;
   std::string cwd;  // "" = ours
 };
 
@@ -45,6 +50,12 @@ class Subprocess {
   // the stderr reader; returns the wait status. Idempotent.
   int Wait();
   // "exited with status 1" / "was killed by signal 9" for a wait status.
+  // Waits up to `timeout_seconds` (polling every 10 ms); returns the wait
+  // status, or nullopt if the child still runs then (it is left running:
+  // Kill it, then Wait).
+  std::optional<int> WaitFor(double timeout_seconds);
+  // Sends `signal` to the child unless it was already reaped.
+  void Kill(int signal);
   static std::string Describe(int status);
   static bool Succeeded(int status);
   // The last lines of the child's stderr (up to 8 KiB), trailing newline

@@ -22,6 +22,10 @@ namespace bulwark::source::postgres {
 struct ExpireResult;
 }  // namespace bulwark::source::postgres
 
+namespace bulwark::metrics {
+struct SourceFigures;
+}  // namespace bulwark::metrics
+
 namespace bulwark::cli {
 
 struct Globals {
@@ -168,6 +172,22 @@ void ReportWalExpiry(const std::string& source, const source::postgres::ExpireRe
 void ExpireWalAfterForget(repo::Repository* repo, const std::vector<repo::Snapshot>& removed,
                           const std::function<std::vector<repo::Snapshot>()>& all, bool dry_run);
 void AddWal(CLI::App& app);     // wal-push, wal-fetch (cmd_wal.cc)
+void AddAgent(CLI::App& app);   // agent, run, suspend, resume, alerts (cmd_agent.cc)
+// --pushgateway URL on a one-shot command (cmd_agent.cc).
+void AddPushgatewayFlag(CLI::App* cmd, std::string* url);
+// Pushes this command's metrics when `flag` or BULWARK_PUSHGATEWAY names a
+// Pushgateway, to the group of `source` (or of `repository` when there is no
+// source): the families of `figures` (a backup's; null: none) and the
+// storage request counters. `replace_group`: PUT, replacing the whole group
+// (a successful backup); else POST of only the families that have samples,
+// so what the last successful backup pushed (its timestamp) stays (a failed
+// backup, forget, prune, copy, check). Never throws: a failed push is a
+// warning, never the command's exit code.
+// --pushgateway on a command that pushes only storage request counters after
+// it succeeded (forget, prune, copy, check), into the group of its --source.
+void AddPushAfterSuccess(CLI::App* cmd);
+void PushCommandMetrics(const std::string& flag, const std::string& source, const std::string& repository,
+                        const metrics::SourceFigures* figures, bool replace_group);
 // True when argv names the wal-fetch command: its usage errors must exit
 // with kExitWalFetchFatal too (cmd_wal.cc), not 2.
 bool IsWalFetch(const CLI::App& app);

@@ -130,9 +130,9 @@ const std::vector<KindInfo>& Kinds() {
   return kKinds;
 }
 
-const std::vector<std::string_view> kCommonSourceKeys = {"kind",    "tags",      "host",     "repository",
-                                                         "chunker", "schedule",  "timezone", "suspend",
-                                                         "hooks",   "retention", "ttl",      "copy_to"};
+const std::vector<std::string_view> kCommonSourceKeys = {"kind",     "tags",     "host",    "repository", "chunker",
+                                                         "schedule", "timezone", "suspend", "hooks",      "retention",
+                                                         "ttl",      "copy_to",  "prune"};
 
 // ---------------------------------------------------------------------------
 // YAML walking with positioned errors.
@@ -656,6 +656,7 @@ SourceConfig ParseSource(const Parser& p, const Config& c, const Entry& entry) {
     }
   }
   if (const Entry* e = f->Find("suspend")) s.suspend = p.Bool(*e);
+  if (const Entry* e = f->Find("prune")) s.prune = p.Bool(*e);
   if (const Entry* e = f->Find("hooks")) s.hooks = ParseHooks(p, *e, s.name);
   if (const Entry* e = f->Find("retention")) s.retention = ParseRetention(p, *e, s.name);
   if (const Entry* e = f->Find("ttl")) {

@@ -76,6 +76,10 @@
 //                                       # of this source expire after it
 //       copy_to: [offsite]              # optional; repositories, unique, not
 //                                       # the source's own repository
+//       prune: false                    # optional bool: the agent's job (and
+//                                       # `bulwark run`) prunes the source's
+//                                       # repository after a forget that
+//                                       # removed snapshots (bulwark/jobs/job.h)
 //
 // Hooks (run by the agent, in list order): `pre` hooks before the job; a
 // pre hook that fails (non-zero exit, signal, timeout) with on_error: fail
@@ -263,6 +267,7 @@ struct SourceConfig {
   Retention retention;
   std::optional<CalendarDuration> ttl;  // backups expire this long after their time
   std::vector<std::string> copy_to;     // repository names
+  bool prune = false;                   // prune after the job's forget removed snapshots
 
   // The schedule in the source's time zone, or nullopt when there is none.
   // Does not throw for a SourceConfig that Parse returned (it validated
