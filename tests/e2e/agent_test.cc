@@ -166,7 +166,7 @@ TEST(AgentE2E, ScheduledCyclesMetricsHealthAlertsAndShutdown) {
   RunResult alerts = s.BwConfig(cfg, {"alerts", "--min-slack", "1s"});
   ASSERT_EQ(alerts.exit_code, 0) << alerts.err;
   WriteFile(s.Path("rules.yml"), alerts.out);
-  RunResult check = Run({"promtool", "check", "rules", s.Path("rules.yml")});
+  RunResult check = bulwark::testing::Run({"promtool", "check", "rules", s.Path("rules.yml")});
   EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
   WriteFile(s.Path("rules_test.yml"), R"(rule_files: [rules.yml]
 evaluation_interval: 1m
@@ -193,7 +193,7 @@ tests:
               summary: "no fresh backup of source docs"
               description: "The newest complete snapshot of source docs is older than its schedule (@every 2s, every 2 s) plus 1 s of slack."
 )");
-  RunResult test = Run({"sh", "-c", "cd " + s.dir() + " && promtool test rules rules_test.yml"});
+  RunResult test = bulwark::testing::Run({"sh", "-c", "cd " + s.dir() + " && promtool test rules rules_test.yml"});
   EXPECT_EQ(test.exit_code, 0) << test.out << test.err;
 
   // Backups start failing (the source is gone): /healthz turns 503 naming it.
