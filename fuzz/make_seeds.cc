@@ -17,6 +17,7 @@
 
 #include "fuzz_key.h"
 #include "bulwark/crypto/crypto.h"
+#include "bulwark/repo/audit.h"
 #include "bulwark/repo/cache.h"
 #include "bulwark/repo/format.h"
 #include "bulwark/repo/index.h"
@@ -187,6 +188,37 @@ int main(int argc, char** argv) {
     repo::Snapshot c = m;
     c.copied_from = repo::CopiedFrom{IdOf("origin repo"), IdOf("origin snapshot")};
     Write("snapshot_fuzz", "copied", c.Encode());
+  }
+
+  // ---- audit records (payloads, a sealed object, a name, text to redact)
+  {
+    repo::AuditRecord r;
+    r.seq = 7;
+    r.parents = {{5, IdOf("p5")}, {6, IdOf("p6")}};
+    r.host = "host";
+    r.username = "root";
+    r.uid = 0;
+    r.key = IdOf("key").Hex();
+    r.command = "forget";
+    r.args = {"forget", "--keep-last", "3", "--postgres", "host=db password=***"};
+    r.result = "error";
+    r.exit_code = 11;
+    r.error_code = "locked";
+    r.error = "the repository is locked";
+    r.snapshots_added = {IdOf("a")};
+    r.snapshots_removed = {IdOf("b")};
+    r.start_ns = 1795255200123456789;
+    r.duration_ns = 1500000000;
+    r.program_version = "0.1.0";
+    Write("audit_fuzz", "full", r.Encode());
+    repo::AuditRecord m;
+    m.seq = 1;
+    m.host = "h";
+    m.command = "init";
+    Write("audit_fuzz", "minimal", m.Encode());
+    Write("audit_fuzz", "sealed", repo::SealObject(crypto::Aead(Master().enc), repo::ObjectType::kAudit, r.Encode()));
+    Write("audit_fuzz", "name", Str(repo::AuditRef{42, IdOf("x")}.Name()));
+    Write("audit_fuzz", "redact", Str("postgresql://u:pw@h/db password='a b' PGPASSWORD=x"));
   }
 
   // ---- local cache: verified packs

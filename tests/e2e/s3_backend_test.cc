@@ -352,7 +352,7 @@ TEST(S3ObjectLock, InitWithObjectLockRetainsEveryObjectButLocks) {
     EXPECT_GE(until - sent, 86400 - 600) << req.Header("x-amz-object-lock-retain-until-date");
     EXPECT_TRUE(has_checksum) << "Content-MD5 or x-amz-checksum-*";
   }
-  for (const char* k : {"config", "keys", "data", "index", "snapshots", "marked", "locks"})
+  for (const char* k : {"config", "keys", "data", "index", "snapshots", "marked", "locks", "audit"})
     EXPECT_EQ(kinds_seen.count(k), 1u) << "a PUT of " << k << " was seen";
   auto counts = FaultCounts(proxy->Requests());
   EXPECT_GT(static_cast<int>(proxy->Requests().size()) - counts["none"], 0) << "faults were injected";

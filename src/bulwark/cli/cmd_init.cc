@@ -66,6 +66,7 @@ void AddInit(CLI::App& app) {
     std::string password = ReadPassword(true, "new repository password: ");
     repo::Repository::Init(*backend, password, opts);
     auto r = repo::Repository::Open(std::move(backend), password);
+    AuditAttach(r.get(), url);
     if (G().json) {
       nlohmann::json j = {{"message_type", "initialized"}, {"repository", url}, {"id", r->config().id.Hex()}};
       if (from) j["chunker_params_from"] = from->config().id.Hex();

@@ -217,11 +217,15 @@ std::unique_ptr<repo::Repository> OpenRepository(bool load_index, const std::str
   if (auto key = MachineKeyFromFlags()) {
     // Two reads (key slot, config), no listing, no KDF: cheap enough per WAL segment.
     auto repo = repo::Repository::OpenWithMachineKey(OpenBackend(url), *key, "machine key file " + KeyFilePath());
+    AuditAttach(repo.get(), url);
     if (load_index) repo->LoadIndex();
     return repo;
   }
   RequireRepository(url);
-  return OpenRepositoryAt(url, ReadPassword(false), load_index);
+  auto repo = OpenRepositoryAt(url, ReadPassword(false), false);
+  AuditAttach(repo.get(), url);
+  if (load_index) repo->LoadIndex();
+  return repo;
 }
 
 std::string ConfiguredSource(const std::string& source) {
@@ -235,7 +239,10 @@ std::unique_ptr<repo::Repository> OpenConfiguredRepository(const config::Reposit
   if (!r.password_file.empty()) password = ReadPasswordFrom(r.password_file);
   else if (auto p = PasswordFromFlagOrEnv(G().password_file, "BULWARK_PASSWORD_FILE", "BULWARK_PASSWORD")) password = *p;
   else password = PromptPassword("password of repository '" + r.name + "' (" + r.url + "): ", false);
-  return OpenRepositoryAt(r.url, password, load_index);
+  auto repo = OpenRepositoryAt(r.url, password, false);
+  AuditAttach(repo.get(), r.url);
+  if (load_index) repo->LoadIndex();
+  return repo;
 }
 
 std::string FromRepoFlags::Url() const { return repo.empty() ? EnvOr("BULWARK_FROM_REPOSITORY") : repo; }

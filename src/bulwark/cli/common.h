@@ -222,6 +222,18 @@ void ThrowIfLiveObjectsMissing(const ops::LockExtendStats& s);
 // "--margin"/"--lock-margin" value -> ns; throws kInvalidArgument naming `flag`.
 int64_t ParseLockMargin(const std::string& value, const char* flag);
 
+// The audit trail (cmd_audit.cc, docs/AUDIT.md). main() calls AuditBegin
+// before parsing (start time, redacted arguments) and AuditFinish with the
+// exit code (and the error, if one ended the command); every repository a
+// command opens as its own (OpenRepository, OpenConfiguredRepository, init)
+// is attached, and AuditFinish appends one record to each. An append that
+// fails only warns (stderr, and a "warning" line with --json); it never
+// changes the exit code. `audit`, `wal-push` and `wal-fetch` are not recorded.
+void AuditBegin(const CLI::App& app, int argc, char** argv);
+void AuditAttach(repo::Repository* repo, const std::string& url);
+void AuditFinish(int exit_code, const Error* error);
+void AddAudit(CLI::App& app);  // audit, audit verify
+
 // Set by a command to its exit code.
 int& ExitCode();
 

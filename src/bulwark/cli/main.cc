@@ -75,7 +75,12 @@ int main(int argc, char** argv) {
   AddPg(app);
   AddWal(app);
   AddAgent(app);
+  AddAudit(app);
 
+  // Every command that opened a repository appends its audit record on the
+  // way out (AuditFinish), whatever the result; before the request counts,
+  // which include the record's LIST and PUT.
+  AuditBegin(app, argc, argv);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -84,14 +89,18 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : kExitUsage;
   } catch (const Error& e) {
     // Errors thrown from command callbacks run during parse.
+    AuditFinish(ExitCodeFor(e.code()), &e);
     PrintStorageRequests();
     if (G().json) PrintJson({{"message_type", "error"}, {"code", std::string(ErrorCodeName(e.code()))}, {"message", e.what()}});
     std::cerr << "bulwark: " << e.what() << "\n";
     return ExitCodeFor(e.code());
   } catch (const std::exception& e) {
+    Error internal(ErrorCode::kInternal, e.what());
+    AuditFinish(1, &internal);
     std::cerr << "bulwark: internal error: " << e.what() << "\n";
     return 1;
   }
+  AuditFinish(ExitCode(), nullptr);
   PrintStorageRequests();
   return ExitCode();
 }

@@ -57,7 +57,7 @@ size_t KeepRetained(std::vector<ForgetDecision>* decisions, const std::map<Id, i
 
 void RemoveSnapshots(repo::Repository& repo, const std::vector<Id>& ids) {
   for (const auto& id : ids) {
-    repo.backend().Remove(repo::Repository::ObjectName(repo::ObjectType::kSnapshot, id));
+    repo.RemoveSnapshot(id);
     log::Debug("removed snapshot " + id.Hex());
   }
 }

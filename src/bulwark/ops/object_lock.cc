@@ -10,37 +10,13 @@
 
 #include "bulwark/base/error.h"
 #include "bulwark/base/log.h"
+#include "bulwark/base/parallel.h"
 #include "bulwark/ops/reachable.h"
 
 namespace bulwark::ops {
 namespace {
 
 constexpr int64_t kDayNs = int64_t(86400) * 1000000000;
-
-// Runs fn(i) for i in [0, n) on `threads` threads; rethrows the first error
-// after all threads stopped (the others stop taking new items).
-void ParallelFor(size_t n, int threads, const std::function<void(size_t)>& fn) {
-  std::atomic<size_t> next{0};
-  std::atomic<bool> failed{false};
-  std::mutex mu;
-  std::optional<Error> error;
-  auto work = [&] {
-    for (size_t i; !failed && (i = next++) < n;) {
-      try {
-        fn(i);
-      } catch (const Error& e) {
-        std::lock_guard<std::mutex> lock(mu);
-        if (!error) error = e;
-        failed = true;
-      }
-    }
-  };
-  std::vector<std::thread> pool;
-  for (int t = 1; t < threads && size_t(t) < n; ++t) pool.emplace_back(work);
-  work();
-  for (auto& t : pool) t.join();
-  if (error) throw *error;
-}
 
 void RequireObjectLock(repo::Repository& repo) {
   if (repo.config().object_lock_mode.empty())

@@ -17,6 +17,7 @@ std::string_view ObjectTypeName(ObjectType t) {
     case ObjectType::kLock: return "lock";
     case ObjectType::kMarks: return "marks";
     case ObjectType::kWal: return "wal";
+    case ObjectType::kAudit: return "audit";
   }
   return "unknown";
 }

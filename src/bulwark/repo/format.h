@@ -28,6 +28,7 @@ enum class ObjectType : uint8_t {
   kLock = 6,
   kMarks = 7,  // prune's packs marked for deletion ("marked/<sha256>")
   kWal = 8,    // one archived PostgreSQL WAL file ("wal/<source>/<file name>"; repo/wal.h)
+  kAudit = 9,  // one audit record ("audit/<seq>-<sha256>"; repo/audit.h)
 };
 
 std::string_view ObjectTypeName(ObjectType t);

@@ -280,6 +280,11 @@ void Repository::Init(storage::Backend& backend, std::string_view password, Init
   backend.Put("config", SealObject(aead, ObjectType::kConfig, cfg.Encode()));
 }
 
+void ApplyObjectLock(storage::Backend& backend, const RepoConfig& config) {
+  if (!config.object_lock_mode.empty())
+    backend.SetObjectLock(config.object_lock_mode, config.object_lock_days * 86400);
+}
+
 std::unique_ptr<Repository> Repository::Open(std::unique_ptr<storage::Backend> backend, std::string_view password) {
   std::string loc = backend->Location();
   auto cfg_info = backend->Stat("config");
@@ -322,7 +327,7 @@ std::unique_ptr<Repository> Repository::Open(std::unique_ptr<storage::Backend> b
   crypto::Aead aead(master->enc);
   Bytes raw = backend->Get("config");
   RepoConfig cfg = RepoConfig::Decode(OpenObject(aead, ObjectType::kConfig, raw, loc + "/config"), loc + "/config");
-  if (!cfg.object_lock_mode.empty()) backend->SetObjectLock(cfg.object_lock_mode, cfg.object_lock_days * 86400);
+  ApplyObjectLock(*backend, cfg);
   return std::unique_ptr<Repository>(new Repository(std::move(backend), *master, std::move(cfg), key_id));
 }
 
@@ -363,7 +368,7 @@ std::unique_ptr<Repository> Repository::OpenWithMachineKey(std::unique_ptr<stora
   if (cfg.id != key.repository)
     throw Error(ErrorCode::kInvalidArgument, std::string(what) + " is for repository " + key.repository.Short() +
                                                  ", but " + loc + " is repository " + cfg.id.Short());
-  if (!cfg.object_lock_mode.empty()) backend->SetObjectLock(cfg.object_lock_mode, cfg.object_lock_days * 86400);
+  ApplyObjectLock(*backend, cfg);
   auto repo = std::unique_ptr<Repository>(new Repository(std::move(backend), *master, std::move(cfg), key.slot));
   repo->key_kind_ = KeyKind::kMachine;
   return repo;
@@ -383,6 +388,7 @@ std::string Repository::ObjectName(ObjectType type, const Id& id) {
     case ObjectType::kLock: return "locks/" + hex;
     case ObjectType::kMarks: return "marked/" + hex;
     case ObjectType::kWal: return "wal/" + hex;  // WAL objects are named by file (repo/wal.h); probes only
+    case ObjectType::kAudit: return "audit/" + hex;  // records are "audit/<seq>-<id>" (repo/audit.h); probes only
     case ObjectType::kConfig: return "config";
   }
   return hex;
@@ -549,7 +555,13 @@ Tree Repository::LoadTree(const Id& id) const {
 
 Id Repository::SaveSnapshot(Snapshot& snapshot) {
   snapshot.id = SaveUnpacked(ObjectType::kSnapshot, snapshot.Encode());
+  if (snapshot_listener_) snapshot_listener_(snapshot.id, true);
   return snapshot.id;
+}
+
+void Repository::RemoveSnapshot(const Id& id) {
+  backend_->Remove(ObjectName(ObjectType::kSnapshot, id));
+  if (snapshot_listener_) snapshot_listener_(id, false);
 }
 
 Snapshot Repository::LoadSnapshot(const Id& id) const {

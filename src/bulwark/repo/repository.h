@@ -40,6 +40,12 @@ struct RepoConfig {
   static RepoConfig Decode(ByteSpan data, std::string_view what);
 };
 
+// Puts `backend` in the Object Lock mode `config` asks for (RepoConfig::
+// object_lock_mode, object_lock_days): what opening a repository does to its
+// own backend, for another handle on the same storage (the audit trail's).
+// Does nothing without Object Lock.
+void ApplyObjectLock(storage::Backend& backend, const RepoConfig& config);
+
 // What opens a key slot (docs/FORMAT.md, "Key slots").
 enum class KeyKind {
   kPassword,  // Argon2id of a password
@@ -197,6 +203,15 @@ class Repository {
 
   // Snapshots.
   Id SaveSnapshot(Snapshot& snapshot);
+  // Removes snapshots/<id> (forget, tag's rewrite). Throws what the backend's
+  // Remove throws.
+  void RemoveSnapshot(const Id& id);
+  // Called after SaveSnapshot wrote a snapshot (added = true) or
+  // RemoveSnapshot removed one, from whichever thread did it: the audit
+  // trail's record of snapshot ids (cli/, repo/audit.h). Must be thread-safe.
+  // Set it before the repository is shared between threads.
+  using SnapshotListener = std::function<void(const Id& id, bool added)>;
+  void set_snapshot_listener(SnapshotListener listener) { snapshot_listener_ = std::move(listener); }
   Snapshot LoadSnapshot(const Id& id) const;
   // All snapshots, sorted by time; damaged ones are reported via `on_error`
   // (or thrown when it is null).
@@ -230,6 +245,7 @@ class Repository {
   std::vector<Id> index_ids_;
   std::vector<Id> superseded_ids_;
   std::unique_ptr<TreePackCache> tree_cache_;  // null on local storage
+  SnapshotListener snapshot_listener_;
 };
 
 // Resolves a unique object id from a hex prefix among `names` (object names
