@@ -1,6 +1,7 @@
 // The job runner (jobs::RunBackupJob): hooks, backup, forget by retention,
 // copy_to, with in-memory repositories behind the opener.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <fstream>
 #include <map>
@@ -98,6 +99,33 @@ TEST_F(JobFixture, AgentJobContinueGoesOn) {
   EXPECT_NE(r.errors[1].find("timed out after 1 s"), std::string::npos) << r.errors[1];
   EXPECT_LT(r.hooks_seconds, 4);
   EXPECT_EQ(Snapshots("main").size(), 1u);
+}
+
+TEST_F(JobFixture, AgentJobHookTimeoutKillsWhatAShellStarted) {
+  // The shell's child holds the output pipe: killing only the shell would
+  // leave the job waiting for `sleep 30`.
+  auto cfg = Config(
+      "    hooks:\n      pre:\n"
+      "        - {command: [sh, -c, \"sleep 30; true\"], timeout: 1s, on_error: fail}\n");
+  JobReport r = RunBackupJob(Env(cfg), "docs", "x");
+  EXPECT_EQ(r.status, JobStatus::kFailed);
+  EXPECT_NE(r.error.find("timed out after 1 s"), std::string::npos) << r.error;
+  EXPECT_LT(r.hooks_seconds, 10);
+  EXPECT_TRUE(Snapshots("main").empty());
+}
+
+TEST_F(JobFixture, AgentJobHooksDoNotInheritBlockedSignals) {
+  // The agent blocks SIGTERM in its threads (a sigwait thread takes it); a
+  // hook must still die of SIGTERM.
+  sigset_t term, old;
+  sigemptyset(&term);
+  sigaddset(&term, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &term, &old);
+  auto cfg = Config("    hooks:\n      pre:\n        - {command: [sh, -c, \"kill -TERM $$; exit 0\"]}\n");
+  JobReport r = RunBackupJob(Env(cfg), "docs", "x");
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  EXPECT_EQ(r.status, JobStatus::kFailed);
+  EXPECT_NE(r.error.find("killed by signal 15"), std::string::npos) << r.error;
 }
 
 TEST_F(JobFixture, AgentJobFailingPostHookFailsTheRunButKeepsTheSnapshot) {

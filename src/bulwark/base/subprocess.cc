@@ -53,7 +53,24 @@ Subprocess::Subprocess(const std::vector<std::string>& argv, const SpawnOptions&
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
-  int rc = posix_spawnp(&pid_, args[0], &fa, nullptr, args.data(), environ);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  // The child starts with no signal blocked: a blocked mask is inherited
+  // across exec, and the agent blocks SIGTERM/SIGINT in every thread (they
+  // go to its sigwait thread), which would make its hooks and dumps immune
+  // to SIGTERM (and ~Subprocess's SIGTERM would then wait forever).
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&attr, &none);
+  short flags = POSIX_SPAWN_SETSIGMASK;
+  if (options.own_process_group) {
+    flags |= POSIX_SPAWN_SETPGROUP;
+    posix_spawnattr_setpgroup(&attr, 0);  // a new group, led by the child
+    own_group_ = true;
+  }
+  posix_spawnattr_setflags(&attr, flags);
+  int rc = posix_spawnp(&pid_, args[0], &fa, &attr, args.data(), environ);
+  posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&fa);
   CloseFd(&in[0]);
   CloseFd(&out[1]);
@@ -133,7 +150,7 @@ std::optional<int> Subprocess::WaitFor(double timeout_seconds) {
 }
 
 void Subprocess::Kill(int signal) {
-  if (!reaped_ && pid_ > 0) ::kill(pid_, signal);
+  if (!reaped_ && pid_ > 0) ::kill(own_group_ ? -pid_ : pid_, signal);
 }
 
 std::string Subprocess::Describe(int status) {

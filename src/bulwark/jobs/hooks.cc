@@ -22,6 +22,7 @@ std::string RunOne(const config::Hook& h) {
   SpawnOptions so;
   so.capture_stderr = true;
   so.stdout_to_stderr = true;
+  so.own_process_group = true;  // a timeout kills what a shell hook started too
   try {
     Subprocess p(h.command, so);
     std::optional<int> status =

@@ -1,7 +1,9 @@
 // Running a source's `hooks:` (bulwark.yaml, config::Hook): each command is
 // started without a shell (argv[0] looked up on PATH), its stdout and stderr
 // captured together (the last 8 KiB are kept for the error message; never
-// mixed into our stdout), and killed (SIGKILL) once its timeout passes.
+// mixed into our stdout), and killed (SIGKILL) once its timeout passes,
+// together with every process it started (each hook runs in its own process
+// group, so a shell's children do not outlive the timeout).
 //
 // Thread-safety: RunHooks may be called from several threads at once (each
 // call runs its own children).
