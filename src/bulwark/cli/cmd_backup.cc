@@ -54,13 +54,17 @@ nlohmann::json SummaryJson(const ops::BackupResult& r) {
   return j;
 }
 
-// Figures for a push: the configured source's names, else the repository URL.
+// Figures for a push: the configured source's names, else the repository URL
+// ("" when there is none: a push never turns into the command's error).
 metrics::SourceFigures PushFigures(const std::string& source) {
   const config::Config* cfg = Config();
   if (cfg && cfg->sources.count(source)) return metrics::FiguresFor(cfg->Source(source));
   metrics::SourceFigures f;
   f.source = source;
-  f.repository = RepoUrl(ConfiguredSource(source));
+  try {
+    f.repository = RepoUrl(ConfiguredSource(source));
+  } catch (const Error&) {
+  }
   return f;
 }
 
@@ -75,13 +79,13 @@ void Run(const Opts& o) {
   b.threads = o.threads;
   jobs::BackupPlan plan;
   plan.stream_name = o.stdin_name;
-  if (o.from_stdin) plan.kind = jobs::BackupPlan::Kind::kStdin;
   if (o.from_command) {
     plan.kind = jobs::BackupPlan::Kind::kCommand;
     plan.command = o.paths;
     b.paths.clear();
     if (plan.command.empty()) throw Error(ErrorCode::kInvalidArgument, "--stdin-from-command needs a command after --");
   }
+  if (o.from_stdin) plan.kind = jobs::BackupPlan::Kind::kStdin;  // --stdin wins over any command
   // A PostgreSQL source from flags: --postgres CONNINFO [--pg-mode M], named
   // by --source (default "postgres"); a configured source of that name gets
   // these two settings overridden.
@@ -264,7 +268,7 @@ void AddBackup(CLI::App& app) {
   cmd->callback([o] {
     try {
       Run(*o);
-    } catch (const Error& e) {
+    } catch (const Error&) {
       if (!o->pushgateway.empty() || std::getenv("BULWARK_PUSHGATEWAY")) {
         metrics::SourceFigures f = PushFigures(o->source);
         jobs::JobReport jr;

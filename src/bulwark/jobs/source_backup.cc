@@ -43,10 +43,9 @@ void ApplySource(const config::SourceConfig& src, ops::BackupOptions* b, BackupP
     }
     b->one_file_system = b->one_file_system || src.one_file_system;
   } else if (src.kind == config::SourceKind::kCommand) {
-    plan->kind = BackupPlan::Kind::kCommand;
+    if (plan->kind != BackupPlan::Kind::kStdin) plan->kind = BackupPlan::Kind::kCommand;
     plan->command = src.command;
-    if (plan->stream_name.empty() || plan->stream_name == "stdin")
-      plan->stream_name = src.stdin_name.empty() ? src.name + ".stream" : src.stdin_name;
+    if (plan->stream_name.empty()) plan->stream_name = src.stdin_name.empty() ? src.name + ".stream" : src.stdin_name;
   } else if (src.kind == config::SourceKind::kPostgres) {
     if (!b->paths.empty() || plan->kind == BackupPlan::Kind::kStdin || plan->kind == BackupPlan::Kind::kCommand)
       throw Error(ErrorCode::kInvalidArgument,
@@ -67,9 +66,9 @@ ops::BackupResult RunBackupPlan(repo::Repository& repo, const BackupPlan& plan, 
                  ? source::postgres::BackupLogical(repo, *plan.postgres, b)
                  : source::postgres::BackupPhysical(repo, *plan.postgres, b);
     case BackupPlan::Kind::kStdin:
-      return ops::BackupStream(repo, 0, plan.stream_name, "stdin", b, nullptr);
+      return ops::BackupStream(repo, 0, plan.stream_name.empty() ? "stdin" : plan.stream_name, "stdin", b, nullptr);
     case BackupPlan::Kind::kCommand:
-      return ops::BackupCommand(repo, plan.command, plan.stream_name, b);
+      return ops::BackupCommand(repo, plan.command, plan.stream_name.empty() ? "stdin" : plan.stream_name, b);
     case BackupPlan::Kind::kPaths:
       break;
   }

@@ -26,16 +26,18 @@ struct BackupPlan {
   };
   Kind kind = Kind::kPaths;
   std::vector<std::string> command;                // kCommand: argv
-  std::string stream_name = "stdin";               // kStdin, kCommand
+  std::string stream_name;                         // kStdin, kCommand; "" = "stdin"
   const config::SourceConfig* postgres = nullptr;  // kPostgres; must outlive the plan's use
 };
 
 // Applies `src` to `options` and `plan`: the source's name, its paths (fs;
 // unless options->paths is already set), excludes and exclude_file,
 // one_file_system, tags (appended), host (unless set), chunker and ttl; a
-// command source becomes Kind::kCommand with its argv and stdin_name
-// (default "<name>.stream") unless plan->stream_name was set to something
-// other than "stdin"; a postgres source becomes Kind::kPostgres. Throws
+// command source sets its argv and, unless plan->stream_name is set, its
+// stdin_name (default "<name>.stream"), and becomes Kind::kCommand unless
+// the plan reads our standard input (kStdin: `backup --stdin --source S`
+// reads stdin under the source's name); a postgres source becomes
+// Kind::kPostgres. Throws
 // Error(kInvalidArgument) when a postgres source is given paths, and what
 // ReadExcludeFile throws.
 void ApplySource(const config::SourceConfig& src, ops::BackupOptions* options, BackupPlan* plan);
