@@ -151,14 +151,23 @@ TEST(AgentE2E, ScheduledCyclesMetricsHealthAlertsAndShutdown) {
         return st == 200;
       },
       30));
-  RunResult b =
-      s.BwConfig(cfg, {"backup", "--source", "docs", "--pushgateway", "http://127.0.0.1:" + std::to_string(pgw_port)});
+  // (--lock-wait: the agent's forget holds an exclusive lock for a moment every 2 s.)
+  RunResult b = s.BwConfig(cfg, {"--lock-wait", "30s", "backup", "--source", "docs", "--pushgateway",
+                                 "http://127.0.0.1:" + std::to_string(pgw_port)});
   ASSERT_EQ(b.exit_code, 0) << b.err;
   const std::string pushed = Get(pgw_port, "/metrics");
   EXPECT_GE(Sample(pushed, "bulwark_backup_last_status", "source=\"docs\""), 1) << pushed;
   EXPECT_NE(pushed.find("job=\"bulwark\""), std::string::npos);
+  // check (like forget, prune, copy) pushes its request counters after it
+  // succeeded; without --source into the repository's group.
+  RunResult chk =
+      s.BwConfig(cfg, {"--lock-wait", "30s", "check", "--pushgateway", "http://127.0.0.1:" + std::to_string(pgw_port)});
+  ASSERT_EQ(chk.exit_code, 0) << chk.err;
+  const std::string after_check = Get(pgw_port, "/metrics");
+  EXPECT_NE(after_check.find("repository=\"" + s.repo() + "\""), std::string::npos) << after_check;
   // An unreachable gateway is a warning, not a failure.
-  RunResult soft = s.BwConfig(cfg, {"backup", "--source", "docs", "--pushgateway", "http://127.0.0.1:1"});
+  RunResult soft =
+      s.BwConfig(cfg, {"--lock-wait", "30s", "backup", "--source", "docs", "--pushgateway", "http://127.0.0.1:1"});
   EXPECT_EQ(soft.exit_code, 0) << soft.err;
   EXPECT_NE(soft.err.find("pushing metrics failed"), std::string::npos) << soft.err;
 

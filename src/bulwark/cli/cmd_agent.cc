@@ -313,10 +313,11 @@ void PushCommandMetrics(const std::string& flag, const std::string& source, cons
   }
 }
 
-void AddPushAfterSuccess(CLI::App* cmd) {
+void AddPushAfterSuccess(CLI::App* cmd, std::function<void()> run) {
   auto url = std::make_shared<std::string>();
   AddPushgatewayFlag(cmd, url.get());
-  cmd->final_callback([cmd, url] {
+  cmd->callback([cmd, url, run = std::move(run)] {
+    run();
     std::string source;
     try {
       if (auto* opt = cmd->get_option_no_throw("--source"); opt && opt->count()) source = opt->as<std::string>();

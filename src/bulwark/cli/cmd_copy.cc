@@ -199,10 +199,11 @@ void AddCopy(CLI::App& app) {
   AddFilterFlags(cmd, &o->filter);
   cmd->add_flag("--all", o->all, "with a configuration file: copy every source that has copy_to");
   cmd->add_flag("-n,--dry-run", o->dry_run, "only list what would be copied");
-  AddPushAfterSuccess(cmd);
-  cmd->callback([o] {
-    if (!o->from.Url().empty()) RunExplicit(*o);
-    else RunConfigured(*o);
+  AddPushAfterSuccess(cmd, [o] {
+    if (!o->from.Url().empty())
+      RunExplicit(*o);
+    else
+      RunConfigured(*o);
   });
 }
 

@@ -403,8 +403,7 @@ void AddForget(CLI::App& app) {
                   "also remove snapshots Object Lock still retains (S3 hides them behind a delete marker; the "
                   "locked version stays until its retention ends)");
     AddPruneFlags(cmd, &o->prune_flags);
-    AddPushAfterSuccess(cmd);
-    cmd->callback([o] { RunForget(*o); });
+    AddPushAfterSuccess(cmd, [o] { RunForget(*o); });
   }
   {
     auto o = std::make_shared<TagOpts>();

@@ -183,9 +183,12 @@ void AddPushgatewayFlag(CLI::App* cmd, std::string* url);
 // so what the last successful backup pushed (its timestamp) stays (a failed
 // backup, forget, prune, copy, check). Never throws: a failed push is a
 // warning, never the command's exit code.
-// --pushgateway on a command that pushes only storage request counters after
-// it succeeded (forget, prune, copy, check), into the group of its --source.
-void AddPushAfterSuccess(CLI::App* cmd);
+// Sets `run` as the callback of `cmd` (forget, prune, copy, check) and adds
+// --pushgateway: after `run` returned (not when it threw), the command's
+// storage request counters are pushed into the group of its --source. (One
+// callback: CLI11 keeps a single final callback per command, so `run` must
+// not be set separately with cmd->callback.)
+void AddPushAfterSuccess(CLI::App* cmd, std::function<void()> run);
 void PushCommandMetrics(const std::string& flag, const std::string& source, const std::string& repository,
                         const metrics::SourceFigures* figures, bool replace_group);
 // True when argv names the wal-fetch command: its usage errors must exit
