@@ -79,6 +79,21 @@ std::unique_ptr<StateDirLock> StateDirLock::TryLock(const std::string& dir, cons
 
 StateDirLock::~StateDirLock() { ::close(fd_); }
 
+int RecoverInterruptedJobs(Scheduler& scheduler) {
+  int n = 0;
+  for (const auto& p : scheduler.policies()) {
+    auto it = scheduler.state().sources.find(p.name);
+    if (it == scheduler.state().sources.end() || !it->second.running) continue;
+    log::Warn("source '" + p.name +
+              "': its last job was still recorded as running; the process that ran it ended before it finished "
+              "(recorded as abandoned)");
+    scheduler.Finish(p.name, JobResult::kAbandoned,
+                     "interrupted: the process running the job ended before it finished");
+    ++n;
+  }
+  return n;
+}
+
 std::optional<AgentEndpoint> FindAgent(const std::string& dir) {
   try {
     auto j = nlohmann::json::parse(sys::ReadFile(dir + "/" + kEndpointFile));
@@ -463,6 +478,7 @@ int Agent::Run() {
     lanes_.push_back({jobs::JobKind::kBackup,
                       std::make_unique<Scheduler>(SourcePolicy::FromConfig(config_), store->Load(), clock_),
                       std::unique_ptr<StateStore>(store)});
+    for (auto& l : lanes_) RecoverInterruptedJobs(*l.scheduler);
     // TODO(drill): lanes_.push_back({jobs::JobKind::kDrill, Scheduler(drill policies), StateStore(dir,
     // "drills.json")}).
     for (auto& l : lanes_) Save(l);

@@ -190,6 +190,14 @@ class StateDirLock {
   int fd_;
 };
 
+// Jobs the state records as running although nobody runs them: called by
+// whoever just took the state directory's lock (the agent at start, an
+// in-process `bulwark run`), so no job of this state can still be running;
+// the process that ran them ended (crash, SIGKILL, power loss) before it
+// recorded their end. Each is finished as kAbandoned, so that the source is
+// scheduled again (a source marked running is never due). Returns how many.
+int RecoverInterruptedJobs(Scheduler& scheduler);
+
 // Where a running agent of `state_dir` listens and its token; nullopt when
 // agent.json or control.token is missing or the pid in agent.json is dead.
 struct AgentEndpoint {

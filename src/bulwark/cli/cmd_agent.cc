@@ -221,6 +221,7 @@ void RunInProcess(const std::string& dir, const RunOpts& o) {
   agent::SystemClock clock;
   agent::StateStore store(dir);
   agent::Scheduler sched(agent::SourcePolicy::FromConfig(cfg), store.Load(), clock);
+  agent::RecoverInterruptedJobs(sched);
   sched.Start(o.source, std::nullopt);
   store.Save(sched.state());
   jobs::JobReport r = jobs::RunBackupJob(MakeJobEnv(cfg), o.source, o.name);
