@@ -231,6 +231,28 @@ tests:
   auto st = nlohmann::json::parse(ReadFileOrDie(state + "/scheduler.json"));
   EXPECT_EQ(st["sources"]["docs"]["suspended"], true);
   EXPECT_EQ(st["sources"]["docs"]["running"], false);
+
+  // Every agent job is in the audit log (one record per job, with the
+  // snapshot it wrote and those its retention removed), and the chain verifies.
+  RunResult audit = s.BwConfig(cfg, {"--json", "audit"});
+  ASSERT_EQ(audit.exit_code, 0) << audit.err;
+  int jobs_ok = 0, jobs_failed = 0, removed = 0;
+  for (const auto& r : audit.Json()) {
+    if (r["command"] != "agent job") continue;
+    EXPECT_EQ(r["args"][2], "docs");
+    if (r["result"] == "ok") {
+      ++jobs_ok;
+      EXPECT_EQ(r["snapshots_added"].size(), 1u) << r.dump();
+    } else {
+      ++jobs_failed;
+    }
+    removed += static_cast<int>(r["snapshots_removed"].size());
+  }
+  EXPECT_GE(jobs_ok, 5);
+  EXPECT_GE(jobs_failed, 1);  // the jobs after the source went away
+  EXPECT_GE(removed, 2);      // keep_last 3 of at least 5
+  RunResult verify = s.BwConfig(cfg, {"audit", "verify"});
+  EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
 }
 
 TEST(AgentE2E, RunInProcessWithoutAnAgent) {

@@ -136,8 +136,14 @@ void RunAgent(const AgentOpts& o) {
       [env](const agent::JobRequest& req, const std::atomic<bool>& cancel) {
         jobs::JobEnv e = env;
         e.cancel = &cancel;
+        // Every job is recorded in the audit log of the repositories it
+        // opened (its source's, its copy_to destinations).
+        JobAudit audit("agent job", {"agent", "job", req.source, "--name", req.name});
         // TODO(drill): case jobs::JobKind::kDrill -> the drill runner.
-        return jobs::RunBackupJob(e, req.source, req.name);
+        jobs::JobReport r = jobs::RunBackupJob(e, req.source, req.name);
+        const Error error(r.error.empty() ? ErrorCode::kInternal : r.error_code, r.error);
+        audit.Finish(ExitCodeOf(r), r.error.empty() ? nullptr : &error);
+        return r;
       },
       [&cfg](metrics::SourceFigures* f) { RefreshFigures(cfg, f); }, clock);
   std::thread([a, set] {

@@ -235,6 +235,26 @@ int64_t ParseLockMargin(const std::string& value, const char* flag);
 void AuditBegin(const CLI::App& app, int argc, char** argv);
 void AuditAttach(repo::Repository* repo, const std::string& url);
 void AuditFinish(int exit_code, const Error* error);
+// The audit record of one agent job (cmd_agent.cc): the agent process is not
+// recorded as a command; while a JobAudit lives, the repositories its thread
+// opens (OpenConfiguredRepository -> AuditAttach) are attached to it instead,
+// and Finish appends one record per repository: `command` (e.g. "agent
+// job") with `args` (redacted here), the job's start (construction) and
+// duration, the snapshots written and removed. Like AuditFinish it only
+// warns when an append fails. One JobAudit per thread at a time.
+class JobAudit {
+ public:
+  JobAudit(std::string command, const std::vector<std::string>& args);
+  ~JobAudit();
+  JobAudit(const JobAudit&) = delete;
+  JobAudit& operator=(const JobAudit&) = delete;
+  void Finish(int exit_code, const Error* error);
+
+ private:
+  friend void AuditAttach(repo::Repository* repo, const std::string& url);
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 void AddAudit(CLI::App& app);  // audit, audit verify
 
 // Set by a command to its exit code.
