@@ -19,6 +19,7 @@
 #include "bulwark/crypto/crypto.h"
 #include "bulwark/repo/audit.h"
 #include "bulwark/repo/cache.h"
+#include "bulwark/repo/drill_record.h"
 #include "bulwark/repo/format.h"
 #include "bulwark/repo/index.h"
 #include "bulwark/repo/pack.h"
@@ -219,6 +220,32 @@ int main(int argc, char** argv) {
     Write("audit_fuzz", "sealed", repo::SealObject(crypto::Aead(Master().enc), repo::ObjectType::kAudit, r.Encode()));
     Write("audit_fuzz", "name", Str(repo::AuditRef{42, IdOf("x")}.Name()));
     Write("audit_fuzz", "redact", Str("postgresql://u:pw@h/db password='a b' PGPASSWORD=x"));
+  }
+  // ---- drill records
+  {
+    repo::DrillRecord d;
+    d.time_ns = 1795255200123456789;
+    d.host = "host";
+    d.username = "root";
+    d.source = "app";
+    d.source_kind = "postgres";
+    d.target_kind = "database";
+    d.target = "bulwark_drill_0011223344556677 on 127.0.0.1:5432/postgres";
+    d.snapshot = IdOf("snapshot");
+    d.snapshot_time_ns = 1795255100000000000;
+    d.checks = {{"rows public.t", "10", "10", true}, {"sql: SELECT count(*) FROM t", "11", "10", false}};
+    d.restore_seconds = 1.5;
+    d.validate_seconds = 0.25;
+    d.total_seconds = 1.75;
+    d.rto_budget_seconds = 900;
+    d.error = "";
+    d.program_version = "0.1.0";
+    Write("drill_record_fuzz", "full", d.Encode());
+    repo::DrillRecord m;
+    m.source = "docs";
+    m.snapshot = IdOf("s");
+    m.passed = true;
+    Write("drill_record_fuzz", "minimal", m.Encode());
   }
 
   // ---- local cache: verified packs

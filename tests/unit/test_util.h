@@ -32,6 +32,30 @@ ErrorCode CodeOf(Fn&& fn) {
   return ErrorCode::kInternal;
 }
 
+// Runs `fn` and returns the message of the bulwark::Error it throws,
+// expecting (gtest) the code `code`; fails the test and returns "" if it
+// throws nothing.
+template <typename Fn>
+std::string MessageOf(ErrorCode code, Fn&& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), code) << e.what();
+    return e.what();
+  }
+  ADD_FAILURE() << "expected a bulwark::Error";
+  return "";
+}
+
+// Expects (gtest) that the string `haystack` contains `needle`.
+#ifndef EXPECT_CONTAINS
+#define EXPECT_CONTAINS(haystack, needle)                                                   \
+  do {                                                                                      \
+    const std::string h_ = (haystack);                                                      \
+    EXPECT_NE(h_.find(needle), std::string::npos) << "'" << needle << "' not in: " << h_; \
+  } while (0)
+#endif
+
 // `n` deterministic pseudo-random bytes (splitmix64 stream from `seed`):
 // incompressible test data that is the same on every run.
 inline Bytes RandomData(size_t n, uint64_t seed) {

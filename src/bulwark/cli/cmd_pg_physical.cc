@@ -49,7 +49,9 @@ std::string SelfPath() {
   return p.string();
 }
 
-std::string DefaultRestoreCommand(const std::string& source, const PitrFlags& f) {
+}  // namespace
+
+std::string WalFetchRestoreCommandFor(const std::string& source) {
   pg::WalFetchCommand c;
   c.bulwark_bin = SelfPath();
   c.repo_url = AbsoluteRepoUrl(RepoUrl(ConfiguredSource(source)));
@@ -62,6 +64,8 @@ std::string DefaultRestoreCommand(const std::string& source, const PitrFlags& f)
   c.source = source;
   return pg::WalFetchRestoreCommand(c);
 }
+
+namespace {
 
 std::string TargetText(const pg::RecoveryOptions& r) {
   using K = pg::RecoveryTarget::Kind;
@@ -129,7 +133,7 @@ void Run(const PitrFlags& f) {
     if (snap.source.empty())
       throw Error(ErrorCode::kInvalidArgument, "snapshot " + snap.id.Short() +
                                                    " names no source, so wal-fetch cannot find its WAL: give --restore-command");
-    rec.restore_command = DefaultRestoreCommand(snap.source, f);
+    rec.restore_command = WalFetchRestoreCommandFor(snap.source);
   } else {
     rec.restore_command = f.restore_command;
   }

@@ -52,6 +52,10 @@ constexpr int kExitError = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitPartial = 3;
 constexpr int kExitDamage = 4;
+// drill: the drill ran and failed (a check failed, the RTO budget was
+// exceeded, or the restore broke off); its record is stored (cmd_drill.cc,
+// docs/DRILLS.md).
+constexpr int kExitDrillFailed = 5;
 // wal-fetch (PostgreSQL's restore_command) on any failure but "not archived"
 // (which is 1): PostgreSQL treats exit codes above 125 like a signal and
 // aborts recovery, instead of taking the file as missing and ending recovery
@@ -163,6 +167,12 @@ void AddCopy(CLI::App& app);    // copy (cmd_copy.cc)
 void AddLock(CLI::App& app);    // lock extend (cmd_lock.cc)
 void AddPg(CLI::App& app);      // pg restore-dump, pg ... (cmd_pg.cc)
 void AddPgPhysical(CLI::App* pg);  // pg restore (cmd_pg_physical.cc)
+// The restore_command a restored cluster of `source` runs by default:
+// this bulwark's own wal-fetch with the repository, configuration and key
+// or password file of this invocation, as absolute paths
+// (source/postgres/pitr.h WalFetchRestoreCommand; cmd_pg_physical.cc).
+std::string WalFetchRestoreCommandFor(const std::string& source);
+void AddDrill(CLI::App& app);  // drill, drills (cmd_drill.cc)
 // WAL expiry (cmd_pg.cc): prints what ExpireWal did (text or --json).
 void ReportWalExpiry(const std::string& source, const source::postgres::ExpireResult& r, bool dry_run);
 // After forget removed `removed` (or would, dry run): expires the archived

@@ -76,6 +76,7 @@ int main(int argc, char** argv) {
   AddWal(app);
   AddAgent(app);
   AddAudit(app);
+  AddDrill(app);
 
   // Every command that opened a repository appends its audit record on the
   // way out (AuditFinish), whatever the result; before the request counts,

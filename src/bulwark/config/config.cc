@@ -132,7 +132,7 @@ const std::vector<KindInfo>& Kinds() {
 
 const std::vector<std::string_view> kCommonSourceKeys = {"kind",     "tags",     "host",    "repository", "chunker",
                                                          "schedule", "timezone", "suspend", "hooks",      "retention",
-                                                         "ttl",      "copy_to",  "prune"};
+                                                         "ttl",      "copy_to",  "prune",   "drill"};
 
 // ---------------------------------------------------------------------------
 // YAML walking with positioned errors.
@@ -520,6 +520,94 @@ void CheckRepositoryRef(const Parser& p, const Config& c, const std::string& nam
   p.Fail(mark, msg);
 }
 
+// --- drill: (a self-contained block: DrillConfig in config.h) ---
+
+DrillCheckConfig ParseDrillCheck(const Parser& p, const YAML::Node& item, const std::string& where) {
+  Fields f(p, item, item.Mark(), where);
+  f.CheckKeys({"sql", "expect", "min", "max"});
+  DrillCheckConfig c;
+  c.sql = p.NonEmptyString(f.Require("sql"));
+  const auto number = [&](const char* key, std::optional<int64_t>* out) {
+    if (const Entry* e = f.Find(key))
+      *out = p.Int(*e, std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max());
+  };
+  number("expect", &c.expect);
+  number("min", &c.min);
+  number("max", &c.max);
+  if (c.expect && (c.min || c.max))
+    p.Fail(f.Find(c.min ? "min" : "max")->key.Mark(),
+           "a check " + where + " has 'expect' or bounds ('min', 'max'), not both");
+  if (!c.expect && !c.min && !c.max) p.Fail(item.Mark(), "a check " + where + " needs 'expect' or 'min'/'max'");
+  if (c.min && c.max && *c.min > *c.max)
+    p.Fail(f.Find("max")->ValueMark(),
+           "a check " + where + " has max " + std::to_string(*c.max) + " below min " + std::to_string(*c.min));
+  return c;
+}
+
+DrillConfig ParseDrill(const Parser& p, const Entry& entry, const SourceConfig& s) {
+  const std::string where = "in drill of source '" + s.name + "'";
+  DrillConfig d;
+  auto f = MapOf(p, entry, where, /*null_is_empty=*/true);
+  if (!f) return d;
+  f->CheckKeys({"schedule", "rto", "target", "checks"});
+  if (const Entry* e = f->Find("schedule")) {
+    d.schedule = p.NonEmptyString(*e);
+    p.Parsed(*e, [](const std::string& v) { return CronSchedule::Parse(v); });
+  }
+  if (const Entry* e = f->Find("rto")) {
+    d.rto_seconds = p.Duration(*e);
+    if (d.rto_seconds <= 0) p.Fail(e->ValueMark(), e->what + " must be more than 0 (leave it out for no budget)");
+  }
+  const bool postgres = s.kind == SourceKind::kPostgres;
+  const bool logical = postgres && s.pg_mode == PgMode::kLogical;
+  if (const Entry* e = f->Find("target")) {
+    const std::string twhere = "in drill target of source '" + s.name + "'";
+    if (auto t = MapOf(p, *e, twhere, /*null_is_empty=*/true)) {
+      std::vector<std::string_view> keys = {"dir"};
+      if (postgres)
+        keys = logical ? std::vector<std::string_view>{"conninfo", "allow_same_server"}
+                       : std::vector<std::string_view>{"pg_bin_dir", "port"};
+      t->CheckKeys(keys, [&](const std::string& key) -> std::string {
+        for (std::string_view k : {"dir", "conninfo", "allow_same_server", "pg_bin_dir", "port"})
+          if (key == k)
+            return "key " + Quote(key) + " " + twhere + " is not valid for this source (" +
+                   std::string(SourceKindName(s.kind)) + (postgres ? logical ? ", logical" : ", physical" : "") +
+                   "); it takes: " + [&] {
+                     std::string out;
+                     for (auto k2 : keys) out += (out.empty() ? "" : ", ") + std::string(k2);
+                     return out;
+                   }();
+        return "";
+      });
+      if (const Entry* v = t->Find("dir")) d.dir = p.AbsolutePath(*v);
+      if (const Entry* v = t->Find("conninfo")) {
+        d.conninfo = p.NonEmptyString(*v);
+        if (std::string why = source::postgres::ConninfoProblem(d.conninfo); !why.empty())
+          p.Fail(v->ValueMark(), v->what + " " + why);
+      }
+      if (const Entry* v = t->Find("allow_same_server")) d.allow_same_server = p.Bool(*v);
+      if (const Entry* v = t->Find("pg_bin_dir")) d.pg_bin_dir = p.AbsolutePath(*v);
+      if (const Entry* v = t->Find("port")) d.port = static_cast<int>(p.Int(*v, 0, 65535));
+    }
+  }
+  if (logical && d.conninfo.empty())
+    p.Fail(entry.key.Mark(), "drill of source '" + s.name +
+                                 "' needs target: {conninfo: ...}, the scratch server to restore the dump into");
+  if (const Entry* e = f->Find("checks")) {
+    if (!postgres)
+      p.Fail(e->key.Mark(), e->what +
+                                ": user checks are SQL, for postgres sources only (fs and command drills "
+                                "verify every file against its blob ids)");
+    if (!e->value.IsNull()) {
+      if (!e->value.IsSequence()) p.Fail(e->value.Mark(), e->what + " must be a list of {sql: ..., expect: N}");
+      for (const YAML::Node& item : e->value) d.checks.push_back(ParseDrillCheck(p, item, where));
+    }
+  }
+  return d;
+}
+
+// --- end drill ---
+
 SourceConfig ParseSource(const Parser& p, const Config& c, const Entry& entry) {
   CheckName(p, entry, "source");
   const std::string where = "in source '" + entry.name + "'";
@@ -675,6 +763,7 @@ SourceConfig ParseSource(const Parser& p, const Config& c, const Entry& entry) {
         p.Fail(marks[i], e->what + " names repository " + Quote(s.copy_to[i]) + " twice");
     }
   }
+  if (const Entry* e = f->Find("drill")) s.drill = ParseDrill(p, *e, s);
   return s;
 }
 

@@ -80,6 +80,28 @@
 //                                       # `bulwark run`) prunes the source's
 //                                       # repository after a forget that
 //                                       # removed snapshots (bulwark/jobs/job.h)
+//       drill:                          # optional restore drill (docs/DRILLS.md)
+//         schedule: "0 4 1 * *"         #   optional cron expression (cron.h)
+//         rto: 15m                      #   optional budget, a duration > 0: a
+//                                       #   drill slower than this fails
+//         target:                       #   optional for fs/command; keys by kind:
+//           dir: /var/tmp/drills        #   fs, command: absolute parent of the
+//                                       #   scratch directory (default $TMPDIR
+//                                       #   or /tmp); never below `paths`
+//           conninfo: "host=scratch user=drill dbname=postgres"
+//                                       #   postgres logical, required: the
+//                                       #   scratch server (no password) where
+//                                       #   bulwark_drill_<random> is created
+//                                       #   and dropped
+//           allow_same_server: false    #   postgres logical: allow the source's
+//                                       #   own server as the scratch server
+//           pg_bin_dir: /usr/lib/postgresql/15/bin  # postgres physical,
+//                                       #   optional, absolute
+//           port: 0                     #   postgres physical: port of the
+//                                       #   scratch cluster; 0 = a free port
+//         checks:                       #   postgres only: SQL returning one
+//           - {sql: "SELECT count(*) FROM t", expect: 42}   # integer value,
+//           - {sql: "SELECT max(id) FROM t", min: 1, max: 99}  # or bounds
 //
 // Hooks (run by the agent, in list order): `pre` hooks before the job; a
 // pre hook that fails (non-zero exit, signal, timeout) with on_error: fail
@@ -232,6 +254,28 @@ std::optional<PgBackupMethod> ParsePgBackupMethod(std::string_view s);
 // "fs", "command", "postgres".
 std::string_view SourceKindName(SourceKind kind);
 
+// --- drill: (restore drills, ops/drill.h, docs/DRILLS.md) ---
+// One user check of a postgres drill: `sql` must return one row with one
+// integer value, equal to `expect`, or within [min, max] (either bound may be
+// absent, not both; `expect` excludes the bounds).
+struct DrillCheckConfig {
+  std::string sql;
+  std::optional<int64_t> expect, min, max;
+  bool operator==(const DrillCheckConfig&) const = default;
+};
+struct DrillConfig {
+  std::string schedule;                  // cron expression as written (validated), or empty
+  int64_t rto_seconds = 0;               // RTO budget in seconds; 0 = none (`rto:` must be > 0)
+  std::string dir;                       // fs/command: absolute parent of the scratch directory; "" = $TMPDIR or /tmp
+  std::string conninfo;                  // postgres logical: the scratch server, no password
+  bool allow_same_server = false;        // postgres logical: the source's own server may be the scratch server
+  std::string pg_bin_dir;                // postgres physical: absolute, or "" = by the backup's major version
+  int port = 0;                          // postgres physical: 1..65535, or 0 = a free port
+  std::vector<DrillCheckConfig> checks;  // postgres only
+  bool operator==(const DrillConfig&) const = default;
+};
+// --- end drill ---
+
 struct SourceConfig {
   std::string name;
   SourceKind kind = SourceKind::kFs;
@@ -268,6 +312,7 @@ struct SourceConfig {
   std::optional<CalendarDuration> ttl;  // backups expire this long after their time
   std::vector<std::string> copy_to;     // repository names
   bool prune = false;                   // prune after the job's forget removed snapshots
+  std::optional<DrillConfig> drill;     // unset = no drill configured
 
   // The schedule in the source's time zone, or nullopt when there is none.
   // Does not throw for a SourceConfig that Parse returned (it validated

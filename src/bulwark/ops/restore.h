@@ -50,4 +50,28 @@ repo::Node FindNode(repo::Repository& repo, const repo::Snapshot& snapshot, cons
 // Writes a file node's content to `fd`, verifying every blob.
 uint64_t DumpFile(repo::Repository& repo, const repo::Node& node, int fd);
 
+// Does the regular file at `path` hold exactly `node`'s content? Reads it
+// once from the start: each chunk's length comes from the index and its
+// keyed hash (Repository::ids) must equal the blob id; nothing may follow
+// the last chunk. False, never an exception, when the file cannot be opened
+// (O_NOFOLLOW) or read, is shorter or longer, or a blob is not indexed.
+// Adds the bytes it hashed to `*bytes_read` when given. Needs the index.
+// Thread-safe (a per-thread buffer of the largest chunk).
+bool FileMatchesNode(const repo::Repository& repo, const repo::Node& node, const std::string& path,
+                     std::atomic<uint64_t>* bytes_read = nullptr);
+
+struct VerifyResult {
+  uint64_t files = 0, dirs = 0, symlinks = 0;  // entries of the snapshot found intact
+  uint64_t bytes = 0;                          // file bytes re-read and matched
+  std::vector<std::string> errors;             // "/path: what is wrong", in tree order
+};
+
+// Re-reads a restored snapshot at `target` (what Restore wrote, all of it:
+// no includes/excludes) and compares it with the snapshot's trees: every
+// directory exists, every symlink has its target, and every file matches its
+// blob ids (FileMatchesNode). A hardlinked file is checked at each of its
+// names. Metadata (modes, owners, times) is not compared. Sequential.
+// Throws only for a tree that cannot be loaded (kCorrupt, kNotFound).
+VerifyResult VerifyRestore(repo::Repository& repo, const repo::Snapshot& snapshot, const std::string& target);
+
 }  // namespace bulwark::ops

@@ -18,6 +18,8 @@ std::string_view ObjectTypeName(ObjectType t) {
     case ObjectType::kMarks: return "marks";
     case ObjectType::kWal: return "wal";
     case ObjectType::kAudit: return "audit";
+    case ObjectType::kDrill:
+      return "drill";
   }
   return "unknown";
 }

@@ -29,6 +29,7 @@ enum class ObjectType : uint8_t {
   kMarks = 7,  // prune's packs marked for deletion ("marked/<sha256>")
   kWal = 8,    // one archived PostgreSQL WAL file ("wal/<source>/<file name>"; repo/wal.h)
   kAudit = 9,  // one audit record ("audit/<seq>-<sha256>"; repo/audit.h)
+  kDrill = 10,  // a restore drill's evidence ("drills/<sha256>"; repo/drill_record.h)
 };
 
 std::string_view ObjectTypeName(ObjectType t);

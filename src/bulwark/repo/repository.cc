@@ -387,6 +387,8 @@ std::string Repository::ObjectName(ObjectType type, const Id& id) {
     case ObjectType::kKey: return "keys/" + hex;
     case ObjectType::kLock: return "locks/" + hex;
     case ObjectType::kMarks: return "marked/" + hex;
+    case ObjectType::kDrill:
+      return "drills/" + hex;
     case ObjectType::kWal: return "wal/" + hex;  // WAL objects are named by file (repo/wal.h); probes only
     case ObjectType::kAudit: return "audit/" + hex;  // records are "audit/<seq>-<id>" (repo/audit.h); probes only
     case ObjectType::kConfig: return "config";
@@ -570,14 +572,27 @@ Snapshot Repository::LoadSnapshot(const Id& id) const {
   return s;
 }
 
-std::vector<Snapshot> Repository::LoadSnapshots(const std::function<void(const Error&)>& on_error) const {
-  std::vector<Snapshot> out;
-  for (const auto& o : backend_->List("snapshots/")) {
+std::vector<Id> Repository::ObjectIds(ObjectType type) const {
+  // "snapshots/<hex>" -> "snapshots/"; packs ("data/<2 hex>/<hex>") list all of "data/".
+  std::string prefix = type == ObjectType::kPack ? "data/" : ObjectName(type, Id());
+  const size_t slash = prefix.find('/');
+  if (slash == std::string::npos || type == ObjectType::kWal)
+    throw Error(ErrorCode::kInternal, "ObjectIds: " + std::string(ObjectTypeName(type)) + " objects are not named by id");
+  prefix.resize(slash + 1);
+  std::vector<Id> ids;
+  for (const auto& o : backend_->List(prefix)) {
     std::string hex = o.name.substr(o.name.rfind('/') + 1);
     Bytes b;
-    if (hex.size() != 64 || !FromHex(hex, &b)) continue;
+    if (hex.size() == 64 && FromHex(hex, &b)) ids.push_back(Id::FromSpan(b));
+  }
+  return ids;
+}
+
+std::vector<Snapshot> Repository::LoadSnapshots(const std::function<void(const Error&)>& on_error) const {
+  std::vector<Snapshot> out;
+  for (const Id& id : ObjectIds(ObjectType::kSnapshot)) {
     try {
-      out.push_back(LoadSnapshot(Id::FromSpan(b)));
+      out.push_back(LoadSnapshot(id));
     } catch (const Error& e) {
       if (!on_error) throw;
       on_error(e);

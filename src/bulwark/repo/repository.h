@@ -193,6 +193,10 @@ class Repository {
   Id SaveUnpacked(ObjectType type, ByteSpan payload);
   Bytes LoadUnpacked(ObjectType type, const Id& id) const;
   static std::string ObjectName(ObjectType type, const Id& id);
+  // The ids of the content-addressed objects of `type` in storage (one LIST
+  // of its prefix, e.g. "snapshots/"), in listing order; names that are not
+  // 64 hex digits are skipped. Not for config and WAL objects (kInternal).
+  std::vector<Id> ObjectIds(ObjectType type) const;
   // Checks, before anything is written, that these credentials may delete
   // objects of each of `types`: deletes a random name of each type that does
   // not exist. S3 authorizes a DeleteObject before it looks at the key (204

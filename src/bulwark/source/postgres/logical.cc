@@ -131,6 +131,43 @@ ops::BackupResult BackupLogical(repo::Repository& repo, const config::SourceConf
   });
 }
 
+std::map<std::string, int64_t> FactTableCounts(const repo::Snapshot& snapshot) {
+  std::map<std::string, int64_t> out;
+  const nlohmann::json& facts = snapshot.facts;
+  if (!facts.is_object() || !facts.contains("postgres") || !facts["postgres"].is_object()) return out;
+  const nlohmann::json& pf = facts["postgres"];
+  if (!pf.contains("tables") || !pf["tables"].is_object()) return out;
+  for (const auto& [k, v] : pf["tables"].items()) {
+    if (!v.is_number_integer())
+      throw Error(ErrorCode::kCorrupt,
+                  "snapshot " + snapshot.id.Short() + ": row count of '" + k + "' is not an integer");
+    out[k] = v.get<int64_t>();
+  }
+  return out;
+}
+
+std::string TableCountCheck::Describe() const {
+  if (!restored_rows) return table + ": missing (backup: " + std::to_string(backup_rows) + " rows)";
+  return table + ": " + std::to_string(*restored_rows) + " rows, backup: " + std::to_string(backup_rows);
+}
+
+std::vector<TableCountCheck> CompareTableCounts(const std::map<std::string, int64_t>& backup,
+                                                const std::map<std::string, int64_t>& restored,
+                                                const std::vector<std::string>& tables) {
+  std::vector<std::string> names = tables;
+  if (names.empty())
+    for (const auto& [t, n] : backup) names.push_back(t);
+  std::vector<TableCountCheck> out;
+  for (const auto& t : names) {
+    TableCountCheck c;
+    c.table = t;
+    if (auto b = backup.find(t); b != backup.end()) c.backup_rows = b->second;
+    if (auto it = restored.find(t); it != restored.end()) c.restored_rows = it->second;
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
 RestoreDumpResult RestoreDump(repo::Repository& repo, const repo::Snapshot& snapshot, const RestoreDumpOptions& opt) {
   auto t0 = std::chrono::steady_clock::now();
   const std::string sid = snapshot.id.Short();
@@ -140,9 +177,7 @@ RestoreDumpResult RestoreDump(repo::Repository& repo, const repo::Snapshot& snap
                                                  snapshot.kind + "')");
   if (opt.dbname.empty()) throw Error(ErrorCode::kInvalidArgument, "no database name given (--dbname)");
   if (opt.jobs < 1) throw Error(ErrorCode::kInvalidArgument, "--jobs must be at least 1");
-  std::map<std::string, int64_t> fact_tables;
-  if (pf->contains("tables"))
-    for (const auto& [k, v] : (*pf)["tables"].items()) fact_tables[k] = v.get<int64_t>();
+  const std::map<std::string, int64_t> fact_tables = FactTableCounts(snapshot);
   const std::vector<std::string> tables = ResolveTables(fact_tables, opt.tables, sid);
   const repo::Node dump = ops::FindNode(repo, snapshot, "/" + pf->value("dump_file", std::string()));
   auto step = [&](const std::string& s) {
@@ -245,20 +280,12 @@ RestoreDumpResult RestoreDump(repo::Repository& repo, const repo::Snapshot& snap
     }
     if (opt.verify) {
       step("comparing row counts with the backup's facts");
-      auto now = TableRowCounts(*restored);
       std::vector<std::string> bad;
-      std::vector<std::string> check = tables;
-      if (check.empty())
-        for (const auto& [t, n] : fact_tables) check.push_back(t);
-      for (const auto& t : check) {
-        auto it = now.find(t);
-        if (it == now.end()) {
-          bad.push_back(t + ": missing (backup: " + std::to_string(fact_tables[t]) + " rows)");
-        } else if (it->second != fact_tables[t]) {
-          bad.push_back(t + ": " + std::to_string(it->second) + " rows, backup: " + std::to_string(fact_tables[t]));
-        } else {
-          r.verified[t] = it->second;
-        }
+      for (const auto& c : CompareTableCounts(fact_tables, TableRowCounts(*restored), tables)) {
+        if (c.ok())
+          r.verified[c.table] = *c.restored_rows;
+        else
+          bad.push_back(c.Describe());
       }
       if (!bad.empty())
         throw Error(ErrorCode::kCorrupt, "restored database '" + opt.dbname + "' does not match snapshot " + sid +

@@ -28,6 +28,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,26 @@ namespace bulwark::source::postgres {
 // {"schema.table": rows}. One statement (count(*) per table through
 // query_to_xml); a full scan of each table. Throws kSourceFailed.
 std::map<std::string, int64_t> TableRowCounts(Connection& conn);
+
+// The row counts a logical snapshot's facts record ({"schema.table": rows};
+// empty when there are none). Throws Error(kCorrupt) for a count that is not
+// an integer.
+std::map<std::string, int64_t> FactTableCounts(const repo::Snapshot& snapshot);
+
+// One table's row count in the backup's facts against the restored database.
+struct TableCountCheck {
+  std::string table;                     // "schema.table"
+  int64_t backup_rows = 0;               // from the facts
+  std::optional<int64_t> restored_rows;  // nullopt: the table is missing
+  bool ok() const { return restored_rows && *restored_rows == backup_rows; }
+  // "public.t: 9 rows, backup: 10" / "public.t: missing (backup: 10 rows)"
+  std::string Describe() const;
+};
+// Compares `restored` (TableRowCounts of the restored database) with `backup`
+// (FactTableCounts) for `tables`, or for every table of `backup` when empty.
+std::vector<TableCountCheck> CompareTableCounts(const std::map<std::string, int64_t>& backup,
+                                                const std::map<std::string, int64_t>& restored,
+                                                const std::vector<std::string>& tables);
 
 struct RestoreDumpOptions {
   std::string target_conninfo;  // server to restore into (its dbname: where to connect for CREATE DATABASE)

@@ -511,33 +511,8 @@ class DeltaRestore {
     }
   }
 
-  // Does the file hold exactly the node's chunks? Each chunk's length comes
-  // from the index, and its keyed hash must equal the blob id.
   bool SameContent(const Node& n, const std::string& path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) return false;
-    struct Closer {
-      int fd;
-      ~Closer() { ::close(fd); }
-    } closer{fd};
-    thread_local Bytes buf;
-    for (const Id& id : n.content) {
-      auto loc = repo_.index().Find(id);
-      if (!loc) return false;
-      size_t len = loc->blob.raw_length;
-      if (buf.size() < len) buf.resize(len);
-      size_t got = 0;
-      while (got < len) {
-        ssize_t r = ::read(fd, buf.data() + got, len - got);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return false;
-        got += static_cast<size_t>(r);
-      }
-      if (repo_.ids().Mac(ByteSpan(buf.data(), len)) != id) return false;
-      if (opts_.progress) opts_.progress->bytes += len;
-    }
-    char extra;
-    return ::read(fd, &extra, 1) == 0;
+    return ops::FileMatchesNode(repo_, n, path, opts_.progress ? &opts_.progress->bytes : nullptr);
   }
 
   void Write(const std::string& path, const Node& n) {
