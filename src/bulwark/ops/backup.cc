@@ -833,7 +833,9 @@ BackupResult Backup::RunDirectory(const std::string& dir_arg, const std::string&
     try {
       std::vector<std::pair<std::string, std::string>> files;
       if (hooks.finish) hooks.finish(&facts, &files);
-      for (const auto& [name, content] : files) {
+      for (const auto& file : files) {
+        const std::string& name = file.first;  // clang 14 cannot capture a structured binding
+        const std::string& content = file.second;
         if (!repo::IsSafeName(name))
           throw bulwark::Error(ErrorCode::kInternal, "'" + name + "' is not a valid file name");
         Node n = MemoryFile(name, content, top_node);
