@@ -28,7 +28,12 @@ class StaleListBackend : public storage::ForwardingBackend {
  public:
   using ForwardingBackend::ForwardingBackend;
   void Freeze(const std::string& prefix) { frozen_ = inner().List(prefix); }
-  std::vector<storage::ObjectInfo> List(const std::string& prefix) override { return frozen_; }
+  std::vector<storage::ObjectInfo> List(const std::string& prefix) override {
+    std::vector<storage::ObjectInfo> out;
+    for (const auto& o : frozen_)
+      if (o.name.rfind(prefix, 0) == 0) out.push_back(o);
+    return out;
+  }
 
  private:
   std::vector<storage::ObjectInfo> frozen_;
@@ -126,6 +131,41 @@ TEST_F(AuditTest, AppendWritesSequentialNamedRecordsThatListAndVerify) {
   EXPECT_EQ(rep.forks, 0u);
   EXPECT_EQ(rep.heads, std::vector<std::string>{more.back().Name()});
   EXPECT_TRUE(rep.unanchored.empty());
+}
+
+// Counts the LISTs an append makes.
+class CountingListBackend : public storage::ForwardingBackend {
+ public:
+  using ForwardingBackend::ForwardingBackend;
+  std::vector<storage::ObjectInfo> List(const std::string& prefix) override {
+    lists++;
+    return inner().List(prefix);
+  }
+  int lists = 0;
+};
+
+// Past 1000 records an append lists blocks of 1000 sequence numbers, not the
+// log: the sequence continues across block boundaries, the window reaches
+// into the previous block, and the chain verifies.
+TEST_F(AuditTest, AppendsAcrossListingBlocksListOnlyAFewBlocks) {
+  std::vector<AuditRef> refs = AppendN(2001);
+  EXPECT_EQ(refs.back().seq, 2001u);
+  for (size_t i = 0; i < refs.size(); ++i) ASSERT_EQ(refs[i].seq, i + 1);
+  auto entries = Log().List();
+  ASSERT_EQ(entries.size(), 2001u);
+  // Record 2001 names 1997..2000, across the block boundary at 2000.
+  const auto& parents = entries.back().record.parents;
+  ASSERT_EQ(parents.size(), kAuditWindow);
+  EXPECT_EQ(parents.front().seq, 1997u);
+  EXPECT_EQ(parents.back().seq, 2000u);
+  EXPECT_TRUE(Log().Verify().ok());
+
+  CountingListBackend counting(store_);
+  AuditRef next = AuditLog(counting, repo_->aead()).Append(Record("check"));
+  EXPECT_EQ(next.seq, 2002u);
+  // Blocks 0, 1, 2, 4 (empty), 3 (empty), then 1 again for the window
+  // (1998..2001): six LISTs of at most 1000 names.
+  EXPECT_EQ(counting.lists, 6);
 }
 
 TEST_F(AuditTest, RecordsAreSealed) {

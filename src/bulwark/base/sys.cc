@@ -97,22 +97,25 @@ void FsyncDir(const std::string& dir) {
   if (::fsync(fd) != 0 && errno != EINVAL) throw ErrnoError("syncing directory", dir);
 }
 
-void WriteFileAtomic(const std::string& path, ByteSpan data) {
-  const size_t slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
-  std::string tmp = path + ".tmp.XXXXXX";
-  const int fd = ::mkostemp(tmp.data(), O_CLOEXEC);
-  if (fd < 0) throw ErrnoError("creating a temporary file for", path);
+void CommitTempFile(int fd, const std::string& tmp, const std::string& path, ByteSpan data) {
   try {
     Fd guard(fd);
-    WriteAll(fd, data, tmp);
-    if (::fsync(fd) != 0) throw ErrnoError("syncing", tmp);
+    WriteAll(fd, data, path);  // errors name the file being written, not its temp name
+    if (::fsync(fd) != 0) throw ErrnoError("syncing", path);
     if (::rename(tmp.c_str(), path.c_str()) != 0) throw ErrnoError("renaming into place", path);
   } catch (...) {
     ::unlink(tmp.c_str());
     throw;
   }
-  FsyncDir(dir);
+  const size_t slash = path.rfind('/');
+  FsyncDir(slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash));
+}
+
+void WriteFileAtomic(const std::string& path, ByteSpan data) {
+  std::string tmp = path + ".tmp.XXXXXX";
+  const int fd = ::mkostemp(tmp.data(), O_CLOEXEC);
+  if (fd < 0) throw ErrnoError("creating a temporary file for", path);
+  CommitTempFile(fd, tmp, path, data);
 }
 
 }  // namespace bulwark::sys

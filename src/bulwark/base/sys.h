@@ -38,5 +38,10 @@ void FsyncDir(const std::string& dir);
 // directory. A crash leaves the old or the new content, never a mix (a
 // leftover "<path>.tmp.XXXXXX" at worst). Throws ErrnoError naming the file.
 void WriteFileAtomic(const std::string& path, ByteSpan data);
+// The second half of such a replacement, for callers that create the temp
+// file themselves: writes `data` to `fd` (open for writing, empty; named
+// `tmp`, in the directory of `path`), fsyncs, renames `tmp` over `path` and
+// fsyncs that directory. Always closes `fd`; removes `tmp` when it fails.
+void CommitTempFile(int fd, const std::string& tmp, const std::string& path, ByteSpan data);
 
 }  // namespace bulwark::sys

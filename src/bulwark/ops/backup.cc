@@ -194,7 +194,11 @@ class Backup {
   bool ReuseFromParent(const Node& parent, Node* node);
   void StartThreads();
   void StopThreads();
-  repo::Snapshot Commit(const Id& root, bool partial, const std::vector<std::string>& paths, const std::string& kind);
+  // Flushes the saver, then writes the snapshot (the commit point) of tree
+  // `root` with `facts` and the summary, timed from `t0`, after
+  // options.before_commit; partial when any entry failed.
+  BackupResult Commit(const Id& root, const std::vector<std::string>& paths, const std::string& kind,
+                      nlohmann::json facts, std::chrono::steady_clock::time_point t0);
   // One stream read to EOF as a file node of the root; fills name, size and
   // sha256 into *stream_facts.
   repo::Node StreamNode(int fd, const std::string& name, nlohmann::json* stream_facts);
@@ -470,10 +474,10 @@ void Backup::Submit(FileJob job) {
     // throw (RunPaths rethrows fatal_ after all threads stopped).
     job.dir->failed[job.index] = 1;
     --job.dir->pending;
-    --inflight_;
     done_cv_.notify_all();
     return;
   }
+  ++inflight_;
   jobs_.push_back(std::move(job));
   job_cv_.notify_one();
 }
@@ -519,10 +523,6 @@ void Backup::HandleFile(DirState* d, size_t i, const std::string& child, const N
   }
   (pn ? files_changed_ : files_new_)++;
   d->pending++;
-  {
-    std::lock_guard<std::mutex> lock(q_mu_);
-    ++inflight_;
-  }
   Submit({d, i, child});
 }
 
@@ -666,10 +666,11 @@ void Backup::StopThreads() {
   if (finaliser_.joinable()) finaliser_.join();
 }
 
-repo::Snapshot Backup::Commit(const Id& root, bool partial, const std::vector<std::string>& paths,
-                              const std::string& kind) {
+BackupResult Backup::Commit(const Id& root, const std::vector<std::string>& paths, const std::string& kind,
+                            nlohmann::json facts, std::chrono::steady_clock::time_point t0) {
   saver_.Flush();  // packs and index objects are durable before the snapshot
-  repo::Snapshot s;
+  BackupResult r;
+  repo::Snapshot& s = r.snapshot;
   s.time_ns = opts_.time_ns.value_or(repo::NowNs());
   if (opts_.ttl && !opts_.ttl->zero()) s.expires_ns = opts_.ttl->AddTo(s.time_ns, TimeZone());
   s.host = opts_.host.empty() ? sys::Hostname() : opts_.host;
@@ -683,8 +684,8 @@ repo::Snapshot Backup::Commit(const Id& root, bool partial, const std::vector<st
   s.excludes = opts_.excludes;
   if (parent_) s.parent = parent_->id;
   s.tree = root;
-  s.partial = partial;
-  s.facts = opts_.facts;
+  s.partial = !errors_.empty();
+  s.facts = std::move(facts);
   s.program_version = BULWARK_VERSION;
   s.summary.files_new = files_new_;
   s.summary.files_changed = files_changed_;
@@ -696,7 +697,11 @@ repo::Snapshot Backup::Commit(const Id& root, bool partial, const std::vector<st
   s.summary.bytes_stored = saver_.stats().bytes_stored;
   s.summary.blobs_added = saver_.stats().blobs_added;
   s.summary.errors = errors_.size();
-  return s;
+  s.summary.duration_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (opts_.before_commit) opts_.before_commit();
+  repo_.SaveSnapshot(s);
+  r.errors = errors_;
+  return r;
 }
 
 BackupResult Backup::RunPaths() {
@@ -750,13 +755,7 @@ BackupResult Backup::RunPaths() {
   }
   StopThreads();
   if (fatal_) throw *fatal_;
-  BackupResult r;
-  r.snapshot = Commit(root_id_, !errors_.empty(), abs_paths, "fs");
-  r.snapshot.summary.duration_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  if (opts_.before_commit) opts_.before_commit();
-  repo_.SaveSnapshot(r.snapshot);
-  r.errors = errors_;
-  return r;
+  return Commit(root_id_, abs_paths, "fs", opts_.facts, t0);
 }
 
 Node Backup::MemoryFile(const std::string& name, std::string_view content, const Node& owner) {
@@ -859,14 +858,7 @@ BackupResult Backup::RunDirectory(const std::string& dir_arg, const std::string&
   StopThreads();
   if (finish_failure) std::rethrow_exception(finish_failure);
   if (fatal_) throw *fatal_;
-  BackupResult r;
-  r.snapshot = Commit(root_id_, !errors_.empty(), paths, kind);
-  r.snapshot.facts = std::move(facts);
-  r.snapshot.summary.duration_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  if (opts_.before_commit) opts_.before_commit();
-  repo_.SaveSnapshot(r.snapshot);
-  r.errors = errors_;
-  return r;
+  return Commit(root_id_, paths, kind, std::move(facts), t0);
 }
 
 repo::Node Backup::StreamNode(int fd, const std::string& name, nlohmann::json* stream_facts) {
@@ -900,13 +892,7 @@ BackupResult Backup::CommitStreams(Tree tree, const std::string& kind, nlohmann:
   std::vector<std::string> paths;
   for (const auto& n : tree.nodes) paths.push_back("/" + n.name);
   Id root = saver_.SaveTree(tree);
-  BackupResult r;
-  r.snapshot = Commit(root, false, paths, kind);
-  r.snapshot.facts = std::move(facts);
-  r.snapshot.summary.duration_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  if (opts_.before_commit) opts_.before_commit();
-  repo_.SaveSnapshot(r.snapshot);
-  return r;
+  return Commit(root, paths, kind, std::move(facts), t0);
 }
 
 BackupResult Backup::RunStream(int fd, const std::string& name, const std::string& kind,
@@ -1465,14 +1451,7 @@ BackupResult TarBackup::Run(int fd, const std::string& root_name, const std::str
   Tree top;
   top.nodes.push_back(std::move(root));
   Id top_id = b_.saver_.SaveTree(top);
-  BackupResult result;
-  result.snapshot = b_.Commit(top_id, false, {"/" + root_name}, kind);
-  result.snapshot.facts = std::move(facts);
-  result.snapshot.summary.duration_seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  if (b_.opts_.before_commit) b_.opts_.before_commit();
-  b_.repo_.SaveSnapshot(result.snapshot);
-  return result;
+  return b_.Commit(top_id, {"/" + root_name}, kind, std::move(facts), t0);
 }
 
 }  // namespace

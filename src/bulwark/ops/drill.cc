@@ -85,18 +85,8 @@ bool AtOrBelow(const std::string& path, const std::string& base) {
 // host and port of a conninfo (libpq's defaults: PGHOST/PGPORT, the local
 // socket, 5432), for the "same server" safety check.
 std::pair<std::string, std::string> ServerOf(const std::string& conninfo) {
-  char* err = nullptr;
-  PQconninfoOption* opts = PQconninfoParse(conninfo.c_str(), &err);
-  if (err) PQfreemem(err);
-  std::string host, port;
-  if (opts) {
-    for (PQconninfoOption* o = opts; o->keyword; ++o) {
-      if (!o->val) continue;
-      if (std::string(o->keyword) == "host" || (std::string(o->keyword) == "hostaddr" && host.empty())) host = o->val;
-      if (std::string(o->keyword) == "port") port = o->val;
-    }
-    PQconninfoFree(opts);
-  }
+  std::string host = pg::ConninfoValue(conninfo, "host").value_or(pg::ConninfoValue(conninfo, "hostaddr").value_or(""));
+  std::string port = pg::ConninfoValue(conninfo, "port").value_or("");
   auto env = [](const char* n) { return std::string(std::getenv(n) ? std::getenv(n) : ""); };
   if (host.empty()) host = env("PGHOST");
   if (port.empty()) port = env("PGPORT");
@@ -404,21 +394,13 @@ class Drill {
     server_ = std::make_unique<Subprocess>(argv, so);
 
     // Connect as the source's role, to the source's database, on the copy.
-    std::string user, dbname = "postgres";
-    if (PQconninfoOption* o = PQconninfoParse(src_.conninfo.c_str(), nullptr)) {
-      for (PQconninfoOption* i = o; i->keyword; ++i) {
-        if (i->val && std::string(i->keyword) == "user") user = i->val;
-        if (i->val && std::string(i->keyword) == "dbname") dbname = i->val;
-      }
-      PQconninfoFree(o);
-    }
-    std::string conninfo = "host=127.0.0.1 port=" + std::to_string(port_) + " connect_timeout=5";
-    if (!user.empty()) {
-      std::string quoted;
-      for (char ch : user) quoted += ch == '\'' || ch == '\\' ? std::string("\\") + ch : std::string(1, ch);
-      conninfo += " user='" + quoted + "'";
-    }
-    conninfo = pg::WithDatabase(conninfo, dbname);
+    std::vector<std::pair<std::string, std::string>> settings{
+        {"host", "127.0.0.1"},
+        {"port", std::to_string(port_)},
+        {"connect_timeout", "5"},
+        {"dbname", pg::ConninfoValue(src_.conninfo, "dbname").value_or("postgres")}};
+    if (auto user = pg::ConninfoValue(src_.conninfo, "user")) settings.emplace_back("user", *user);
+    const std::string conninfo = pg::WithSettings("", settings);
     const int64_t limit = opts_.recovery_timeout_seconds ? opts_.recovery_timeout_seconds
                           : cfg_.rto_seconds             ? cfg_.rto_seconds
                                                          : 3600;

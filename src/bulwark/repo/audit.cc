@@ -164,9 +164,46 @@ std::vector<AuditRef> AuditLog::ListRefs(std::vector<std::string>* malformed) co
   return refs;
 }
 
+std::vector<AuditRef> AuditLog::ListBlock(uint64_t block) const {
+  // Block b holds sequence numbers [b * 1000, b * 1000 + 999]: the names
+  // that share all but the last three digits.
+  std::string prefix = std::string(kPrefix) + SeqString(block * kAuditBlock).substr(0, kSeqDigits - 3);
+  std::vector<AuditRef> refs;
+  for (const auto& o : backend_.List(prefix))
+    if (auto ref = AuditRef::Parse(o.name)) refs.push_back(*ref);
+  std::sort(refs.begin(), refs.end());
+  return refs;
+}
+
 AuditRef AuditLog::Append(AuditRecord record) const {
-  std::vector<AuditRef> refs = ListRefs(nullptr);
+  // The newest non-empty block, found by an exponential then a binary search
+  // (blocks fill in order: sequence numbers have no gaps), so an append
+  // lists O(log(records / 1000)) blocks of at most 1000 names, not the log.
+  std::vector<AuditRef> refs = ListBlock(0);
+  uint64_t lo = 0;
+  if (!refs.empty()) {
+    uint64_t hi = 1;
+    for (std::vector<AuditRef> probe; hi < (UINT64_MAX / kAuditBlock) / 2 && !(probe = ListBlock(hi)).empty();
+         hi *= 2) {
+      lo = hi;
+      refs = std::move(probe);
+    }
+    while (hi - lo > 1) {
+      uint64_t mid = lo + (hi - lo) / 2;
+      std::vector<AuditRef> probe = ListBlock(mid);
+      if (probe.empty()) {
+        hi = mid;
+      } else {
+        lo = mid;
+        refs = std::move(probe);
+      }
+    }
+  }
   uint64_t max = refs.empty() ? 0 : refs.back().seq;
+  if (lo > 0 && max % kAuditBlock < kAuditWindow) {  // the window reaches into the block before
+    std::vector<AuditRef> before = ListBlock(lo - 1);
+    refs.insert(refs.begin(), before.begin(), before.end());
+  }
   record.seq = max + 1;
   record.parents.clear();
   for (const auto& r : refs)

@@ -52,6 +52,9 @@ namespace bulwark::repo {
 // four successors, and a record written by a slow appender (one that listed
 // before up to three others appended) is still named by the next one.
 constexpr uint64_t kAuditWindow = 4;
+// Sequence numbers per listing block (Append): the names of a block share all
+// but their last three digits.
+constexpr uint64_t kAuditBlock = 1000;
 
 // A record's position: its sequence number (1, 2, ...) and the SHA-256 of
 // its stored object.
@@ -139,11 +142,17 @@ class AuditLog {
   // repository's (Repository::aead()).
   AuditLog(storage::Backend& backend, const crypto::Aead& aead) : backend_(backend), aead_(aead) {}
 
-  // Appends `record`: lists audit/ (one LIST), sets its seq to the highest
-  // sequence number + 1 and its parents to every record within the window,
+  // Appends `record`: finds the highest sequence number by listing blocks of
+  // 1000 sequence numbers (kAuditBlock; about 2 * log2(records / 1000) + 2
+  // LISTs, each of at most 1000 names: never the whole log), sets its seq to
+  // the highest sequence number + 1 and its parents to every record within
+  // the window,
   // seals it and writes it (one PUT). Returns where it was written. A
   // failure writes nothing (the PUT is atomic).
   AuditRef Append(AuditRecord record) const;
+  // The records of block `block` (sequence numbers block * kAuditBlock ..
+  // + 999), sorted; one LIST of that name prefix.
+  std::vector<AuditRef> ListBlock(uint64_t block) const;
 
   // Every record, decoded, sorted by (seq, start time, id). A record that does
   // not open or decode goes to `on_error` (or is thrown when it is null).

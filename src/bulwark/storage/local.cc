@@ -17,8 +17,6 @@ namespace bulwark::storage {
 namespace {
 
 using sys::Fd;
-using sys::FsyncDir;
-using sys::WriteAll;
 
 void ReadAt(int fd, uint8_t* buf, size_t len, uint64_t offset, const std::string& path) {
   size_t done = 0;
@@ -54,16 +52,7 @@ class LocalBackend : public Backend {
       fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     }
     if (fd < 0) throw ErrnoError("creating", tmp);
-    try {
-      Fd guard(fd);
-      WriteAll(fd, data, path);
-      if (::fsync(fd) != 0) throw ErrnoError("syncing", path);
-      if (::rename(tmp.c_str(), path.c_str()) != 0) throw ErrnoError("renaming into place", path);
-    } catch (...) {
-      ::unlink(tmp.c_str());
-      throw;
-    }
-    FsyncDir(dir);
+    sys::CommitTempFile(fd, tmp, path, data);
   }
 
   Bytes Get(const std::string& name) override {
@@ -185,7 +174,8 @@ class LocalBackend : public Backend {
         ListDir(name, prefix, out);
         continue;
       }
-      out->push_back({name, static_cast<uint64_t>(st.st_size), int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec});
+      out->push_back(
+          {name, static_cast<uint64_t>(st.st_size), int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec});
     }
   }
 

@@ -45,7 +45,16 @@ std::string ConninfoProblem(std::string_view conninfo) {
   return "";
 }
 
-std::string WithDatabase(std::string_view conninfo, std::string_view dbname) {
+std::optional<std::string> ConninfoValue(std::string_view conninfo, std::string_view keyword) {
+  Options o;
+  std::string why;
+  if (!Parse(conninfo, &o, &why)) throw Error(ErrorCode::kInvalidArgument, "connection string: " + why);
+  for (PQconninfoOption* p = o.opts; p->keyword; ++p)
+    if (keyword == p->keyword && p->val && *p->val) return std::string(p->val);
+  return std::nullopt;
+}
+
+std::string WithSettings(std::string_view conninfo, const std::vector<std::pair<std::string, std::string>>& settings) {
   Options o;
   std::string why;
   if (!Parse(conninfo, &o, &why)) throw Error(ErrorCode::kInvalidArgument, "connection string: " + why);
@@ -59,10 +68,18 @@ std::string WithDatabase(std::string_view conninfo, std::string_view dbname) {
   };
   std::string out;
   for (PQconninfoOption* p = o.opts; p->keyword; ++p) {
-    if (std::strcmp(p->keyword, "dbname") == 0 || !p->val || !*p->val) continue;
-    out += std::string(p->keyword) + "=" + quote(p->val) + " ";
+    if (!p->val || !*p->val) continue;
+    bool replaced = false;
+    for (const auto& [k, v] : settings) replaced = replaced || k == p->keyword;
+    if (!replaced) out += std::string(p->keyword) + "=" + quote(p->val) + " ";
   }
-  return out + "dbname=" + quote(dbname);
+  for (const auto& [k, v] : settings) out += k + "=" + quote(v) + " ";
+  if (!out.empty()) out.pop_back();
+  return out;
+}
+
+std::string WithDatabase(std::string_view conninfo, std::string_view dbname) {
+  return WithSettings(conninfo, {{"dbname", std::string(dbname)}});
 }
 
 std::unique_ptr<Connection> Connection::Open(const std::string& conninfo, const std::string& application_name) {
@@ -98,8 +115,8 @@ std::vector<Row> Connection::Query(const std::string& sql, const std::vector<std
   } free_res{res};
   ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
   if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
-    throw Error(ErrorCode::kSourceFailed, "PostgreSQL " + where() + ": " +
-                                              Trimmed(res ? PQresultErrorMessage(res) : PQerrorMessage(conn_)));
+    throw Error(ErrorCode::kSourceFailed,
+                "PostgreSQL " + where() + ": " + Trimmed(res ? PQresultErrorMessage(res) : PQerrorMessage(conn_)));
   std::vector<Row> rows;
   if (st != PGRES_TUPLES_OK) return rows;
   int n = PQntuples(res), m = PQnfields(res);

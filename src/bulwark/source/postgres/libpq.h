@@ -31,6 +31,15 @@ std::string ConninfoProblem(std::string_view conninfo);
 // keyword=value string (values single-quoted, backslash-escaped). Throws
 // Error(kInvalidArgument) if `conninfo` does not parse.
 std::string WithDatabase(std::string_view conninfo, std::string_view dbname);
+// `conninfo` with each of `settings` (keyword, value) set, replacing what it
+// had for that keyword, as a keyword=value string (values quoted the same
+// way). Throws Error(kInvalidArgument) if `conninfo` does not parse; "" is
+// an empty connection string.
+std::string WithSettings(std::string_view conninfo, const std::vector<std::pair<std::string, std::string>>& settings);
+// The value `conninfo` gives `keyword` ("host", "port", "user", ...), or
+// nullopt when it gives none (libpq's defaults and the PG* environment are
+// not applied). Throws Error(kInvalidArgument) if `conninfo` does not parse.
+std::optional<std::string> ConninfoValue(std::string_view conninfo, std::string_view keyword);
 
 // One field of a result row: nullopt for SQL NULL.
 using Field = std::optional<std::string>;
@@ -45,8 +54,7 @@ class Connection {
   // password); kInvalidArgument for a conninfo ConninfoProblem rejects.
   // `application_name` is shown in pg_stat_activity unless `conninfo` sets
   // one.
-  static std::unique_ptr<Connection> Open(const std::string& conninfo,
-                                          const std::string& application_name = "bulwark");
+  static std::unique_ptr<Connection> Open(const std::string& conninfo, const std::string& application_name = "bulwark");
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;

@@ -14,7 +14,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <ctime>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -35,6 +34,8 @@ std::string_view TrimSpaces(std::string_view s) {
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
   return s;
 }
+
+bool AllDigits(std::string_view s) { return !s.empty() && s.find_first_not_of("0123456789") == std::string_view::npos; }
 
 Error LabelError(const std::string& why) { return Error(ErrorCode::kCorrupt, "backup_label: " + why); }
 Error ManifestError(const std::string& why) { return Error(ErrorCode::kCorrupt, "backup_manifest: " + why); }
@@ -80,7 +81,7 @@ BackupLabel ParseBackupLabel(std::string_view text) {
       l.checkpoint_lsn = LsnOrThrow(value, "CHECKPOINT LOCATION", LabelError);
       have_checkpoint = true;
     } else if (key == "START TIMELINE") {
-      if (value.empty() || value.size() > 10 || value.find_first_not_of("0123456789") != std::string_view::npos)
+      if (value.size() > 10 || !AllDigits(value))
         throw LabelError("START TIMELINE '" + std::string(value) + "' is not a number");
       uint64_t tl = std::stoull(std::string(value));
       if (tl == 0 || tl > 0xffffffffu) throw LabelError("START TIMELINE " + std::string(value) + " is out of range");
@@ -173,17 +174,6 @@ BackupManifest ParseBackupManifest(std::string_view text) {
 
 namespace {
 
-// "2026-11-21 19:32:36 GMT" (the manifest's Last-Modified).
-std::string ManifestTime(int64_t ns) {
-  time_t t = static_cast<time_t>(ns / 1000000000);
-  if (ns < 0 && ns % 1000000000 != 0) --t;
-  struct tm tm {};
-  gmtime_r(&t, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S GMT", &tm);
-  return buf;
-}
-
 bool PlainPath(std::string_view path) {
   for (unsigned char c : path)
     if (c < 0x20 || c >= 0x7f) return false;
@@ -202,15 +192,10 @@ std::string WriteBackupManifest(const std::vector<ManifestFile>& files, const st
     if (PlainPath(f.path)) {
       out += "{ \"Path\": " + json(f.path).dump();
     } else {
-      static const char* hex = "0123456789abcdef";
-      std::string h;
-      for (unsigned char c : f.path) {
-        h += hex[c >> 4];
-        h += hex[c & 15];
-      }
-      out += "{ \"Encoded-Path\": \"" + h + "\"";
+      out += "{ \"Encoded-Path\": \"" + ToHex(AsBytes(f.path)) + "\"";
     }
-    out += ", \"Size\": " + std::to_string(f.size) + ", \"Last-Modified\": \"" + ManifestTime(f.mtime_ns) + "\" }";
+    out += ", \"Size\": " + std::to_string(f.size) + ", \"Last-Modified\": \"" + repo::FormatTimeShort(f.mtime_ns) +
+           " GMT\" }";
   }
   out += "\n],\n\"WAL-Ranges\": [\n";
   first = true;
@@ -287,8 +272,6 @@ nlohmann::json PhysicalFacts(const ServerInfo& server, const BackupLabel& l, con
       {"data_bytes", m.bytes},
   };
 }
-
-bool AllDigits(std::string_view s) { return !s.empty() && s.find_first_not_of("0123456789") == std::string_view::npos; }
 
 // A relation file name in a database directory: "<relfilenode>[_<fork>][.<segment>]"
 // (PostgreSQL's parse_filename_for_nontemp_relation). Sets the relfilenode
