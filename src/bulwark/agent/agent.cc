@@ -21,6 +21,7 @@ namespace {
 constexpr const char* kLockFile = "agent.lock";
 constexpr const char* kTokenFile = "control.token";
 constexpr const char* kEndpointFile = "agent.json";
+constexpr const char* kDrillStateFile = "drills.json";  // the drill lane's schedule state
 constexpr size_t kMaxRecords = 1000;
 
 std::pair<std::string, int> SplitListen(const std::string& listen) {
@@ -478,9 +479,11 @@ int Agent::Run() {
     lanes_.push_back({jobs::JobKind::kBackup,
                       std::make_unique<Scheduler>(SourcePolicy::FromConfig(config_), store->Load(), clock_),
                       std::unique_ptr<StateStore>(store)});
+    StateStore* drills = new StateStore(dir, kDrillStateFile);
+    lanes_.push_back({jobs::JobKind::kDrill,
+                      std::make_unique<Scheduler>(SourcePolicy::DrillsFromConfig(config_), drills->Load(), clock_),
+                      std::unique_ptr<StateStore>(drills)});
     for (auto& l : lanes_) RecoverInterruptedJobs(*l.scheduler);
-    // TODO(drill): lanes_.push_back({jobs::JobKind::kDrill, Scheduler(drill policies), StateStore(dir,
-    // "drills.json")}).
     for (auto& l : lanes_) Save(l);
   }
   // Control token: fresh each start, readable by the agent's user only.

@@ -9,10 +9,11 @@
 // and end. On-demand runs (Submit) queue behind --max-jobs like scheduled
 // ones and do not count as serving a slot.
 //
-// Job kinds: each kind has a lane = its own Scheduler and state file
-// (backup: scheduler.json). A drill lane is added by building SourcePolicy
-// values from the sources' drill schedules and handling JobKind::kDrill in
-// the runner (see AddLane).
+// Job kinds: each kind has a lane = its own Scheduler and state file:
+// backup (the source's `schedule`, scheduler.json) and drill (the source's
+// `drill.schedule`, drills.json; the runner runs jobs::RunDrillJob). A
+// source runs one job of any kind at a time: a drill due while its source's
+// backup runs starts after it. Suspend/Resume apply to both lanes.
 //
 // HTTP (cpp-httplib, one listener, `listen`, default 127.0.0.1:9464; port 0
 // picks a free one):

@@ -39,8 +39,16 @@ std::vector<AlertRule> BuildAlertRules(const config::Config& config, const Healt
                    "restore drill of {{ $labels.source }} failed",
                    "The last restore drill of {{ $labels.source }} failed: its backups are not proven restorable.",
                    ""});
-  // TODO(drill): RestoreRTOExceeded per source with a drill block:
-  //   bulwark_drill_duration_seconds{source="S"} > <drill.rto seconds>
+  for (const auto& [name, src] : config.sources)
+    if (src.drill && src.drill->rto_seconds > 0)
+      rules.push_back({"RestoreRTOExceeded",
+                       "bulwark_drill_duration_seconds{source=\"" + name + "\"} > " +
+                           std::to_string(src.drill->rto_seconds),
+                       "0m", "warning", "restore drill of source " + name + " exceeded its RTO budget",
+                       "The last restore drill of source " + name +
+                           " took {{ $value }} s from start to validated, more than its RTO budget of " +
+                           std::to_string(src.drill->rto_seconds) + " s.",
+                       name});
   return rules;
 }
 

@@ -8,10 +8,9 @@
 //   WALArchivingLag  bulwark_wal_archive_lag_seconds > max_wal_lag (only when
 //                    a PostgreSQL physical source exists)
 //   RestoreTestFailed  bulwark_drill_last_success == 0
-//   RestoreRTOExceeded bulwark_drill_duration_seconds above the drill's RTO
-//                    budget: TODO(drill) once the `drill:` block is merged,
-//                    one rule per source with its `rto`; until then not
-//                    rendered (the metric exists, without samples).
+//   RestoreRTOExceeded bulwark_drill_duration_seconds{source=S} > the drill's
+//                    RTO budget: one rule per source whose `drill:` block
+//                    has an `rto:` (severity warning).
 // BackupStorageLow is not rendered: free space of the storage is not
 // something bulwark can see (S3 has no quota API; a local disk is
 // node_exporter's node_filesystem_avail_bytes): docs/AGENT.md shows the rule

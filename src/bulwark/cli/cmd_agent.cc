@@ -17,6 +17,7 @@
 #include "bulwark/base/log.h"
 #include "bulwark/cli/common.h"
 #include "bulwark/config/config.h"
+#include "bulwark/jobs/drill.h"
 #include "bulwark/jobs/job.h"
 #include "bulwark/metrics/push.h"
 
@@ -138,8 +139,18 @@ void RunAgent(const AgentOpts& o) {
         e.cancel = &cancel;
         // Every job is recorded in the audit log of the repositories it
         // opened (its source's, its copy_to destinations).
+        if (req.kind == jobs::JobKind::kDrill) {
+          JobAudit audit("agent drill", {"agent", "drill", req.source, "--name", req.name});
+          const config::SourceConfig& src = env.config->Source(req.source);
+          const bool physical = src.kind == config::SourceKind::kPostgres && src.pg_mode == config::PgMode::kPhysical;
+          jobs::JobReport r =
+              jobs::RunDrillJob(e, req.source, req.name, physical ? WalFetchRestoreCommandFor(req.source) : "");
+          const Error error(r.error.empty() ? ErrorCode::kInternal : r.error_code, r.error);
+          audit.Finish(r.ok() ? kExitOk : r.drill_passed ? kExitDrillFailed : ExitCodeFor(r.error_code),
+                       r.error.empty() ? nullptr : &error);
+          return r;
+        }
         JobAudit audit("agent job", {"agent", "job", req.source, "--name", req.name});
-        // TODO(drill): case jobs::JobKind::kDrill -> the drill runner.
         jobs::JobReport r = jobs::RunBackupJob(e, req.source, req.name);
         const Error error(r.error.empty() ? ErrorCode::kInternal : r.error_code, r.error);
         audit.Finish(ExitCodeOf(r), r.error.empty() ? nullptr : &error);

@@ -862,6 +862,11 @@ std::optional<CronSchedule> SourceConfig::ParsedSchedule() const {
   return CronSchedule::Parse(schedule, Zone());
 }
 
+std::optional<CronSchedule> SourceConfig::ParsedDrillSchedule() const {
+  if (!drill || drill->schedule.empty()) return std::nullopt;
+  return CronSchedule::Parse(drill->schedule, Zone());
+}
+
 bool Retention::empty() const {
   return keep_last == 0 && keep_hourly == 0 && keep_daily == 0 && keep_weekly == 0 && keep_monthly == 0 &&
          keep_yearly == 0 && keep_within.zero() && keep_within_hourly.zero() && keep_within_daily.zero() &&

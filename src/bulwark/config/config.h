@@ -319,6 +319,9 @@ struct SourceConfig {
   // both); otherwise throws Error(kInvalidArgument) as CronSchedule::Parse
   // and TimeZone::Load do.
   std::optional<CronSchedule> ParsedSchedule() const;
+  // The drill's schedule (drill->schedule) in the same time zone; nullopt when
+  // there is no drill block or it has no schedule (drills then run only on demand).
+  std::optional<CronSchedule> ParsedDrillSchedule() const;
   // The source's time zone (UTC when `timezone` is empty); throws as above.
   TimeZone Zone() const;
 };

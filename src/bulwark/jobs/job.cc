@@ -46,7 +46,7 @@ nlohmann::json JobReport::ToJson() const {
                         {"error", c.error}});
   nlohmann::json removed = nlohmann::json::array();
   for (const auto& id : forget.removed_ids) removed.push_back(id.Hex());
-  return {{"kind", JobKindName(kind)},
+  nlohmann::json j = {{"kind", JobKindName(kind)},
           {"source", source},
           {"repository", repository},
           {"name", name},
@@ -74,6 +74,11 @@ nlohmann::json JobReport::ToJson() const {
             {"wal_files_expired", forget.wal_files_expired}}},
           {"pruned", pruned},
           {"copies", copies_j}};
+  if (kind == JobKind::kDrill)
+    j["drill"] = {{"passed", drill_passed ? nlohmann::json(*drill_passed) : nlohmann::json(nullptr)},
+                  {"rto_seconds", drill_rto_seconds},
+                  {"record", drill_id}};
+  return j;
 }
 
 namespace {

@@ -29,6 +29,7 @@
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -96,6 +97,13 @@ struct JobReport {
   ForgetOutcome forget;
   bool pruned = false;
   std::vector<CopyOutcome> copies;
+  // Drill jobs (kind kDrill, bulwark/jobs/drill.h): the verdict once the
+  // drill ran (nullopt when it did not: nothing to drill, repository
+  // unreachable), its measured RTO (restore + validation wall time, seconds)
+  // and the stored drill record's id (hex). snapshot_id is the drilled one.
+  std::optional<bool> drill_passed;
+  double drill_rto_seconds = 0;
+  std::string drill_id;
 
   bool ok() const { return status == JobStatus::kSuccess; }
   // {"kind", "source", "repository", "name", "status", "error", "errors",
@@ -103,7 +111,9 @@ struct JobReport {
   //  "duration_seconds", "hooks_seconds", "backup_seconds", "forget_seconds",
   //  "prune_seconds", "copy_seconds", "bytes_processed", "bytes_added",
   //  "forget": {"applied", "kept", "removed", ...}, "pruned",
-  //  "copies": [{"repository", "snapshots_copied", "bytes_copied", "error"}]}
+  //  "copies": [{"repository", "snapshots_copied", "bytes_copied", "error"}],
+  //  and for drills "drill": {"passed", "rto_seconds", "record"} (passed null
+  //  when the drill did not run)}
   nlohmann::json ToJson() const;
 };
 

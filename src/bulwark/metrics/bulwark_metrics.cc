@@ -1,7 +1,10 @@
 #include "bulwark/metrics/bulwark_metrics.h"
 
 #include <algorithm>
+#include <optional>
 
+#include "bulwark/base/log.h"
+#include "bulwark/repo/drill_record.h"
 #include "bulwark/source/postgres/archive.h"
 #include "bulwark/storage/s3/s3.h"
 
@@ -23,6 +26,13 @@ SourceFigures FiguresFor(const config::SourceConfig& src) {
 
 void ApplyReport(SourceFigures* f, const jobs::JobReport& r) {
   if (r.status == jobs::JobStatus::kAbandoned) return;
+  if (r.kind == jobs::JobKind::kDrill) {
+    // A drill that could not run (no snapshot, repository unreachable) is a
+    // failed drill too: nothing was proven restorable.
+    f->drill_ok = r.drill_passed.value_or(false);
+    if (r.drill_passed) f->drill_duration_seconds = r.drill_rto_seconds;
+    return;
+  }
   const bool ok = r.status == jobs::JobStatus::kSuccess;
   f->last_ok = ok;
   (ok ? f->success_total : f->failure_total)++;
@@ -44,6 +54,15 @@ void RefreshFromRepository(SourceFigures* f, repo::Repository& repo) {
     if (!s.partial) f->last_success = std::max(f->last_success.value_or(0), s.time_ns / 1000000000);
   }
   f->snapshots = n;
+  // The newest drill record of the source (after an agent restart, the
+  // verdict comes from the evidence in the repository).
+  std::optional<repo::DrillRecord> newest;
+  for (auto& d : repo::LoadDrillRecords(repo, [](const Error& e) { log::Warn(e.what()); }))
+    if (d.source == f->source && (!newest || d.time_ns > newest->time_ns)) newest = std::move(d);
+  if (newest) {
+    f->drill_ok = newest->passed;
+    f->drill_duration_seconds = newest->total_seconds;
+  }
   uint64_t size = 0;
   for (const char* prefix : {"data/", "index/", "snapshots/", "wal/"})
     for (const auto& o : repo.backend().List(prefix)) size += o.size;

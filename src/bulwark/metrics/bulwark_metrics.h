@@ -22,7 +22,8 @@
 //   bulwark_wal_archive_lag_seconds    gauge: now - that
 //   bulwark_pitr_window_seconds        gauge: latest - earliest recoverable
 //       point (source/postgres/archive.h)
-// Drills (filled once the drill job exists; declared now):
+// Drills (from the agent's drill jobs, and the newest drill record in the
+// repository at start and after every job):
 //   bulwark_drill_last_success         gauge: 1 = the last drill passed, 0 = failed
 //   bulwark_drill_duration_seconds     gauge: the last drill's measured RTO
 // Process-wide:
@@ -78,14 +79,16 @@ SourceFigures FiguresFor(const config::SourceConfig& src);
 
 // Counts a finished job into `f`: status, duration, bytes, counters; the
 // snapshot time becomes last_success when the job stored a complete
-// snapshot. Abandoned jobs count as nothing.
+// snapshot. A drill job sets only drill_ok (false also when the drill could
+// not run) and drill_duration_seconds. Abandoned jobs count as nothing.
 void ApplyReport(SourceFigures* f, const jobs::JobReport& r);
 
 // Reads the repository's view (storage LIST requests, snapshots loaded):
 // the source's snapshot count, its newest complete snapshot's time
 // (last_success), the repository's stored bytes and, for a PostgreSQL
-// physical source, its WAL archive (source::postgres::DescribeArchive).
-// Throws what the storage throws.
+// physical source, its WAL archive (source::postgres::DescribeArchive), and
+// the verdict and RTO of the source's newest drill record (a damaged record
+// is a warning and skipped). Throws what the storage throws.
 void RefreshFromRepository(SourceFigures* f, repo::Repository& repo);
 
 }  // namespace bulwark::metrics
