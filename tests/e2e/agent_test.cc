@@ -14,9 +14,11 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "harness.h"
+#include "pg_server.h"
 
 namespace bulwark::testing {
 namespace {
@@ -251,6 +253,131 @@ tests:
   EXPECT_GE(jobs_ok, 5);
   EXPECT_GE(jobs_failed, 1);  // the jobs after the source went away
   EXPECT_GE(removed, 2);      // keep_last 3 of at least 5
+  RunResult verify = s.BwConfig(cfg, {"audit", "verify"});
+  EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
+}
+
+// The issue's "done when": an fs source and a PostgreSQL source under one
+// agent for several scheduled cycles: backups on time, retention applied,
+// drills on their own schedule storing evidence, Prometheus scraping,
+// /healthz red once a source goes stale, and the audit chain verifying.
+TEST(AgentE2E, FsAndPostgresSourcesOverSeveralCyclesWithDrills) {
+  if (!Installed("prometheus")) GTEST_SKIP() << "prometheus missing (scripts/install-deps --test)";
+  START_PG(pg);
+  ASSERT_TRUE(pg->CreateDatabase("app"));
+  ASSERT_EQ(pg->PgbenchInit("app", 1).exit_code, 0);
+  Scratch s;
+  s.Init();
+  const std::string data = s.Path("data");
+  std::filesystem::create_directories(data);
+  std::filesystem::create_directories(s.Path("drills"));
+  WriteFile(data + "/a.txt", "cycle after cycle");
+  const std::string cfg = WriteFile(
+      s.Path("bulwark.yaml"),
+      s.ConfigPrelude() + "sources:\n  docs:\n    kind: fs\n    paths: [" + data +
+          "]\n    schedule: \"@every 3s\"\n    retention: {keep_last: 2}\n"
+          "    drill: {schedule: \"@every 5s\", rto: 10m, target: {dir: " +
+          s.Path("drills") +
+          "}}\n"
+          "  app:\n    kind: postgres\n    conninfo: \"" +
+          pg->conninfo("app") +
+          "\"\n    schedule: \"@every 4s\"\n    retention: {keep_last: 2}\n    drill:\n"
+          "      schedule: \"@every 6s\"\n      target: {conninfo: \"" +
+          pg->conninfo("postgres") +
+          "\", allow_same_server: true}\n"
+          "      checks:\n        - {sql: \"SELECT count(*) FROM pgbench_branches\", expect: 1}\n");
+  const std::string state = s.Path("state");
+  Proc agent;
+  agent.pid = StartBackground({BulwarkBin(), "--config", cfg, "agent", "--state-dir", state, "--listen", "127.0.0.1:0",
+                               "--min-slack", "1s", "--shutdown-grace", "60s"},
+                              {"BULWARK_CACHE_DIR=" + s.CacheDir()});
+  int port = 0;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto j = nlohmann::json::parse(ReadFileOr(state + "/agent.json", "null"), nullptr, false);
+        if (!j.is_object()) return false;
+        std::string listen = j["listen"];
+        port = std::stoi(listen.substr(listen.rfind(':') + 1));
+        return true;
+      },
+      30));
+  const int prom_port = FreePort();
+  WriteFile(s.Path("prometheus.yml"),
+            "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+            "scrape_configs:\n  - job_name: bulwark\n    static_configs:\n"
+            "      - targets: ['127.0.0.1:" +
+                std::to_string(port) + "']\n");
+  Proc prom;
+  prom.pid = StartBackground({"prometheus", "--config.file=" + s.Path("prometheus.yml"),
+                              "--storage.tsdb.path=" + s.Path("tsdb"),
+                              "--web.listen-address=127.0.0.1:" + std::to_string(prom_port)});
+  // What Prometheus scraped: the value of `query` for `source`, or -1.
+  auto scraped = [&](const std::string& query, const std::string& source) {
+    auto j = nlohmann::json::parse(Get(prom_port, "/api/v1/query?query=" + query), nullptr, false);
+    if (!j.is_object() || j.value("status", "") != "success") return -1.0;
+    for (const auto& r : j["data"]["result"])
+      if (r["metric"].value("source", "") == source) return std::stod(r["value"][1].get<std::string>());
+    return -1.0;
+  };
+  // Several cycles of both sources, and a passing drill of each, as Prometheus saw them.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return scraped("bulwark_backup_success_total", "docs") >= 4 &&
+               scraped("bulwark_backup_success_total", "app") >= 3 &&
+               scraped("bulwark_drill_last_success", "docs") == 1 && scraped("bulwark_drill_last_success", "app") == 1;
+      },
+      300, 250))
+      << Get(port, "/metrics");
+  const std::string metrics = Get(port, "/metrics");
+  EXPECT_EQ(Sample(metrics, "bulwark_backup_failure_total", "source=\"docs\""), 0) << metrics;
+  EXPECT_EQ(Sample(metrics, "bulwark_backup_failure_total", "source=\"app\""), 0) << metrics;
+  EXPECT_GT(Sample(metrics, "bulwark_drill_duration_seconds", "source=\"app\""), 0) << metrics;
+  // Retention: keep_last 2 (+ one a running job may just have added).
+  for (const char* src : {"docs", "app"}) {
+    const double n = Sample(metrics, "bulwark_snapshots", std::string("source=\"") + src + "\"");
+    EXPECT_GE(n, 1) << src;
+    EXPECT_LE(n, 3) << src;
+  }
+  int status = 0;
+  std::string health = Get(port, "/healthz", &status);
+  EXPECT_EQ(status, 200) << health;
+
+  // docs goes stale (its data is gone, its backups fail): /healthz turns red naming it.
+  std::filesystem::remove_all(data);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        health = Get(port, "/healthz", &status);
+        return status == 503;
+      },
+      60, 200));
+  auto hj = nlohmann::json::parse(health);
+  ASSERT_EQ(hj["failing"].size(), 1u) << health;
+  EXPECT_EQ(hj["failing"][0]["source"], "docs");
+  EXPECT_EQ(hj["failing"][0]["check"], "fresh");
+
+  EXPECT_EQ(agent.Stop(SIGTERM), 0);
+  prom.Stop();
+  // The evidence: drill records of both sources, all passed.
+  RunResult drills = s.BwConfig(cfg, {"--json", "drills"});
+  ASSERT_EQ(drills.exit_code, 0) << drills.err;
+  std::map<std::string, int> passed;
+  for (const auto& r : drills.Json()) {
+    EXPECT_EQ(r["passed"], true) << r.dump();
+    ++passed[r["source"].get<std::string>()];
+  }
+  EXPECT_GE(passed["docs"], 1);
+  EXPECT_GE(passed["app"], 1);
+  EXPECT_EQ(pg->Query("SELECT count(*) FROM pg_database WHERE datname LIKE 'bulwark_drill_%'"), "0");
+  // Every job and drill is in the audit log, and the chain verifies.
+  RunResult audit = s.BwConfig(cfg, {"--json", "audit"});
+  ASSERT_EQ(audit.exit_code, 0) << audit.err;
+  int jobs = 0, drill_jobs = 0;
+  for (const auto& r : audit.Json()) {
+    if (r["command"] == "agent job") ++jobs;
+    if (r["command"] == "agent drill") ++drill_jobs;
+  }
+  EXPECT_GE(jobs, 7);
+  EXPECT_GE(drill_jobs, 2);
   RunResult verify = s.BwConfig(cfg, {"audit", "verify"});
   EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
 }

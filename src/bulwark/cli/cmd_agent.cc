@@ -113,6 +113,8 @@ agent::HealthOptions HealthFlags(const std::string& min_slack, const std::string
   return h;
 }
 
+constexpr int64_t kAgentLockWaitSeconds = 3600;
+
 void RunAgent(const AgentOpts& o) {
   const config::Config& cfg = RequireConfig("agent");
   agent::AgentOptions ao;
@@ -131,7 +133,12 @@ void RunAgent(const AgentOpts& o) {
   sigaddset(&set, SIGINT);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   static agent::SystemClock clock;
-  const jobs::JobEnv env = MakeJobEnv(cfg);
+  jobs::JobEnv env = MakeJobEnv(cfg);
+  // The agent's own jobs meet on shared repositories (one source's forget
+  // needs the exclusive lock while another source's backup or drill holds a
+  // shared one): they wait for each other instead of failing, unless
+  // --lock-wait says otherwise.
+  if (G().lock_wait == "0s") env.lock_wait_seconds = kAgentLockWaitSeconds;
   auto* a = new agent::Agent(
       cfg, ao,
       [env](const agent::JobRequest& req, const std::atomic<bool>& cancel) {
