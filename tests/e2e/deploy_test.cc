@@ -17,7 +17,7 @@ namespace {
 
 const std::string kDeploy = std::string(BULWARK_SOURCE_DIR) + "/deploy";
 
-bool HaveSystemdAnalyze() { return Run({"sh", "-c", "command -v systemd-analyze"}).exit_code == 0; }
+bool HaveSystemdAnalyze() { return bulwark::testing::Run({"sh", "-c", "command -v systemd-analyze"}).exit_code == 0; }
 
 std::string Replace(std::string s, const std::string& from, const std::string& to) {
   for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) s.replace(at, from.size(), to);
@@ -65,20 +65,20 @@ TEST(Deploy, SystemdUnitsVerifyAndTheirCommandsRun) {
     WriteFile(s.Path("units/" + to), Localise(ReadFileOrDie(kDeploy + "/systemd/" + from), s, cfg));
     verify.push_back(s.Path("units/" + to));
   }
-  RunResult v = Run(verify);
+  RunResult v = bulwark::testing::Run(verify);
   EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
   EXPECT_EQ(v.err.find("Unknown"), std::string::npos) << v.err;
 
   const std::vector<std::string> env{"BULWARK_CACHE_DIR=" + s.CacheDir()};
   // bulwark-run@docs: one job; the snapshot is there.
-  RunResult job = Run(ExecStart(ReadFileOrDie(s.Path("units/bulwark-run@docs.service")), "docs"), env);
+  RunResult job = bulwark::testing::Run(ExecStart(ReadFileOrDie(s.Path("units/bulwark-run@docs.service")), "docs"), env);
   ASSERT_EQ(job.exit_code, 0) << job.out << job.err;
   RunResult snaps = s.BwConfig(cfg, {"snapshots", "--json"});
   ASSERT_EQ(snaps.exit_code, 0) << snaps.err;
   ASSERT_EQ(snaps.Json().size(), 1u) << snaps.out;
 
   // bulwark-drill@docs: the drill restores it and passes.
-  RunResult drill = Run(ExecStart(ReadFileOrDie(s.Path("units/bulwark-drill@docs.service")), "docs"), env);
+  RunResult drill = bulwark::testing::Run(ExecStart(ReadFileOrDie(s.Path("units/bulwark-drill@docs.service")), "docs"), env);
   EXPECT_EQ(drill.exit_code, 0) << drill.out << drill.err;
   RunResult drills = s.BwConfig(cfg, {"drills", "--json"});
   ASSERT_EQ(drills.exit_code, 0) << drills.err;
@@ -89,15 +89,15 @@ TEST(Deploy, SystemdUnitsVerifyAndTheirCommandsRun) {
   for (auto& a : agent)
     if (a == "127.0.0.1:9464") a = "127.0.0.1:0";
   agent.push_back("--once");
-  RunResult once = Run(agent, env);
+  RunResult once = bulwark::testing::Run(agent, env);
   EXPECT_EQ(once.exit_code, 0) << once.out << once.err;
   RunResult after = s.BwConfig(cfg, {"snapshots", "--json"});
   EXPECT_EQ(after.Json().size(), 2u) << after.out;
 }
 
 TEST(Deploy, ContainerRuntimePackagesHoldEveryLinkedLibrary) {
-  if (Run({"sh", "-c", "command -v dpkg"}).exit_code != 0) GTEST_SKIP() << "not a Debian system";
-  RunResult r = Run({kDeploy + "/runtime-packages", BulwarkBin()});
+  if (bulwark::testing::Run({"sh", "-c", "command -v dpkg"}).exit_code != 0) GTEST_SKIP() << "not a Debian system";
+  RunResult r = bulwark::testing::Run({kDeploy + "/runtime-packages", BulwarkBin()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   for (const char* pkg : {"libc6", "libsodium23", "libzstd1", "libpq5", "libcurl4", "libyaml-cpp0.7"})
     EXPECT_NE(r.out.find(std::string(pkg) + "\n"), std::string::npos) << pkg << " missing from:\n" << r.out;

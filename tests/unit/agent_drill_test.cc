@@ -197,7 +197,15 @@ sources:
         return r;
       },
       nullptr, clock);
+  std::atomic<bool> ready{false};
+  a.on_ready = [&] { ready = true; };
   std::thread t([&] { a.Run(); });
+  // The schedules count from the agent's start: move the clock only after it.
+  if (!WaitUntil([&] { return ready.load(); }, 20)) {
+    a.Stop();
+    t.join();
+    FAIL() << "the agent never became ready";
+  }
   auto count = [&](jobs::JobKind k, const std::string& src) {
     std::lock_guard<std::mutex> l(mu);
     return std::count(seen.begin(), seen.end(), std::make_pair(k, src));
