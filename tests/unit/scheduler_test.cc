@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "bulwark/agent/agent.h"
 #include "bulwark/agent/state.h"
 #include "bulwark/base/error.h"
 #include "test_util.h"
@@ -138,6 +139,20 @@ TEST(SchedulerTest, ARunningJobIsNotStartedTwice) {
   EXPECT_DUE(s, {"db", Utc(2024, 1, 1, 1, 0)});
   ExpectError(ErrorCode::kInvalidArgument, "no job of source 'db' is running",
               [&] { s.Finish("db", JobResult::kSuccess); });
+}
+
+TEST(SchedulerTest, AJobLeftRunningByACrashIsRecoveredAsAbandoned) {
+  FakeClock clock(Utc(2024, 1, 1, 0, 0));
+  State crashed;
+  crashed.sources["db"] = {Utc(2024, 1, 1, 0, 0), Utc(2024, 1, 1, 0, 0), 0, JobResult::kNone, "", true, false};
+  Scheduler s({Policy("db", "*/15 * * * *"), Policy("web", "@hourly")}, crashed, clock);
+  clock.Set(Utc(2024, 1, 1, 0, 30));
+  EXPECT_NOTHING_DUE(s);  // "running" forever: never due again without recovery
+  EXPECT_EQ(RecoverInterruptedJobs(s), 1);
+  EXPECT_FALSE(s.state().sources.at("db").running);
+  EXPECT_EQ(s.state().sources.at("db").result, JobResult::kAbandoned);
+  EXPECT_DUE(s, {"db", Utc(2024, 1, 1, 0, 30)});
+  EXPECT_EQ(RecoverInterruptedJobs(s), 0);
 }
 
 TEST(SchedulerTest, SourcesAreIndependent) {

@@ -31,6 +31,12 @@ std::vector<SourcePolicy> SourcePolicy::FromConfig(const config::Config& c) {
   return out;
 }
 
+std::vector<SourcePolicy> SourcePolicy::DrillsFromConfig(const config::Config& c) {
+  std::vector<SourcePolicy> out;
+  for (const auto& [name, s] : c.sources) out.push_back({name, s.ParsedDrillSchedule(), s.suspend});
+  return out;
+}
+
 Scheduler::Scheduler(std::vector<SourcePolicy> policies, State state, const Clock& clock)
     : policies_(std::move(policies)), state_(std::move(state)), clock_(clock) {
   std::set<std::string> seen;

@@ -65,6 +65,9 @@ struct SourcePolicy {
 
   // One policy per source of `c`, in name order.
   static std::vector<SourcePolicy> FromConfig(const config::Config& c);
+  // The same sources with their drill schedule (`drill.schedule`; nullopt
+  // when a source has no drill or no drill schedule): the agent's drill lane.
+  static std::vector<SourcePolicy> DrillsFromConfig(const config::Config& c);
 };
 
 struct DueJob {

@@ -36,7 +36,8 @@ std::string_view JobResultName(JobResult r) {
   return "none";
 }
 
-StateStore::StateStore(std::string dir) : path_(std::move(dir) + "/" + kFileName) {}
+StateStore::StateStore(std::string dir, std::string_view file_name)
+    : path_(std::move(dir) + "/" + std::string(file_name)) {}
 
 std::string StateStore::Encode(const State& state) {
   nlohmann::json sources = nlohmann::json::object();

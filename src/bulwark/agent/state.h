@@ -76,7 +76,9 @@ class StateStore {
   static constexpr int kVersion = 1;
 
   // `dir`: the state directory; it must exist (Save does not create it).
-  explicit StateStore(std::string dir);
+  // `file_name`: kFileName for the backup schedule; another job kind's
+  // schedule (drills) keeps its own file in the same format.
+  explicit StateStore(std::string dir, std::string_view file_name = kFileName);
 
   const std::string& path() const { return path_; }
 

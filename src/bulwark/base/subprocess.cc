@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 
 #include "bulwark/base/error.h"
@@ -46,11 +47,30 @@ Subprocess::Subprocess(const std::vector<std::string>& argv, const SpawnOptions&
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
   if (options.pipe_stdout) posix_spawn_file_actions_adddup2(&fa, out[1], 1);
   if (options.capture_stderr) posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+  if (options.stdout_to_stderr && !options.pipe_stdout)
+    posix_spawn_file_actions_adddup2(&fa, options.capture_stderr ? err[1] : 2, 1);
   if (!options.cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, options.cwd.c_str());
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
-  int rc = posix_spawnp(&pid_, args[0], &fa, nullptr, args.data(), environ);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  // The child starts with no signal blocked: a blocked mask is inherited
+  // across exec, and the agent blocks SIGTERM/SIGINT in every thread (they
+  // go to its sigwait thread), which would make its hooks and dumps immune
+  // to SIGTERM (and ~Subprocess's SIGTERM would then wait forever).
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&attr, &none);
+  short flags = POSIX_SPAWN_SETSIGMASK;
+  if (options.own_process_group) {
+    flags |= POSIX_SPAWN_SETPGROUP;
+    posix_spawnattr_setpgroup(&attr, 0);  // a new group, led by the child
+    own_group_ = true;
+  }
+  posix_spawnattr_setflags(&attr, flags);
+  int rc = posix_spawnp(&pid_, args[0], &fa, &attr, args.data(), environ);
+  posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&fa);
   CloseFd(&in[0]);
   CloseFd(&out[1]);
@@ -113,6 +133,24 @@ int Subprocess::Wait() {
   }
   if (reader_.joinable()) reader_.join();
   return status_;
+}
+
+std::optional<int> Subprocess::WaitFor(double timeout_seconds) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_seconds);
+  while (!reaped_) {
+    pid_t r = ::waitpid(pid_, &status_, WNOHANG);
+    if (r == pid_ || (r < 0 && errno != EINTR)) {
+      reaped_ = true;
+      break;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return Wait();
+}
+
+void Subprocess::Kill(int signal) {
+  if (!reaped_ && pid_ > 0) ::kill(own_group_ ? -pid_ : pid_, signal);
 }
 
 std::string Subprocess::Describe(int status) {

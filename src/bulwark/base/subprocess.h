@@ -11,6 +11,7 @@
 
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -24,6 +25,15 @@ struct SpawnOptions {
   // when `forward_stderr`, also written line by line to our log (warn).
   bool capture_stderr = true;
   bool forward_stderr = false;
+  // The child's stdout goes where its stderr goes (a hook's output is kept
+  // for its error message and never mixes with our --json stdout). Ignored
+  // with pipe_stdout.
+  bool stdout_to_stderr = false;
+  // The child leads a new process group, and Kill signals the whole group:
+  // a hook run through a shell (`sh -c "..."`) is killed with the commands it
+  // started, which would otherwise keep running and hold the stderr pipe open
+  // (Wait would then block until they end).
+  bool own_process_group = false;
   std::string cwd;  // "" = ours
 };
 
@@ -44,6 +54,13 @@ class Subprocess {
   // Waits for the child (closing our ends of its stdin and stdout first) and
   // the stderr reader; returns the wait status. Idempotent.
   int Wait();
+  // Waits up to `timeout_seconds` (polling every 10 ms); returns the wait
+  // status, or nullopt if the child still runs then (it is left running:
+  // Kill it, then Wait).
+  std::optional<int> WaitFor(double timeout_seconds);
+  // Sends `signal` to the child (with own_process_group: to its process
+  // group) unless it was already reaped.
+  void Kill(int signal);
   // "exited with status 1" / "was killed by signal 9" for a wait status.
   static std::string Describe(int status);
   static bool Succeeded(int status);
@@ -60,6 +77,7 @@ class Subprocess {
   pid_t pid_ = -1;
   int in_ = -1, out_ = -1, err_ = -1;
   bool reaped_ = false;
+  bool own_group_ = false;
   int status_ = 0;
   mutable std::mutex mu_;
   std::string tail_;

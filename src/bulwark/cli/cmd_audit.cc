@@ -26,14 +26,18 @@ namespace {
 using nlohmann::json;
 
 // Commands that are not recorded: the audit commands themselves (reading
-// the log must not grow it, and verify must not race with its own record)
-// and PostgreSQL's per-segment archive/restore commands (docs/AUDIT.md).
+// the log must not grow it, and verify must not race with its own record),
+// PostgreSQL's per-segment archive/restore commands (docs/AUDIT.md), and the
+// agent process itself: each of its jobs is recorded on its own (JobAudit),
+// and what it opens outside a job (repository figures for /metrics) is
+// reading only, every minute.
 bool Unaudited(const std::string& command) {
-  return command == "audit" || command.rfind("audit ", 0) == 0 || command == "wal-push" || command == "wal-fetch";
+  return command == "audit" || command.rfind("audit ", 0) == 0 || command == "wal-push" || command == "wal-fetch" ||
+         command == "agent";
 }
 
-// A repository the command opened as its own: its own backend (the
-// command's repository object is gone by the time the record is written)
+// A repository the operation opened as its own: its own backend (the
+// operation's repository object is gone by the time the record is written)
 // and the AEAD of its master key.
 struct Target {
   Target(const std::string& u, const repo::Repository& r)
@@ -45,22 +49,57 @@ struct Target {
   std::unique_ptr<storage::Backend> backend;
   crypto::Aead aead;
   Id key;
+  std::mutex mu;                   // guards added, removed (the listener runs on the writer's thread)
   std::vector<Id> added, removed;  // snapshots (Repository::set_snapshot_listener)
 };
 
-struct Session {
+// The repositories of one audited operation (the command, or one agent job).
+struct Targets {
   std::mutex mu;
+  std::vector<std::unique_ptr<Target>> list;
+
+  void Attach(repo::Repository* repo, const std::string& url) {
+    std::lock_guard<std::mutex> lock(mu);
+    for (auto& t : list)
+      if (t->repository == repo->config().id) return;  // opened twice: one record
+    std::unique_ptr<Target> t;
+    try {
+      t = std::make_unique<Target>(url, *repo);
+    } catch (const Error& e) {  // never fails the operation
+      log::Warn("audit: this operation will not be recorded in the audit log of " + url + ": " + e.what());
+      return;
+    }
+    Target* raw = t.get();
+    repo->set_snapshot_listener([raw](const Id& id, bool added) {
+      std::lock_guard<std::mutex> lock(raw->mu);
+      (added ? raw->added : raw->removed).push_back(id);
+    });
+    list.push_back(std::move(t));
+  }
+
+  std::vector<std::unique_ptr<Target>> Take() {
+    std::lock_guard<std::mutex> lock(mu);
+    std::vector<std::unique_ptr<Target>> out;
+    out.swap(list);
+    return out;
+  }
+};
+
+struct Session {
   const CLI::App* app = nullptr;
   int64_t start_ns = 0;
   std::chrono::steady_clock::time_point start;
   std::vector<std::string> args;  // redacted
-  std::vector<std::unique_ptr<Target>> targets;
+  Targets targets;
 };
 
 Session& S() {
   static Session s;
   return s;
 }
+
+// The agent job running on this thread, if any (JobAudit).
+thread_local JobAudit* t_job = nullptr;
 
 std::string CommandPath(const CLI::App* app) {
   std::string path;
@@ -86,7 +125,73 @@ void WarnAppendFailed(const Target& t, const Error& e) {
                {"message", msg}});
 }
 
+// Appends one record per target: `command` with its redacted `args`, started
+// at `start_ns` (`start` on the steady clock), ended with `exit_code` and
+// `error` (null when none).
+void AppendRecords(std::vector<std::unique_ptr<Target>> targets, const std::string& command,
+                   const std::vector<std::string>& args, int64_t start_ns, std::chrono::steady_clock::time_point start,
+                   int exit_code, const Error* error) {
+  if (targets.empty()) return;
+  repo::AuditRecord r;
+  r.host = sys::Hostname();
+  r.username = sys::Username();
+  r.uid = static_cast<uint32_t>(::geteuid());
+  r.command = command;
+  r.args = args;
+  r.exit_code = exit_code;
+  r.result = exit_code == kExitOk ? "ok" : exit_code == kExitPartial ? "partial" : "error";
+  if (error) {
+    r.error_code = std::string(ErrorCodeName(error->code()));
+    r.error = repo::RedactText(error->what());
+  }
+  r.start_ns = start_ns;
+  r.duration_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count();
+  r.program_version = BULWARK_VERSION;
+  for (auto& t : targets) {
+    repo::AuditRecord rec = r;
+    rec.key = t->key.Hex();
+    {
+      std::lock_guard<std::mutex> lock(t->mu);
+      rec.snapshots_added = t->added;
+      rec.snapshots_removed = t->removed;
+    }
+    try {
+      repo::AuditRef ref = repo::AuditLog(*t->backend, t->aead).Append(std::move(rec));
+      log::Debug("audit record " + ref.Name());
+    } catch (const Error& e) {
+      WarnAppendFailed(*t, e);
+    } catch (const std::exception& e) {
+      WarnAppendFailed(*t, Error(ErrorCode::kInternal, e.what()));
+    }
+  }
+}
+
 }  // namespace
+
+struct JobAudit::Impl {
+  std::string command;
+  std::vector<std::string> args;
+  int64_t start_ns = 0;
+  std::chrono::steady_clock::time_point start;
+  Targets targets;
+  JobAudit* previous = nullptr;
+};
+
+JobAudit::JobAudit(std::string command, const std::vector<std::string>& args) : impl_(std::make_unique<Impl>()) {
+  impl_->command = std::move(command);
+  impl_->args = repo::RedactArguments(args);
+  impl_->start_ns = repo::NowNs();
+  impl_->start = std::chrono::steady_clock::now();
+  impl_->previous = t_job;
+  t_job = this;
+}
+
+JobAudit::~JobAudit() { t_job = impl_->previous; }
+
+void JobAudit::Finish(int exit_code, const Error* error) {
+  AppendRecords(impl_->targets.Take(), impl_->command, impl_->args, impl_->start_ns, impl_->start, exit_code, error);
+}
 
 void AuditBegin(const CLI::App& app, int argc, char** argv) {
   Session& s = S();
@@ -97,64 +202,15 @@ void AuditBegin(const CLI::App& app, int argc, char** argv) {
 }
 
 void AuditAttach(repo::Repository* repo, const std::string& url) {
+  if (t_job) return t_job->impl_->targets.Attach(repo, url);
   Session& s = S();
   if (!s.app || Unaudited(CommandPath(s.app))) return;
-  std::lock_guard<std::mutex> lock(s.mu);
-  for (auto& t : s.targets)
-    if (t->repository == repo->config().id) return;  // opened twice: one record
-  std::unique_ptr<Target> t;
-  try {
-    t = std::make_unique<Target>(url, *repo);
-  } catch (const Error& e) {  // never fails the command
-    log::Warn("audit: this operation will not be recorded in the audit log of " + url + ": " + e.what());
-    return;
-  }
-  Target* raw = t.get();
-  repo->set_snapshot_listener([raw](const Id& id, bool added) {
-    std::lock_guard<std::mutex> lock(S().mu);
-    (added ? raw->added : raw->removed).push_back(id);
-  });
-  s.targets.push_back(std::move(t));
+  s.targets.Attach(repo, url);
 }
 
 void AuditFinish(int exit_code, const Error* error) {
   Session& s = S();
-  std::vector<std::unique_ptr<Target>> targets;
-  {
-    std::lock_guard<std::mutex> lock(s.mu);
-    targets.swap(s.targets);
-  }
-  if (targets.empty()) return;
-  repo::AuditRecord r;
-  r.host = sys::Hostname();
-  r.username = sys::Username();
-  r.uid = static_cast<uint32_t>(::geteuid());
-  r.command = CommandPath(s.app);
-  r.args = s.args;
-  r.exit_code = exit_code;
-  r.result = exit_code == kExitOk ? "ok" : exit_code == kExitPartial ? "partial" : "error";
-  if (error) {
-    r.error_code = std::string(ErrorCodeName(error->code()));
-    r.error = repo::RedactText(error->what());
-  }
-  r.start_ns = s.start_ns;
-  r.duration_ns =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - s.start).count();
-  r.program_version = BULWARK_VERSION;
-  for (auto& t : targets) {
-    repo::AuditRecord rec = r;
-    rec.key = t->key.Hex();
-    rec.snapshots_added = t->added;
-    rec.snapshots_removed = t->removed;
-    try {
-      repo::AuditRef ref = repo::AuditLog(*t->backend, t->aead).Append(std::move(rec));
-      log::Debug("audit record " + ref.Name());
-    } catch (const Error& e) {
-      WarnAppendFailed(*t, e);
-    } catch (const std::exception& e) {
-      WarnAppendFailed(*t, Error(ErrorCode::kInternal, e.what()));
-    }
-  }
+  AppendRecords(s.targets.Take(), CommandPath(s.app), s.args, s.start_ns, s.start, exit_code, error);
 }
 
 namespace {

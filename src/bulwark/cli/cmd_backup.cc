@@ -10,10 +10,12 @@
 #include "bulwark/cli/common.h"
 #include "bulwark/cli/progress.h"
 #include "bulwark/config/config.h"
+#include "bulwark/jobs/job.h"
+#include "bulwark/jobs/source_backup.h"
+#include "bulwark/metrics/bulwark_metrics.h"
 #include "bulwark/ops/backup.h"
 #include "bulwark/repo/lock.h"
-#include "bulwark/source/clickhouse/backup.h"
-#include "bulwark/source/postgres/backup.h"
+#include "bulwark/source/clickhouse/http.h"
 #include "bulwark/source/postgres/libpq.h"
 
 namespace bulwark::cli {
@@ -27,26 +29,11 @@ struct Opts {
   std::string source, host, time, parent, stdin_name, ttl;
   std::string postgres, pg_mode, pg_method;  // --postgres CONNINFO, --pg-mode, --pg-method
   std::string clickhouse, ch_mode, ch_user;   // --clickhouse URL, --ch-mode, --ch-user
+  std::string pushgateway;
   bool one_fs = false, force = false, from_stdin = false, from_command = false;
   int threads = 0;
   int compression = -1;
 };
-
-std::vector<std::string> ReadExcludeFile(const std::string& path) {
-  std::vector<std::string> out;
-  std::string s = sys::ReadFile(path);
-  size_t i = 0;
-  while (i < s.size()) {
-    size_t j = s.find('\n', i);
-    if (j == std::string::npos) j = s.size();
-    std::string line = s.substr(i, j - i);
-    i = j + 1;
-    while (!line.empty() && (line.back() == ' ' || line.back() == '\r' || line.back() == '\t')) line.pop_back();
-    if (line.empty() || line[0] == '#') continue;
-    out.push_back(line);
-  }
-  return out;
-}
 
 nlohmann::json SummaryJson(const ops::BackupResult& r) {
   const auto& s = r.snapshot;
@@ -69,6 +56,20 @@ nlohmann::json SummaryJson(const ops::BackupResult& r) {
   return j;
 }
 
+// Figures for a push: the configured source's names, else the repository URL
+// ("" when there is none: a push never turns into the command's error).
+metrics::SourceFigures PushFigures(const std::string& source) {
+  const config::Config* cfg = Config();
+  if (cfg && cfg->sources.count(source)) return metrics::FiguresFor(cfg->Source(source));
+  metrics::SourceFigures f;
+  f.source = source;
+  try {
+    f.repository = RepoUrl(ConfiguredSource(source));
+  } catch (const Error&) {
+  }
+  return f;
+}
+
 void Run(const Opts& o) {
   ops::BackupOptions b;
   b.paths = o.paths;
@@ -78,15 +79,15 @@ void Run(const Opts& o) {
   b.one_file_system = o.one_fs;
   b.force = o.force;
   b.threads = o.threads;
-  std::string stream_name = o.stdin_name;
-  std::vector<std::string> command;
-  const config::SourceConfig* postgres = nullptr;
-  const config::SourceConfig* clickhouse = nullptr;
+  jobs::BackupPlan plan;
+  plan.stream_name = o.stdin_name;
   if (o.from_command) {
-    command = o.paths;
+    plan.kind = jobs::BackupPlan::Kind::kCommand;
+    plan.command = o.paths;
     b.paths.clear();
-    if (command.empty()) throw Error(ErrorCode::kInvalidArgument, "--stdin-from-command needs a command after --");
+    if (plan.command.empty()) throw Error(ErrorCode::kInvalidArgument, "--stdin-from-command needs a command after --");
   }
+  if (o.from_stdin) plan.kind = jobs::BackupPlan::Kind::kStdin;  // --stdin wins over any command
   // A PostgreSQL source from flags: --postgres CONNINFO [--pg-mode M], named
   // by --source (default "postgres"); a configured source of that name gets
   // these two settings overridden.
@@ -151,55 +152,26 @@ void Run(const Opts& o) {
     const config::Config* cfg = Config();
     if (!cfg && flag_source.name.empty())
       throw Error(ErrorCode::kInvalidArgument, "--source needs a configuration file (--config or BULWARK_CONFIG)");
-    const auto& src = flag_source.name.empty() ? cfg->Source(o.source) : flag_source;
-    b.source = src.name;
-    if (src.kind == config::SourceKind::kFs) {
-      if (b.paths.empty()) b.paths = src.paths;
-      b.excludes.insert(b.excludes.end(), src.exclude.begin(), src.exclude.end());
-      if (!src.exclude_file.empty()) {
-        auto ex = ReadExcludeFile(src.exclude_file);
-        b.excludes.insert(b.excludes.end(), ex.begin(), ex.end());
-      }
-      b.one_file_system = b.one_file_system || src.one_file_system;
-    } else if (src.kind == config::SourceKind::kCommand) {
-      command = src.command;
-      if (stream_name.empty()) stream_name = src.stdin_name.empty() ? src.name + ".stream" : src.stdin_name;
-    } else if (src.kind == config::SourceKind::kPostgres) {
-      if (!b.paths.empty() || o.from_stdin || o.from_command)
-        throw Error(ErrorCode::kInvalidArgument,
-                    "source '" + src.name + "' is a PostgreSQL source: give no paths, --stdin or --stdin-from-command");
-      postgres = &src;
-    } else if (src.kind == config::SourceKind::kClickHouse) {
-      if (!b.paths.empty() || o.from_stdin || o.from_command)
-        throw Error(ErrorCode::kInvalidArgument,
-                    "source '" + src.name + "' is a ClickHouse source: give no paths, --stdin or --stdin-from-command");
-      clickhouse = &src;
-    }
-    b.tags.insert(b.tags.end(), src.tags.begin(), src.tags.end());
-    if (b.host.empty()) b.host = src.host;
-    if (src.chunker) b.chunker = chunk::Params{src.chunker->min_size, src.chunker->avg_size, src.chunker->max_size};
-    b.ttl = src.ttl;
+    jobs::ApplySource(flag_source.name.empty() ? cfg->Source(o.source) : flag_source, &b, &plan);
   }
   if (!o.ttl.empty()) {
     b.ttl = WithContext("--ttl", [&] { return CalendarDuration::Parse(o.ttl); });
     if (b.ttl->zero()) throw Error(ErrorCode::kInvalidArgument, "--ttl must not be zero (leave it out for no expiry)");
   }
   for (const auto& f : o.exclude_files) {
-    auto ex = ReadExcludeFile(f);
+    auto ex = jobs::ReadExcludeFile(f);
     b.excludes.insert(b.excludes.end(), ex.begin(), ex.end());
   }
   if (!o.time.empty()) b.time_ns = repo::ParseTime(o.time);
   if (!o.parent.empty()) b.parent = o.parent;
   if (o.compression >= 0) b.compression = o.compression;
-  if (stream_name.empty()) stream_name = "stdin";
+  if (plan.stream_name.empty()) plan.stream_name = "stdin";
 
-  if (!o.from_stdin && command.empty() && b.paths.empty() && !postgres && !clickhouse)
+  if (plan.kind == jobs::BackupPlan::Kind::kPaths && b.paths.empty())
     throw Error(ErrorCode::kInvalidArgument,
                 "nothing to back up: give paths, --source, --stdin or --stdin-from-command");
   // Reject missing paths before touching the repository.
-  for (const auto& p : b.paths)
-    if (::access(p.c_str(), F_OK) != 0 && errno == ENOENT)
-      throw Error(ErrorCode::kNotFound, "backup path " + p + " does not exist");
+  jobs::CheckPathsExist(b.paths);
 
   // A source only given by flags names no configured repository.
   auto repo = OpenRepository(false, ConfiguredSource(b.source));
@@ -220,7 +192,7 @@ void Run(const Opts& o) {
   // Totals for the ETA, only when someone watches a terminal.
   std::atomic<bool> stop_scan{false};
   std::thread scanner;
-  bool show = StderrIsTty() && !G().quiet && !G().json && !b.paths.empty() && !o.from_stdin && command.empty();
+  bool show = StderrIsTty() && !G().quiet && !G().json && plan.kind == jobs::BackupPlan::Kind::kPaths;
   if (show) scanner = std::thread([&] { ops::ScanTotals(b, &progress, &stop_scan); });
   struct JoinScanner {
     std::atomic<bool>& stop;
@@ -251,18 +223,7 @@ void Run(const Opts& o) {
                                 {"bytes_added", progress.bytes_added.load()},
                                 {"errors", progress.errors.load()}};
         });
-    if (clickhouse) {
-      r = source::clickhouse::Backup(*repo, *clickhouse, b);
-    } else if (postgres) {
-      r = postgres->pg_mode == config::PgMode::kLogical ? source::postgres::BackupLogical(*repo, *postgres, b)
-                                                        : source::postgres::BackupPhysical(*repo, *postgres, b);
-    } else if (o.from_stdin) {
-      r = ops::BackupStream(*repo, 0, stream_name, "stdin", b, nullptr);
-    } else if (!command.empty()) {
-      r = ops::BackupCommand(*repo, command, stream_name, b);
-    } else {
-      r = ops::BackupPaths(*repo, b);
-    }
+    r = jobs::RunBackupPlan(*repo, plan, b);
   }
   const auto& s = r.snapshot;
   if (G().json) {
@@ -280,6 +241,23 @@ void Run(const Opts& o) {
   if (s.partial) {
     log::Warn(std::to_string(r.errors.size()) + " entries could not be read; the snapshot is partial (exit code 3)");
     ExitCode() = kExitPartial;
+  }
+  if (!o.pushgateway.empty() || std::getenv("BULWARK_PUSHGATEWAY")) {
+    metrics::SourceFigures f = PushFigures(b.source);
+    jobs::JobReport jr;
+    jr.status = s.partial ? jobs::JobStatus::kPartial : jobs::JobStatus::kSuccess;
+    jr.snapshot_id = s.id.Hex();
+    jr.snapshot_time = s.time_ns / 1000000000;
+    jr.duration_seconds = s.summary.duration_seconds;
+    jr.bytes_added = s.summary.bytes_added;
+    jr.bytes_processed = s.summary.bytes_processed;
+    metrics::ApplyReport(&f, jr);
+    try {
+      metrics::RefreshFromRepository(&f, *repo);
+    } catch (const Error& e) {
+      log::Warn(std::string("pushgateway: repository figures not available: ") + e.what());
+    }
+    PushCommandMetrics(o.pushgateway, b.source, f.repository, &f, /*replace_group=*/!s.partial);
   }
 }
 
@@ -324,7 +302,21 @@ void AddBackup(CLI::App& app) {
   cmd->add_flag("--stdin-from-command", o->from_command, "back up the output of the command given after --");
   cmd->add_option("--threads", o->threads, "worker threads (default: one per core)");
   cmd->add_option("--compression", o->compression, "zstd level for this backup (0 = off)");
-  cmd->callback([o] { Run(*o); });
+  AddPushgatewayFlag(cmd, &o->pushgateway);
+  cmd->callback([o] {
+    try {
+      Run(*o);
+    } catch (const Error&) {
+      if (!o->pushgateway.empty() || std::getenv("BULWARK_PUSHGATEWAY")) {
+        metrics::SourceFigures f = PushFigures(o->source);
+        jobs::JobReport jr;
+        jr.status = jobs::JobStatus::kFailed;
+        metrics::ApplyReport(&f, jr);
+        PushCommandMetrics(o->pushgateway, f.source, f.repository, &f, /*replace_group=*/false);
+      }
+      throw;
+    }
+  });
 }
 
 }  // namespace bulwark::cli

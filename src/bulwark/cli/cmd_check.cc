@@ -25,7 +25,7 @@ void AddCheck(CLI::App& app) {
   cmd->add_option("--max-age", o->max_age,
                   "with --read-data: read only packs not verified within this time (e.g. 7d; each pack falls due "
                   "after 50-100% of it, remembered in the local cache)");
-  cmd->callback([o] {
+  AddPushAfterSuccess(cmd, [o] {
     int64_t max_age = 0;
     if (!o->max_age.empty()) {
       max_age = config::ParseDuration(o->max_age);

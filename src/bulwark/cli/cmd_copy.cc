@@ -12,9 +12,7 @@
 #include "bulwark/cli/common.h"
 #include "bulwark/cli/progress.h"
 #include "bulwark/config/config.h"
-#include "bulwark/ops/copy.h"
-#include "bulwark/ops/wal.h"
-#include "bulwark/source/postgres/pitr.h"
+#include "bulwark/jobs/copy.h"
 #include "bulwark/repo/lock.h"
 
 namespace bulwark::cli {
@@ -70,7 +68,7 @@ void CopyPair(repo::Repository& src, repo::Repository& dst, const Opts& o, const
     if (o.dry_run) Say("would copy snapshot " + Describe(c.source) + ": " + amount);
     else Say("copied snapshot " + Describe(c.source) + " as " + c.destination.Short() + ": " + amount);
   };
-  ops::CopyResult r;
+  jobs::CopyWithWalResult cr;
   {
     ProgressPrinter printer(
         [&](double el) {
@@ -86,15 +84,10 @@ void CopyPair(repo::Repository& src, repo::Repository& dst, const Opts& o, const
                                 {"bytes_copied", progress.bytes_copied.load()},
                                 {"bytes_read", progress.bytes_read.load()}};
         });
-    r = ops::Copy(src, dst, co);
+    cr = jobs::CopyWithWal(src, dst, co);
   }
-  // PostgreSQL base backups need their WAL to be restorable: copy the WAL of
-  // every source whose physical base backups were selected.
-  std::set<std::string> pg_sources;
-  for (const auto& c : r.snapshots)
-    if (source::postgres::IsPhysicalSnapshot(c.source)) pg_sources.insert(c.source.source);
-  for (const auto& name : pg_sources) {
-    auto w = ops::CopyWal(src, dst, name, 1, o.dry_run);
+  const ops::CopyResult& r = cr.copy;
+  for (const auto& [name, w] : cr.wal) {
     if (G().json)
       PrintJson({{"message_type", "wal_copied"}, {"source", name}, {"dry_run", o.dry_run}, {"files", w.copied},
                  {"present", w.present}, {"bytes", w.bytes}});
@@ -206,9 +199,11 @@ void AddCopy(CLI::App& app) {
   AddFilterFlags(cmd, &o->filter);
   cmd->add_flag("--all", o->all, "with a configuration file: copy every source that has copy_to");
   cmd->add_flag("-n,--dry-run", o->dry_run, "only list what would be copied");
-  cmd->callback([o] {
-    if (!o->from.Url().empty()) RunExplicit(*o);
-    else RunConfigured(*o);
+  AddPushAfterSuccess(cmd, [o] {
+    if (!o->from.Url().empty())
+      RunExplicit(*o);
+    else
+      RunConfigured(*o);
   });
 }
 

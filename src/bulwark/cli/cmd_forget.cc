@@ -12,6 +12,7 @@
 #include "bulwark/base/log.h"
 #include "bulwark/cli/common.h"
 #include "bulwark/config/config.h"
+#include "bulwark/jobs/forget.h"
 #include "bulwark/ops/retention.h"
 #include "bulwark/repo/lock.h"
 
@@ -122,13 +123,7 @@ void PrintTable(const char* verb, const std::vector<const ops::RetentionDecision
   }
 }
 
-// One way of choosing and judging snapshots: a policy applied to the
-// snapshots that match a filter.
-struct Job {
-  config::Retention policy;
-  TimeZone tz;
-  repo::SnapshotFilter filter;
-};
+using Job = jobs::ForgetSelection;
 
 struct ForgetOpts {
   std::vector<std::string> ids;
@@ -145,17 +140,10 @@ struct ForgetOpts {
 // that date.
 std::map<Id, int64_t> RetainedSnapshots(repo::Repository* repo, repo::Lock* lock, const std::vector<Id>& ids,
                                         const ForgetOpts& o) {
-  std::map<Id, int64_t> out;
-  if (repo->config().object_lock_mode.empty() || o.ignore_lock || ids.empty()) return out;
+  if (repo->config().object_lock_mode.empty() || o.ignore_lock || ids.empty()) return {};
   const int64_t now = lock ? lock->Touch() : repo::NowNs();  // no lock: a dry run with read-only credentials
-  for (const auto& id : ids) {
-    auto info = repo->backend().Stat(repo::Repository::ObjectName(repo::ObjectType::kSnapshot, id));
-    if (info && info->retain_until_ns > now) out[id] = info->retain_until_ns;
-  }
-  return out;
+  return jobs::RetainedSnapshots(*repo, ids, now);
 }
-
-std::string LockedReason(int64_t until) { return "object lock until " + repo::FormatTimeShort(until); }
 
 TimeZone ZoneFor(const ForgetOpts& o, const config::SourceConfig* src) {
   if (!o.timezone.empty()) return WithContext("--timezone", [&] { return TimeZone::Load(o.timezone); });
@@ -186,13 +174,6 @@ std::vector<Job> PlanJobs(const ForgetOpts& o) {
   return jobs;
 }
 
-void RemoveSnapshots(repo::Repository* repo, const std::vector<Id>& ids) {
-  for (const auto& id : ids) {
-    repo->RemoveSnapshot(id);
-    log::Debug("removed snapshot " + id.Hex());
-  }
-}
-
 // `all`: the repository's snapshots, loaded only when WAL expiry needs them
 // (a removed snapshot is a PostgreSQL base backup).
 void Finish(repo::Repository* repo, repo::Lock* lock, const ForgetOpts& o, const std::vector<repo::Snapshot>& removed,
@@ -202,7 +183,7 @@ void Finish(repo::Repository* repo, repo::Lock* lock, const ForgetOpts& o, const
   if (o.dry_run) {
     Say("would remove " + Snapshots(remove.size()) + " (dry run: nothing removed)");
   } else {
-    RemoveSnapshots(repo, remove);
+    jobs::RemoveSnapshots(*repo, remove);
     Say("removed " + Snapshots(remove.size()));
   }
   // PostgreSQL base backups gone: their WAL may be too.
@@ -251,22 +232,12 @@ void ForgetIds(repo::Repository* repo, repo::Lock* lock, const ForgetOpts& o) {
   Finish(repo, lock, o, remove, [repo] { return repo->LoadSnapshots([](const Error& e) { log::Err(e.what()); }); });
 }
 
-void ForgetPolicy(repo::Repository* repo, repo::Lock* lock, const ForgetOpts& o, const std::vector<Job>& jobs) {
+void ForgetPolicy(repo::Repository* repo, repo::Lock* lock, const ForgetOpts& o, const std::vector<Job>& selections) {
   const int64_t now = repo::NowNs();
   const auto all = repo->LoadSnapshots([](const Error& e) { log::Err(e.what()); });
   // Decide everything before printing or removing anything: a policy that
   // would empty a group throws here.
-  std::vector<std::pair<const Job*, std::vector<ops::RetentionGroup>>> decided;
-  for (const auto& job : jobs) {
-    std::vector<repo::Snapshot> selected;
-    for (const auto& s : all)
-      if (job.filter.Matches(s)) selected.push_back(s);
-    const bool has_expired = std::any_of(selected.begin(), selected.end(), [&](const repo::Snapshot& s) {
-      return s.expires_ns && *s.expires_ns <= now && !s.pinned();
-    });
-    if (job.policy.empty() && !has_expired) continue;
-    decided.emplace_back(&job, ops::ApplyRetention(std::move(selected), job.policy, job.tz, now));
-  }
+  auto decided = jobs::DecideForget(selections, all, now);
   if (decided.empty()) {
     if (G().json) PrintJson(json::array());
     Say("no policy given; nothing removed");
@@ -276,20 +247,10 @@ void ForgetPolicy(repo::Repository* repo, repo::Lock* lock, const ForgetOpts& o,
   // retains are kept, with the date as the reason.
   {
     std::vector<Id> candidates;
-    for (const auto& [job, groups] : decided)
-      for (const auto& g : groups)
-        for (const auto& d : g.snapshots)
-          if (!d.keep) candidates.push_back(d.snapshot.id);
-    auto retained = RetainedSnapshots(repo, lock, candidates, o);
-    for (auto& [job, groups] : decided)
-      for (auto& g : groups)
-        for (auto& d : g.snapshots)
-          if (auto it = retained.find(d.snapshot.id); !d.keep && it != retained.end()) {
-            d.keep = true;
-            d.reasons = {LockedReason(it->second)};
-          }
-    if (!retained.empty())
-      log::Warn("kept " + Snapshots(retained.size()) +
+    for (const auto& s : jobs::Removals(decided)) candidates.push_back(s.id);
+    const size_t retained = jobs::KeepRetained(&decided, RetainedSnapshots(repo, lock, candidates, o));
+    if (retained)
+      log::Warn("kept " + Snapshots(retained) +
                 " the policy would remove: Object Lock still retains them (forget them once it ends, or now with "
                 "--ignore-lock)");
   }
@@ -406,7 +367,7 @@ void RunTag(const TagOpts& o) {
       // Write the new snapshot first, then remove the old: a crash in between
       // leaves both, never neither.
       repo->SaveSnapshot(s);
-      RemoveSnapshots(repo.get(), {old.id});
+      jobs::RemoveSnapshots(*repo, {old.id});
       j["new_id"] = s.id.Hex();
     }
     j["changed"] = true;
@@ -442,7 +403,7 @@ void AddForget(CLI::App& app) {
                   "also remove snapshots Object Lock still retains (S3 hides them behind a delete marker; the "
                   "locked version stays until its retention ends)");
     AddPruneFlags(cmd, &o->prune_flags);
-    cmd->callback([o] { RunForget(*o); });
+    AddPushAfterSuccess(cmd, [o] { RunForget(*o); });
   }
   {
     auto o = std::make_shared<TagOpts>();

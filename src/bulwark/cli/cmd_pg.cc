@@ -4,6 +4,7 @@
 #include "bulwark/cli/common.h"
 #include "bulwark/cli/progress.h"
 #include "bulwark/config/config.h"
+#include "bulwark/jobs/forget.h"
 #include "bulwark/repo/snapshot.h"
 #include "bulwark/source/postgres/archive.h"
 #include "bulwark/source/postgres/logical.h"
@@ -294,18 +295,7 @@ void ReportWalExpiry(const std::string& source, const source::postgres::ExpireRe
 
 void ExpireWalAfterForget(repo::Repository* repo, const std::vector<repo::Snapshot>& removed,
                           const std::function<std::vector<repo::Snapshot>()>& all, bool dry_run) {
-  std::set<std::string> sources;
-  std::set<Id> gone;
-  for (const auto& s : removed) {
-    gone.insert(s.id);
-    if (source::postgres::BaseBackupWalOf(s)) sources.insert(s.source);
-  }
-  if (sources.empty()) return;
-  std::vector<repo::Snapshot> remaining;
-  for (auto& s : all())
-    if (!gone.count(s.id)) remaining.push_back(std::move(s));
-  for (const auto& name : sources) {
-    auto r = source::postgres::ExpireWal(*repo, name, remaining, dry_run);
+  for (const auto& [name, r] : jobs::ExpireWalOfRemoved(*repo, removed, all, dry_run)) {
     ReportWalExpiry(name, r, dry_run);
     if (!r.failed.empty()) ExitCode() = kExitError;
   }

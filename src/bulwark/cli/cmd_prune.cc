@@ -137,7 +137,7 @@ void AddPrune(CLI::App& app) {
   auto* cmd = app.add_subcommand("prune", "remove data no snapshot needs (two-phase: mark, then delete after --grace)");
   AddPruneFlags(cmd, f.get());
   cmd->add_flag("-n,--dry-run", f->dry_run, "only print the plan");
-  cmd->callback([f] {
+  AddPushAfterSuccess(cmd, [f] {
     auto repo = OpenRepository(false);
     auto lock = LockExclusive(repo.get(), "prune", PruneDeletes());
     RunPrune(repo.get(), lock.get(), *f);

@@ -22,6 +22,10 @@ namespace bulwark::source::postgres {
 struct ExpireResult;
 }  // namespace bulwark::source::postgres
 
+namespace bulwark::metrics {
+struct SourceFigures;
+}  // namespace bulwark::metrics
+
 namespace bulwark::cli {
 
 struct Globals {
@@ -179,6 +183,25 @@ void ReportWalExpiry(const std::string& source, const source::postgres::ExpireRe
 void ExpireWalAfterForget(repo::Repository* repo, const std::vector<repo::Snapshot>& removed,
                           const std::function<std::vector<repo::Snapshot>()>& all, bool dry_run);
 void AddWal(CLI::App& app);     // wal-push, wal-fetch (cmd_wal.cc)
+void AddAgent(CLI::App& app);   // agent, run, suspend, resume, alerts (cmd_agent.cc)
+// --pushgateway URL on a one-shot command (cmd_agent.cc).
+void AddPushgatewayFlag(CLI::App* cmd, std::string* url);
+// Pushes this command's metrics when `flag` or BULWARK_PUSHGATEWAY names a
+// Pushgateway, to the group of `source` (or of `repository` when there is no
+// source): the families of `figures` (a backup's; null: none) and the
+// storage request counters. `replace_group`: PUT, replacing the whole group
+// (a successful backup); else POST of only the families that have samples,
+// so what the last successful backup pushed (its timestamp) stays (a failed
+// backup, forget, prune, copy, check). Never throws: a failed push is a
+// warning, never the command's exit code.
+// Sets `run` as the callback of `cmd` (forget, prune, copy, check) and adds
+// --pushgateway: after `run` returned (not when it threw), the command's
+// storage request counters are pushed into the group of its --source. (One
+// callback: CLI11 keeps a single final callback per command, so `run` must
+// not be set separately with cmd->callback.)
+void AddPushAfterSuccess(CLI::App* cmd, std::function<void()> run);
+void PushCommandMetrics(const std::string& flag, const std::string& source, const std::string& repository,
+                        const metrics::SourceFigures* figures, bool replace_group);
 // True when argv names the wal-fetch command: its usage errors must exit
 // with kExitWalFetchFatal too (cmd_wal.cc), not 2.
 bool IsWalFetch(const CLI::App& app);
@@ -223,6 +246,26 @@ int64_t ParseLockMargin(const std::string& value, const char* flag);
 void AuditBegin(const CLI::App& app, int argc, char** argv);
 void AuditAttach(repo::Repository* repo, const std::string& url);
 void AuditFinish(int exit_code, const Error* error);
+// The audit record of one agent job (cmd_agent.cc): the agent process is not
+// recorded as a command; while a JobAudit lives, the repositories its thread
+// opens (OpenConfiguredRepository -> AuditAttach) are attached to it instead,
+// and Finish appends one record per repository: `command` (e.g. "agent
+// job") with `args` (redacted here), the job's start (construction) and
+// duration, the snapshots written and removed. Like AuditFinish it only
+// warns when an append fails. One JobAudit per thread at a time.
+class JobAudit {
+ public:
+  JobAudit(std::string command, const std::vector<std::string>& args);
+  ~JobAudit();
+  JobAudit(const JobAudit&) = delete;
+  JobAudit& operator=(const JobAudit&) = delete;
+  void Finish(int exit_code, const Error* error);
+
+ private:
+  friend void AuditAttach(repo::Repository* repo, const std::string& url);
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 void AddAudit(CLI::App& app);  // audit, audit verify
 
 // Set by a command to its exit code.

@@ -74,6 +74,7 @@ int main(int argc, char** argv) {
   AddLock(app);
   AddPg(app);
   AddWal(app);
+  AddAgent(app);
   AddAudit(app);
   AddDrill(app);
   AddClickHouse(app);

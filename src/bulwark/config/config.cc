@@ -134,10 +134,9 @@ const std::vector<KindInfo>& Kinds() {
   return kKinds;
 }
 
-const std::vector<std::string_view> kCommonSourceKeys = {"kind",    "tags",      "host",     "repository",
-                                                         "chunker", "schedule",  "timezone", "suspend",
-                                                         "hooks",   "retention", "ttl",      "copy_to",
-                                                         "drill"};
+const std::vector<std::string_view> kCommonSourceKeys = {"kind",     "tags",     "host",    "repository", "chunker",
+                                                         "schedule", "timezone", "suspend", "hooks",      "retention",
+                                                         "ttl",      "copy_to",  "prune",   "drill"};
 
 // ---------------------------------------------------------------------------
 // YAML walking with positioned errors.
@@ -784,6 +783,7 @@ SourceConfig ParseSource(const Parser& p, const Config& c, const Entry& entry) {
     }
   }
   if (const Entry* e = f->Find("suspend")) s.suspend = p.Bool(*e);
+  if (const Entry* e = f->Find("prune")) s.prune = p.Bool(*e);
   if (const Entry* e = f->Find("hooks")) s.hooks = ParseHooks(p, *e, s.name);
   if (const Entry* e = f->Find("retention")) s.retention = ParseRetention(p, *e, s.name);
   if (const Entry* e = f->Find("ttl")) {
@@ -911,6 +911,11 @@ TimeZone SourceConfig::Zone() const { return timezone.empty() ? TimeZone() : Tim
 std::optional<CronSchedule> SourceConfig::ParsedSchedule() const {
   if (schedule.empty()) return std::nullopt;
   return CronSchedule::Parse(schedule, Zone());
+}
+
+std::optional<CronSchedule> SourceConfig::ParsedDrillSchedule() const {
+  if (!drill || drill->schedule.empty()) return std::nullopt;
+  return CronSchedule::Parse(drill->schedule, Zone());
 }
 
 bool Retention::empty() const {

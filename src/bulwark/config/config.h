@@ -93,6 +93,10 @@
 //                                       # of this source expire after it
 //       copy_to: [offsite]              # optional; repositories, unique, not
 //                                       # the source's own repository
+//       prune: false                    # optional bool: the agent's job (and
+//                                       # `bulwark run`) prunes the source's
+//                                       # repository after a forget that
+//                                       # removed snapshots (bulwark/jobs/job.h)
 //       drill:                          # optional restore drill (docs/DRILLS.md)
 //         schedule: "0 4 1 * *"         #   optional cron expression (cron.h)
 //         rto: 15m                      #   optional budget, a duration > 0: a
@@ -343,6 +347,7 @@ struct SourceConfig {
   Retention retention;
   std::optional<CalendarDuration> ttl;  // backups expire this long after their time
   std::vector<std::string> copy_to;     // repository names
+  bool prune = false;                   // prune after the job's forget removed snapshots
   std::optional<DrillConfig> drill;     // unset = no drill configured
 
   // The schedule in the source's time zone, or nullopt when there is none.
@@ -350,6 +355,9 @@ struct SourceConfig {
   // both); otherwise throws Error(kInvalidArgument) as CronSchedule::Parse
   // and TimeZone::Load do.
   std::optional<CronSchedule> ParsedSchedule() const;
+  // The drill's schedule (drill->schedule) in the same time zone; nullopt when
+  // there is no drill block or it has no schedule (drills then run only on demand).
+  std::optional<CronSchedule> ParsedDrillSchedule() const;
   // The source's time zone (UTC when `timezone` is empty); throws as above.
   TimeZone Zone() const;
 };
