@@ -509,3 +509,28 @@ TEST_F(ClickHouseTest, SourceFromFlagsAndSelection) {
 
 }  // namespace
 }  // namespace bulwark::testing
+
+namespace bulwark::testing {
+namespace {
+
+// The agent's job path (jobs::BackupPlan) runs a clickhouse source as `backup --source` does.
+TEST_F(ClickHouseTest, AnAgentJobBacksUpAClickHouseSource) {
+  START_CH(ch);
+  CreateSchema(*ch, "app");
+  Fill(*ch, "app");
+  s_.Init();
+  const std::string cfg = Config(s_, *ch, "parts", "    retention: {keep_last: 5}\n");
+  RunResult r = s_.BwConfig(cfg, {"--json", "run", "ch", "--name", "manual-ch", "--state-dir", s_.Path("state")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  nlohmann::json j = r.Json();
+  EXPECT_EQ(j["status"], "success") << r.out;
+  RunResult snaps = s_.BwConfig(cfg, {"--json", "snapshots"});
+  nlohmann::json list = nlohmann::json::parse(snaps.out, nullptr, false);
+  ASSERT_TRUE(list.is_array() && list.size() == 1) << snaps.out;
+  EXPECT_EQ(list[0]["kind"], "clickhouse");
+  EXPECT_EQ(list[0]["source"], "ch");
+  EXPECT_TRUE(ShadowLeftovers(*ch).empty());
+}
+
+}  // namespace
+}  // namespace bulwark::testing
