@@ -1,9 +1,12 @@
 // The ClickHouse source (issue 7) against a real ClickHouse 18.16 server
 // (scripts/ch-server): `backup --source` of a `kind: clickhouse` source in
 // both modes, and `clickhouse restore`.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <string>
@@ -530,6 +533,33 @@ TEST_F(ClickHouseTest, AnAgentJobBacksUpAClickHouseSource) {
   EXPECT_EQ(list[0]["kind"], "clickhouse");
   EXPECT_EQ(list[0]["source"], "ch");
   EXPECT_TRUE(ShadowLeftovers(*ch).empty());
+}
+
+}  // namespace
+}  // namespace bulwark::testing
+
+namespace bulwark::testing {
+namespace {
+
+TEST_F(ClickHouseTest, TwoPartsBackupsOfOneSourceAtOnceAreRefused) {
+  START_CH(ch);
+  ch->Query("CREATE TABLE default.t (x UInt64) ENGINE = MergeTree ORDER BY x");
+  ch->Query("INSERT INTO default.t SELECT number FROM numbers(1000)");
+  s_.Init();
+  const std::string cfg = Config(s_, *ch, "parts");
+  ASSERT_EQ(s_.BwConfig(cfg, {"backup", "--source", "ch"}).exit_code, 0);
+  // Another backup of the source holds its lock (as a running one does).
+  const std::string lock = ch->data_dir() + "/shadow/bulwark.ch.lock";
+  ASSERT_TRUE(fs::exists(lock));
+  int fd = ::open(lock.c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);
+  RunResult b = s_.BwConfig(cfg, {"backup", "--source", "ch"});
+  EXPECT_EQ(b.exit_code, 11);
+  EXPECT_NE(b.err.find("another parts backup of source 'ch' is running on this host"), std::string::npos) << b.err;
+  ::close(fd);
+  EXPECT_EQ(s_.BwConfig(cfg, {"backup", "--source", "ch"}).exit_code, 0);
+  EXPECT_EQ(SnapshotCount(s_, cfg), 2u);
 }
 
 }  // namespace
