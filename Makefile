@@ -22,12 +22,14 @@ debug: deps
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 
 # The whole suite (unit + end-to-end) under ASan/UBSan, then a short run of every fuzz target.
-# The end-to-end tests' S3 servers (s3rver from npm, radosgw from Debian) and PostgreSQL 15 server
-# (Debian's postgresql-15; all test-only) are installed first: instant when present.
+# The end-to-end tests' S3 servers (s3rver from npm, radosgw from Debian), PostgreSQL 15 server
+# (Debian's postgresql-15) and ClickHouse server (Debian's clickhouse-server 18.16; all test-only)
+# are installed first: instant when present.
 test: debug
 	@scripts/install-deps --test
 	@scripts/s3-server install --object-lock
 	@scripts/pg-server install
+	@scripts/ch-server install
 	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --output-on-failure -j $(JOBS) --timeout 900
 	@$(MAKE) --no-print-directory fuzz-smoke
@@ -50,6 +52,7 @@ bench:
 	@bench/prune-run $(BUILD)/bulwark
 	@bench/s3-run $(BUILD)/bulwark
 	@bench/pg-run $(BUILD)/bulwark
+	@bench/ch-run $(BUILD)/bulwark
 
 format:
 	@clang-format -i $$(git ls-files '*.cc' '*.h')

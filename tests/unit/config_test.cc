@@ -249,10 +249,11 @@ TEST(ConfigTest, KeyOfAnotherKind) {
 
 TEST(ConfigTest, UnknownKindListsAllowedKinds) {
   EXPECT_EQ(ParseError(Edit("kind: command", "kind: mysql")),
-            "t.yaml:26:11: unknown source kind 'mysql' in source 'etcd' (allowed kinds: command, fs, postgres)");
+            "t.yaml:26:11: unknown source kind 'mysql' in source 'etcd' (allowed kinds: clickhouse, command, fs, "
+            "postgres)");
   EXPECT_EQ(ParseError(Edit("kind: fs", "kind: fss")),
             "t.yaml:12:11: unknown source kind 'fss' in source 'docs' (did you mean 'fs'?) (allowed "
-            "kinds: command, fs, postgres)");
+            "kinds: clickhouse, command, fs, postgres)");
 }
 
 const char kPostgres[] = R"(version: 1
@@ -309,6 +310,66 @@ TEST(ConfigTest, PostgresSourceErrors) {
             "t.yaml:5:3: missing required key 'conninfo' in source 'app'");
   EXPECT_EQ(ParseError(std::string(kPostgres) + "    paths: [/x]\n"),
             "t.yaml:8:5: key 'paths' in source 'app' is not valid for kind 'postgres' (it belongs to kind 'fs')");
+}
+
+const char kClickHouse[] = R"(version: 1
+repositories:
+  local: {url: /var/backups/bulwark}
+sources:
+  ch:
+    kind: clickhouse
+    url: http://db:8123
+)";
+
+TEST(ConfigTest, ClickHouseSource) {
+  Config c = Parse(kClickHouse, "t.yaml");
+  const SourceConfig& ch = c.Source("ch");
+  EXPECT_EQ(ch.kind, SourceKind::kClickHouse);
+  EXPECT_EQ(SourceKindName(ch.kind), "clickhouse");
+  EXPECT_EQ(ch.ch_url, "http://db:8123");
+  EXPECT_EQ(ch.ch_mode, ChMode::kNative);  // the default
+  EXPECT_TRUE(ch.ch_user.empty());
+  EXPECT_TRUE(ch.ch_password_file.empty());
+  EXPECT_TRUE(ch.ch_databases.empty());
+  EXPECT_TRUE(ch.ch_tls_verify);
+
+  Config full = Parse(Edit("url: http://db:8123", "url: https://db/", kClickHouse) +
+                          "    user: backup\n    password_file: /etc/bulwark/ch\n    mode: parts\n"
+                          "    databases: [app, \"logs_*\"]\n    tables: [\"app.*\"]\n    exclude_tables: [\"*.tmp\"]\n"
+                          "    data_path: /var/lib/clickhouse\n    tls_verify: false\n",
+                      "t.yaml");
+  const SourceConfig& f = full.Source("ch");
+  EXPECT_EQ(f.ch_url, "https://db");
+  EXPECT_EQ(f.ch_user, "backup");
+  EXPECT_EQ(f.ch_password_file, "/etc/bulwark/ch");
+  EXPECT_EQ(f.ch_mode, ChMode::kParts);
+  EXPECT_EQ(f.ch_databases, (std::vector<std::string>{"app", "logs_*"}));
+  EXPECT_EQ(f.ch_tables, (std::vector<std::string>{"app.*"}));
+  EXPECT_EQ(f.ch_exclude_tables, (std::vector<std::string>{"*.tmp"}));
+  EXPECT_EQ(f.ch_data_path, "/var/lib/clickhouse");
+  EXPECT_FALSE(f.ch_tls_verify);
+}
+
+TEST(ConfigTest, ClickHouseSourceErrors) {
+  EXPECT_CONTAINS(ParseError(Edit("url: http://db:8123", "url: http://backup:secret@db:8123", kClickHouse)),
+                  "t.yaml:7:10: 'url' in source 'ch': ClickHouse URL 'http://backup:secret@db:8123': no user or "
+                  "password in the URL");
+  EXPECT_CONTAINS(ParseError(Edit("url: http://db:8123", "url: ftp://db", kClickHouse)), "the scheme must be http");
+  EXPECT_EQ(ParseError(std::string(kClickHouse) + "    mode: physical\n"),
+            "t.yaml:8:11: 'mode' in source 'ch' must be 'native' or 'parts', got 'physical'");
+  EXPECT_EQ(ParseError(std::string(kClickHouse) + "    tables: [events]\n"),
+            "t.yaml:8:14: pattern 'events' in source 'ch' must be DATABASE.TABLE (globs allowed, e.g. \"app.*\")");
+  EXPECT_EQ(ParseError(std::string(kClickHouse) + "    databases: []\n"),
+            "t.yaml:8:16: 'databases' in source 'ch' must not be empty (leave it out for all)");
+  EXPECT_EQ(ParseError(std::string(kClickHouse) + "    password_file: relative\n"),
+            "t.yaml:8:20: 'password_file' in source 'ch' must be an absolute path, got 'relative'");
+  EXPECT_EQ(ParseError(Edit("    url: http://db:8123\n", "", kClickHouse)),
+            "t.yaml:5:3: missing required key 'url' in source 'ch'");
+  EXPECT_EQ(ParseError(std::string(kClickHouse) + "    conninfo: x\n"),
+            "t.yaml:8:5: key 'conninfo' in source 'ch' is not valid for kind 'clickhouse' (it belongs to kind "
+            "'postgres')");
+  EXPECT_CONTAINS(ParseError(std::string(kClickHouse) + "    drill: {rto: 5m}\n"),
+                  "restore drills are not available for clickhouse sources yet");
 }
 
 TEST(ConfigTest, MissingRequiredKeys) {

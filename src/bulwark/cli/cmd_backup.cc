@@ -15,6 +15,7 @@
 #include "bulwark/metrics/bulwark_metrics.h"
 #include "bulwark/ops/backup.h"
 #include "bulwark/repo/lock.h"
+#include "bulwark/source/clickhouse/http.h"
 #include "bulwark/source/postgres/libpq.h"
 
 namespace bulwark::cli {
@@ -27,6 +28,7 @@ struct Opts {
   std::vector<std::string> paths, excludes, exclude_files, tags;
   std::string source, host, time, parent, stdin_name, ttl;
   std::string postgres, pg_mode, pg_method;  // --postgres CONNINFO, --pg-mode, --pg-method
+  std::string clickhouse, ch_mode, ch_user;   // --clickhouse URL, --ch-mode, --ch-user
   std::string pushgateway;
   bool one_fs = false, force = false, from_stdin = false, from_command = false;
   int threads = 0;
@@ -118,6 +120,33 @@ void Run(const Opts& o) {
       if (!m) throw Error(ErrorCode::kInvalidArgument, "--pg-method must be auto, files or stream");
       flag_source.pg_method = *m;
     }
+  }
+  // A ClickHouse source from flags, likewise: --clickhouse URL [--ch-mode M] [--ch-user U],
+  // named by --source (default "clickhouse").
+  if (!o.clickhouse.empty() || !o.ch_mode.empty() || !o.ch_user.empty()) {
+    if (!flag_source.name.empty())
+      throw Error(ErrorCode::kInvalidArgument, "--postgres and --clickhouse exclude each other");
+    const config::Config* cfg = Config();
+    std::string name = o.source.empty() ? "clickhouse" : o.source;
+    if (cfg && cfg->sources.count(name)) {
+      flag_source = cfg->Source(name);
+      if (flag_source.kind != config::SourceKind::kClickHouse)
+        throw Error(ErrorCode::kInvalidArgument,
+                    "source '" + name + "' is not a clickhouse source (--clickhouse, --ch-mode, --ch-user)");
+    } else {
+      flag_source.name = name;
+      flag_source.kind = config::SourceKind::kClickHouse;
+    }
+    if (!o.clickhouse.empty())
+      flag_source.ch_url = WithContext("--clickhouse", [&] { return source::clickhouse::NormalizeUrl(o.clickhouse); });
+    if (flag_source.ch_url.empty())
+      throw Error(ErrorCode::kInvalidArgument, "--ch-mode and --ch-user need --clickhouse URL or a configured source");
+    if (!o.ch_mode.empty()) {
+      auto m = config::ParseChMode(o.ch_mode);
+      if (!m) throw Error(ErrorCode::kInvalidArgument, "--ch-mode must be native or parts");
+      flag_source.ch_mode = *m;
+    }
+    if (!o.ch_user.empty()) flag_source.ch_user = o.ch_user;
   }
   if (!o.source.empty() || !flag_source.name.empty()) {
     const config::Config* cfg = Config();
@@ -246,6 +275,15 @@ void AddBackup(CLI::App& app) {
   cmd->add_option("--pg-method", o->pg_method,
                   "physical: files (read the data directory here), stream (pg_basebackup) or auto (default: files "
                   "when the data directory is readable here)");
+  cmd->add_option("--clickhouse", o->clickhouse,
+                  "back up this ClickHouse server (HTTP URL, e.g. http://db:8123, without credentials: the password "
+                  "comes from BULWARK_CLICKHOUSE_PASSWORD_FILE or BULWARK_CLICKHOUSE_PASSWORD; the source is named by "
+                  "--source, default 'clickhouse')");
+  cmd->add_option("--ch-mode", o->ch_mode,
+                  "with --clickhouse: native (SELECT * FORMAT Native of every table, default) or parts (frozen "
+                  "MergeTree parts; bulwark on the server's host)");
+  cmd->add_option("--ch-user", o->ch_user, "with --clickhouse: the ClickHouse user (default: BULWARK_CLICKHOUSE_USER, "
+                                           "else the server's default user)");
   cmd->add_option("-e,--exclude", o->excludes, "exclude entries matching this glob (repeatable)")
       ->allow_extra_args(false);
   cmd->add_option("--exclude-file", o->exclude_files, "read exclude globs from this file, one per line")

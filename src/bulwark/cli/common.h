@@ -173,6 +173,7 @@ void AddPgPhysical(CLI::App* pg);  // pg restore (cmd_pg_physical.cc)
 // (source/postgres/pitr.h WalFetchRestoreCommand; cmd_pg_physical.cc).
 std::string WalFetchRestoreCommandFor(const std::string& source);
 void AddDrill(CLI::App& app);  // drill, drills (cmd_drill.cc)
+void AddClickHouse(CLI::App& app);  // clickhouse restore (cmd_clickhouse.cc)
 // WAL expiry (cmd_pg.cc): prints what ExpireWal did (text or --json).
 void ReportWalExpiry(const std::string& source, const source::postgres::ExpireResult& r, bool dry_run);
 // After forget removed `removed` (or would, dry run): expires the archived

@@ -77,6 +77,7 @@ int main(int argc, char** argv) {
   AddAgent(app);
   AddAudit(app);
   AddDrill(app);
+  AddClickHouse(app);
 
   // Every command that opened a repository appends its audit record on the
   // way out (AuditFinish), whatever the result; before the request counts,

@@ -17,6 +17,7 @@
 #include "bulwark/base/bytes.h"
 #include "bulwark/base/error.h"
 #include "bulwark/config/cron.h"
+#include "bulwark/source/clickhouse/http.h"
 #include "bulwark/source/postgres/libpq.h"
 
 namespace bulwark::config {
@@ -121,6 +122,9 @@ struct KindInfo {
 
 const std::vector<KindInfo>& Kinds() {
   static const std::vector<KindInfo> kKinds = {
+      {SourceKind::kClickHouse,
+       "clickhouse",
+       {"url", "user", "password_file", "mode", "databases", "tables", "exclude_tables", "data_path", "tls_verify"}},
       {SourceKind::kCommand, "command", {"command", "stdin_name", "timeout"}},
       {SourceKind::kFs, "fs", {"paths", "exclude", "exclude_file", "one_file_system"}},
       {SourceKind::kPostgres,
@@ -700,6 +704,41 @@ SourceConfig ParseSource(const Parser& p, const Config& c, const Entry& entry) {
       if (const Entry* e = f->Find("schema_version_query")) s.schema_version_query = p.NonEmptyString(*e);
       break;
     }
+    case SourceKind::kClickHouse: {
+      const Entry& ue = f->Require("url");
+      s.ch_url = p.NonEmptyString(ue);
+      try {
+        s.ch_url = source::clickhouse::NormalizeUrl(s.ch_url);
+      } catch (const Error& err) {
+        p.Fail(ue.ValueMark(), ue.what + ": " + err.what());
+      }
+      if (const Entry* e = f->Find("user")) s.ch_user = p.NonEmptyString(*e);
+      if (const Entry* e = f->Find("password_file")) s.ch_password_file = p.AbsolutePath(*e);
+      if (const Entry* e = f->Find("mode")) {
+        const std::string m = p.NonEmptyString(*e);
+        if (auto mode = ParseChMode(m))
+          s.ch_mode = *mode;
+        else
+          p.Fail(e->ValueMark(), e->what + " must be 'native' or 'parts', got " + Quote(m));
+      }
+      for (auto [key, list] : {std::pair<const char*, std::vector<std::string>*>{"databases", &s.ch_databases},
+                               {"tables", &s.ch_tables},
+                               {"exclude_tables", &s.ch_exclude_tables}}) {
+        if (const Entry* e = f->Find(key)) {
+          std::vector<YAML::Mark> marks;
+          *list = p.StringList(*e, false, &marks);
+          if (list->empty()) p.Fail(e->value.Mark(), e->what + " must not be empty (leave it out for all)");
+          if (std::string(key) != "databases")
+            for (size_t i = 0; i < list->size(); ++i)
+              if ((*list)[i].find('.') == std::string::npos)
+                p.Fail(marks[i], "pattern " + Quote((*list)[i]) + " " + where +
+                                     " must be DATABASE.TABLE (globs allowed, e.g. \"app.*\")");
+        }
+      }
+      if (const Entry* e = f->Find("data_path")) s.ch_data_path = p.AbsolutePath(*e);
+      if (const Entry* e = f->Find("tls_verify")) s.ch_tls_verify = p.Bool(*e);
+      break;
+    }
   }
 
   if (const Entry* e = f->Find("tags")) {
@@ -763,7 +802,11 @@ SourceConfig ParseSource(const Parser& p, const Config& c, const Entry& entry) {
         p.Fail(marks[i], e->what + " names repository " + Quote(s.copy_to[i]) + " twice");
     }
   }
-  if (const Entry* e = f->Find("drill")) s.drill = ParseDrill(p, *e, s);
+  if (const Entry* e = f->Find("drill")) {
+    if (s.kind == SourceKind::kClickHouse)
+      p.Fail(e->key.Mark(), "restore drills are not available for clickhouse sources yet " + where);
+    s.drill = ParseDrill(p, *e, s);
+  }
   return s;
 }
 
@@ -847,8 +890,16 @@ std::string_view SourceKindName(SourceKind kind) {
       return "command";
     case SourceKind::kPostgres:
       return "postgres";
+    case SourceKind::kClickHouse:
+      return "clickhouse";
   }
   return "unknown";
+}
+
+std::optional<ChMode> ParseChMode(std::string_view s) {
+  if (s == "native") return ChMode::kNative;
+  if (s == "parts") return ChMode::kParts;
+  return std::nullopt;
 }
 
 std::string_view OnErrorName(Hook::OnError on_error) {

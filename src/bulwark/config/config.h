@@ -18,7 +18,8 @@
 //         max_attempts: 8               #   (1..100); never credentials
 //   sources:                            # map name -> source
 //     docs:
-//       kind: fs                        # required: fs | command | postgres
+//       kind: fs                        # required: fs | command | postgres |
+//                                       # clickhouse
 //       # kind fs:
 //       paths: [/usr/share/doc, /etc]   # required, non-empty, absolute, unique
 //       exclude: ["*.tmp"]              # optional list of patterns
@@ -43,6 +44,22 @@
 //                                       # pg_dumpall --globals-only
 //       schema_version_query: "SELECT max(version) FROM schema_migrations"
 //                                       # optional (logical): recorded in facts
+//       # kind clickhouse (docs/CLICKHOUSE.md):
+//       url: http://db:8123             # required: the HTTP interface; no
+//                                       # user or password in it
+//       user: backup                    # optional; default: the server's
+//                                       # default user (BULWARK_CLICKHOUSE_USER)
+//       password_file: /etc/bulwark/ch  # optional, absolute; else
+//                                       # BULWARK_CLICKHOUSE_PASSWORD_FILE or
+//                                       # BULWARK_CLICKHOUSE_PASSWORD
+//       mode: native                    # optional: native (default) | parts
+//       databases: [app, "logs_*"]      # optional globs; default: all but
+//                                       # system and information_schema
+//       tables: ["app.*"]               # optional DATABASE.TABLE globs
+//       exclude_tables: ["*.tmp_*"]     # optional DATABASE.TABLE globs
+//       data_path: /var/lib/clickhouse  # optional, absolute (parts): the
+//                                       # server's <path>; default: asked
+//       tls_verify: true                # optional bool (https), default true
 //       # any kind:
 //       tags: [daily]                   # optional; non-empty, no ','
 //       host: myhost                    # optional non-empty string
@@ -214,7 +231,7 @@ struct RepositoryConfig {
   storage::s3::S3Settings s3;
 };
 
-enum class SourceKind { kFs, kCommand, kPostgres };
+enum class SourceKind { kFs, kCommand, kPostgres, kClickHouse };
 
 // One hook command of `hooks:` (semantics in the file-shape comment above).
 struct Hook {
@@ -251,8 +268,16 @@ enum class PgBackupMethod { kAuto, kFiles, kStream };
 // "auto", "files", "stream"; nullopt for anything else.
 std::optional<PgBackupMethod> ParsePgBackupMethod(std::string_view s);
 
-// "fs", "command", "postgres".
+// "fs", "command", "postgres", "clickhouse".
 std::string_view SourceKindName(SourceKind kind);
+
+// ClickHouse backup mode (source/clickhouse/backup.h): every table streamed
+// as SELECT * FORMAT Native (native: any server, any engine), or the
+// MergeTree tables' frozen parts read from the server's data directory
+// (parts: bulwark on the server's host).
+enum class ChMode { kNative, kParts };
+// "native", "parts"; nullopt for anything else.
+std::optional<ChMode> ParseChMode(std::string_view s);
 
 // --- drill: (restore drills, ops/drill.h, docs/DRILLS.md) ---
 // One user check of a postgres drill: `sql` must return one row with one
@@ -298,6 +323,17 @@ struct SourceConfig {
   std::string pg_bin_dir;                            // absolute, or empty = by server version
   bool pg_globals = true;                            // logical: pg_dumpall --globals-only too
   std::string schema_version_query;                  // logical: optional SQL, one value
+
+  // kind clickhouse.
+  std::string ch_url;            // NormalizeUrl'd "http://host:8123", no credentials
+  std::string ch_user;           // empty = BULWARK_CLICKHOUSE_USER, else the server's default user
+  std::string ch_password_file;  // absolute, or empty = from the environment
+  ChMode ch_mode = ChMode::kNative;
+  std::vector<std::string> ch_databases;       // globs on database names; empty = all but system ones
+  std::vector<std::string> ch_tables;          // DATABASE.TABLE globs; empty = all
+  std::vector<std::string> ch_exclude_tables;  // DATABASE.TABLE globs
+  std::string ch_data_path;                    // parts: the server's <path>; empty = asked from the server
+  bool ch_tls_verify = true;
 
   // Any kind.
   std::vector<std::string> tags;

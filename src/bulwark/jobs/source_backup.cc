@@ -6,6 +6,7 @@
 
 #include "bulwark/base/error.h"
 #include "bulwark/base/sys.h"
+#include "bulwark/source/clickhouse/backup.h"
 #include "bulwark/source/postgres/backup.h"
 
 namespace bulwark::jobs {
@@ -52,6 +53,12 @@ void ApplySource(const config::SourceConfig& src, ops::BackupOptions* b, BackupP
                   "source '" + src.name + "' is a PostgreSQL source: give no paths, --stdin or --stdin-from-command");
     plan->kind = BackupPlan::Kind::kPostgres;
     plan->postgres = &src;
+  } else if (src.kind == config::SourceKind::kClickHouse) {
+    if (!b->paths.empty() || plan->kind == BackupPlan::Kind::kStdin || plan->kind == BackupPlan::Kind::kCommand)
+      throw Error(ErrorCode::kInvalidArgument,
+                  "source '" + src.name + "' is a ClickHouse source: give no paths, --stdin or --stdin-from-command");
+    plan->kind = BackupPlan::Kind::kClickHouse;
+    plan->clickhouse = &src;
   }
   b->tags.insert(b->tags.end(), src.tags.begin(), src.tags.end());
   if (b->host.empty()) b->host = src.host;
@@ -65,6 +72,8 @@ ops::BackupResult RunBackupPlan(repo::Repository& repo, const BackupPlan& plan, 
       return plan.postgres->pg_mode == config::PgMode::kLogical
                  ? source::postgres::BackupLogical(repo, *plan.postgres, b)
                  : source::postgres::BackupPhysical(repo, *plan.postgres, b);
+    case BackupPlan::Kind::kClickHouse:
+      return source::clickhouse::Backup(repo, *plan.clickhouse, b);
     case BackupPlan::Kind::kStdin:
       return ops::BackupStream(repo, 0, plan.stream_name.empty() ? "stdin" : plan.stream_name, "stdin", b, nullptr);
     case BackupPlan::Kind::kCommand:

@@ -1,6 +1,7 @@
 // What a configured source backs up and how: the one mapping from a
 // `sources:` entry of bulwark.yaml (config::SourceConfig) to the backup
-// pipeline (ops/backup.h, source/postgres/backup.h). `bulwark backup` and the
+// pipeline (ops/backup.h, source/postgres/backup.h,
+// source/clickhouse/backup.h). `bulwark backup` and the
 // agent's jobs (bulwark/jobs/job.h) both go through it, so a source backs up
 // the same way from the command line and on schedule.
 //
@@ -22,12 +23,14 @@ struct BackupPlan {
     kPaths,     // options.paths (ops::BackupPaths)
     kStdin,     // our standard input, as the file `stream_name`
     kCommand,   // the output of `command`, as the file `stream_name`
-    kPostgres,  // a PostgreSQL server: `postgres` (logical or physical)
+    kPostgres,    // a PostgreSQL server: `postgres` (logical or physical)
+    kClickHouse,  // a ClickHouse server: `clickhouse` (native or parts)
   };
   Kind kind = Kind::kPaths;
   std::vector<std::string> command;                // kCommand: argv
   std::string stream_name;                         // kStdin, kCommand; "" = "stdin"
-  const config::SourceConfig* postgres = nullptr;  // kPostgres; must outlive the plan's use
+  const config::SourceConfig* postgres = nullptr;    // kPostgres; must outlive the plan's use
+  const config::SourceConfig* clickhouse = nullptr;  // kClickHouse; likewise
 };
 
 // Applies `src` to `options` and `plan`: the source's name, its paths (fs;
@@ -37,13 +40,13 @@ struct BackupPlan {
 // stdin_name (default "<name>.stream"), and becomes Kind::kCommand unless
 // the plan reads our standard input (kStdin: `backup --stdin --source S`
 // reads stdin under the source's name); a postgres source becomes
-// Kind::kPostgres. Throws
-// Error(kInvalidArgument) when a postgres source is given paths, and what
-// ReadExcludeFile throws.
+// Kind::kPostgres, a clickhouse source Kind::kClickHouse. Throws
+// Error(kInvalidArgument) when a postgres or clickhouse source is given
+// paths, and what ReadExcludeFile throws.
 void ApplySource(const config::SourceConfig& src, ops::BackupOptions* options, BackupPlan* plan);
 
 // Runs the backup `plan` describes: BackupPaths, BackupStream (stdin),
-// BackupCommand, or BackupLogical / BackupPhysical. Throws what those throw
+// BackupCommand, BackupLogical / BackupPhysical, or clickhouse::Backup. Throws what those throw
 // (no snapshot is stored then).
 ops::BackupResult RunBackupPlan(repo::Repository& repo, const BackupPlan& plan, const ops::BackupOptions& options);
 

@@ -115,6 +115,9 @@ struct FileJob {
 
 class Backup {
   friend class TarBackup;  // BackupTar (end of file) reuses the chunker, saver and Commit
+  friend class ChunkWorkers;
+  friend class bulwark::ops::TreeBackup;  // TreeBackup too
+  friend struct bulwark::ops::TreeBackup::Impl;
 
  public:
   Backup(repo::Repository& repo, const BackupOptions& opts)
@@ -1045,45 +1048,34 @@ Error TarError(archive* a, const std::string& what) {
   return Error(ErrorCode::kSourceFailed, "tar stream: " + what + ": " + (m ? m : "unknown error"));
 }
 
-class TarBackup {
+// Chunks found on one reading thread, handed to worker threads that hash,
+// deduplicate, compress, encrypt and pack them (BlobSaver). Each chunk's id
+// is written to the slot given with it (stable addresses, e.g. a deque's
+// elements). Memory: the queued chunks (at most `max_queued_bytes`, or one
+// chunk), one per worker being worked on, up to kSpareBuffers spare buffers.
+class ChunkWorkers {
  public:
-  TarBackup(repo::Repository& repo, const BackupOptions& opts) : b_(repo, opts) {}
-  // Workers first: they write into entries and use the saver.
-  ~TarBackup() { StopWorkers(); }
-  BackupResult Run(int fd, const std::string& root_name, const std::string& kind, const TarHooks& hooks);
+  explicit ChunkWorkers(Backup& b) : b_(b) {}
+  ~ChunkWorkers() { Stop(); }
+  void Start(int threads, size_t max_queued_bytes);
+  // Queues a copy of `chunk`; waits while the queue is full. Throws the
+  // first failure of a worker.
+  void Emit(ByteSpan chunk, Id* slot);
+  // Lets the workers finish what is queued and joins them. Idempotent.
+  void Stop();
+  // After Stop: rethrows the first failure of a worker.
+  void ThrowIfFailed() const {
+    if (fatal_) throw *fatal_;
+  }
 
  private:
-  struct Entry {
-    Node node;
-    std::map<std::string, std::unique_ptr<Entry>> children;  // directories
-    std::deque<Id> content;  // files: chunk ids in order, written by the workers (stable addresses)
-    std::string hardlink;    // hardlinks: the normalised path of the member linked to
-  };
   struct Job {
     Bytes data;
     Id* slot;
   };
-
-  Entry* Insert(const std::string& path, Node node);
-  Entry* Find(const std::string& path);
-  void AddMember(archive* a, archive_entry* ent, const TarHooks& hooks);
-  void ReadData(archive* a, Entry* e, std::string* capture);
-  void Emit(ByteSpan chunk, Id* slot);
   void Worker();
-  void StopWorkers();
-  void ResolveHardlinks();
-  Id SaveDir(Entry* dir);
-  Node ImpliedDir() const;
 
-  Backup b_;
-  Entry root_;
-  int64_t now_ns_ = 0;
-  bool have_owner_ = false, root_listed_ = false;
-  Node owner_;                                    // the first member: owner and mtime of implied directories
-  std::vector<std::unique_ptr<Entry>> replaced_;  // superseded by a later member; workers may still fill them
-  std::vector<Entry*> hardlinks_;
-  Bytes window_;
-
+  Backup& b_;
   std::mutex mu_;
   std::condition_variable work_cv_, room_cv_;
   std::deque<Job> jobs_;
@@ -1093,6 +1085,102 @@ class TarBackup {
   bool closed_ = false;
   std::optional<bulwark::Error> fatal_;
   std::vector<std::thread> workers_;
+};
+
+void ChunkWorkers::Start(int threads, size_t max_queued_bytes) {
+  max_queued_bytes_ = max_queued_bytes;
+  if (threads <= 0) threads = static_cast<int>(std::max(2u, std::thread::hardware_concurrency()));
+  for (int i = 0; i < threads; ++i) workers_.emplace_back([this] { Worker(); });
+}
+
+void ChunkWorkers::Worker() {
+  for (;;) {
+    Job job;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      work_cv_.wait(lock, [&] { return !jobs_.empty() || closed_; });
+      if (jobs_.empty()) return;
+      job = std::move(jobs_.front());
+      jobs_.pop_front();
+      queued_bytes_ -= job.data.size();
+      room_cv_.notify_one();
+      if (fatal_) continue;  // failing: drop the rest
+    }
+    try {
+      Id id = b_.repo_.ids().Mac(job.data);
+      *job.slot = id;
+      if (b_.saver_.Save(BlobType::kData, job.data, id)) b_.progress_->bytes_added += job.data.size();
+    } catch (const bulwark::Error& e) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!fatal_) fatal_ = e;
+      room_cv_.notify_all();
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    if (spare_.size() < kSpareBuffers) spare_.push_back(std::move(job.data));
+  }
+}
+
+void ChunkWorkers::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    closed_ = true;
+  }
+  work_cv_.notify_all();
+  for (auto& t : workers_) t.join();
+  workers_.clear();
+}
+
+void ChunkWorkers::Emit(ByteSpan chunk, Id* slot) {
+  Job job{{}, slot};
+  std::unique_lock<std::mutex> lock(mu_);
+  if (!spare_.empty()) {
+    job.data = std::move(spare_.back());
+    spare_.pop_back();
+  }
+  lock.unlock();
+  job.data.assign(chunk.begin(), chunk.end());  // a spare buffer: no allocation, no page faults
+  b_.progress_->bytes += chunk.size();
+  lock.lock();
+  room_cv_.wait(lock,
+                [&] { return queued_bytes_ == 0 || queued_bytes_ + chunk.size() <= max_queued_bytes_ || fatal_; });
+  if (fatal_) throw *fatal_;
+  queued_bytes_ += chunk.size();
+  jobs_.push_back(std::move(job));
+  work_cv_.notify_one();
+}
+
+class TarBackup {
+ public:
+  TarBackup(repo::Repository& repo, const BackupOptions& opts) : b_(repo, opts), pool_(b_) {}
+  // Workers first: they write into entries and use the saver.
+  ~TarBackup() { pool_.Stop(); }
+  BackupResult Run(int fd, const std::string& root_name, const std::string& kind, const TarHooks& hooks);
+
+ private:
+  struct Entry {
+    Node node;
+    std::map<std::string, std::unique_ptr<Entry>> children;  // directories
+    std::deque<Id> content;  // files: chunk ids in order, written by the workers (stable addresses)
+    std::string hardlink;    // hardlinks: the normalised path of the member linked to
+  };
+
+  Entry* Insert(const std::string& path, Node node);
+  Entry* Find(const std::string& path);
+  void AddMember(archive* a, archive_entry* ent, const TarHooks& hooks);
+  void ReadData(archive* a, Entry* e, std::string* capture);
+  void ResolveHardlinks();
+  Id SaveDir(Entry* dir);
+  Node ImpliedDir() const;
+
+  Backup b_;
+  ChunkWorkers pool_;
+  Entry root_;
+  int64_t now_ns_ = 0;
+  bool have_owner_ = false, root_listed_ = false;
+  Node owner_;                                    // the first member: owner and mtime of implied directories
+  std::vector<std::unique_ptr<Entry>> replaced_;  // superseded by a later member; workers may still fill them
+  std::vector<Entry*> hardlinks_;
+  Bytes window_;
 };
 
 Node TarBackup::ImpliedDir() const {
@@ -1150,62 +1238,6 @@ TarBackup::Entry* TarBackup::Find(const std::string& path) {
     i = j + 1;
   }
   return e;
-}
-
-void TarBackup::Worker() {
-  for (;;) {
-    Job job;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      work_cv_.wait(lock, [&] { return !jobs_.empty() || closed_; });
-      if (jobs_.empty()) return;
-      job = std::move(jobs_.front());
-      jobs_.pop_front();
-      queued_bytes_ -= job.data.size();
-      room_cv_.notify_one();
-      if (fatal_) continue;  // failing: drop the rest
-    }
-    try {
-      Id id = b_.repo_.ids().Mac(job.data);
-      *job.slot = id;
-      if (b_.saver_.Save(BlobType::kData, job.data, id)) b_.progress_->bytes_added += job.data.size();
-    } catch (const bulwark::Error& e) {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (!fatal_) fatal_ = e;
-      room_cv_.notify_all();
-    }
-    std::lock_guard<std::mutex> lock(mu_);
-    if (spare_.size() < kSpareBuffers) spare_.push_back(std::move(job.data));
-  }
-}
-
-void TarBackup::StopWorkers() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    closed_ = true;
-  }
-  work_cv_.notify_all();
-  for (auto& t : workers_) t.join();
-  workers_.clear();
-}
-
-void TarBackup::Emit(ByteSpan chunk, Id* slot) {
-  Job job{{}, slot};
-  std::unique_lock<std::mutex> lock(mu_);
-  if (!spare_.empty()) {
-    job.data = std::move(spare_.back());
-    spare_.pop_back();
-  }
-  lock.unlock();
-  job.data.assign(chunk.begin(), chunk.end());  // a spare buffer: no allocation, no page faults
-  b_.progress_->bytes += chunk.size();
-  lock.lock();
-  room_cv_.wait(lock,
-                [&] { return queued_bytes_ == 0 || queued_bytes_ + chunk.size() <= max_queued_bytes_ || fatal_; });
-  if (fatal_) throw *fatal_;
-  queued_bytes_ += chunk.size();
-  jobs_.push_back(std::move(job));
-  work_cv_.notify_one();
 }
 
 // The member's data, through the chunker, to the workers. libarchive hands
@@ -1276,7 +1308,7 @@ void TarBackup::ReadData(archive* a, Entry* e, std::string* capture) {
       }
       continue;
     }
-    Emit(avail.subspan(0, cut), &e->content.emplace_back());
+    pool_.Emit(avail.subspan(0, cut), &e->content.emplace_back());
     start += cut;
   }
   e->node.size = placed;
@@ -1422,10 +1454,7 @@ BackupResult TarBackup::Run(int fd, const std::string& root_name, const std::str
   root_.node.name = root_name;
   root_.node.uid = geteuid();
   root_.node.gid = getegid();
-  max_queued_bytes_ = 4 * static_cast<size_t>(b_.chunker_.params().max_size);
-  int threads =
-      b_.opts_.threads > 0 ? b_.opts_.threads : static_cast<int>(std::max(2u, std::thread::hardware_concurrency()));
-  for (int i = 0; i < threads; ++i) workers_.emplace_back([this] { Worker(); });
+  pool_.Start(b_.opts_.threads, 4 * static_cast<size_t>(b_.chunker_.params().max_size));
 
   std::unique_ptr<archive, int (*)(archive*)> a(archive_read_new(), archive_read_free);
   if (!a) throw bulwark::Error(ErrorCode::kInternal, "archive_read_new failed");
@@ -1439,8 +1468,8 @@ BackupResult TarBackup::Run(int fd, const std::string& root_name, const std::str
     AddMember(a.get(), ent, hooks);
   }
   DrainFd(fd);  // padding after the end-of-archive blocks: the producer finishes writing
-  StopWorkers();
-  if (fatal_) throw *fatal_;
+  pool_.Stop();
+  pool_.ThrowIfFailed();
   ResolveHardlinks();
   nlohmann::json facts = b_.opts_.facts;
   if (hooks.finish) hooks.finish(&facts);
@@ -1461,6 +1490,326 @@ BackupResult BackupTar(repo::Repository& repo, int fd, const std::string& root_n
   repo.IndexOrphanPacks();
   TarBackup b(repo, options);
   return b.Run(fd, root_name, kind, hooks);
+}
+
+}  // namespace bulwark::ops
+
+// ---------------------------------------------------------------------------
+// TreeBackup: a snapshot built entry by entry (backup.h).
+
+namespace bulwark::ops {
+
+struct TreeBackup::Impl {
+  struct Entry {
+    Node node;
+    std::map<std::string, std::unique_ptr<Entry>> children;  // directories
+    std::deque<Id> content;  // files: chunk ids in order, written by the workers (stable addresses)
+    bool unchanged = false;  // the node is the parent's, complete (content or subtree set)
+  };
+
+  Impl(repo::Repository& repo, const BackupOptions& options, std::string kind)
+      : opts(options), b(repo, opts), pool(b), kind(std::move(kind)) {
+    now_ns = opts.time_ns.value_or(repo::NowNs());
+    owner.uid = geteuid();
+    owner.gid = getegid();
+    owner.user = sys::UserName(owner.uid);
+    owner.group = sys::GroupName(owner.gid);
+    root.node = SyntheticNode(NodeType::kDir, 0700, owner, now_ns);
+    if (!opts.force) {
+      if (opts.parent) {
+        b.parent_ = repo.ResolveSnapshot(*opts.parent, {});
+      } else {
+        const std::string host = opts.host.empty() ? sys::Hostname() : opts.host;
+        for (auto& s : repo.LoadSnapshots([](const bulwark::Error& e) { log::Warn(e.what()); }))
+          if (s.kind == this->kind && s.host == host && s.source == opts.source) b.parent_ = s;
+      }
+    }
+    pool.Start(opts.threads, 4 * static_cast<size_t>(b.chunker_.params().max_size));
+  }
+  ~Impl() { pool.Stop(); }  // workers first: they write into entries
+
+  static std::vector<std::string> Split(const std::string& path) {
+    std::vector<std::string> parts;
+    size_t i = 0;
+    while (i <= path.size()) {
+      size_t j = path.find('/', i);
+      if (j == std::string::npos) j = path.size();
+      parts.push_back(path.substr(i, j - i));
+      i = j + 1;
+    }
+    for (const auto& p : parts)
+      if (!repo::IsSafeName(p))
+        throw bulwark::Error(ErrorCode::kInvalidArgument, "'" + path + "' is not a valid path in a snapshot");
+    return parts;
+  }
+
+  // The entry at `path`, created (directories on the way implied); a former
+  // entry there is replaced, except that with `merge` a directory keeps the
+  // entries already added below it.
+  Entry* Insert(const std::string& path, Node node, bool merge = true) {
+    const std::vector<std::string> parts = Split(path);
+    Entry* dir = &root;
+    for (size_t k = 0; k + 1 < parts.size(); ++k) {
+      auto& slot = dir->children[parts[k]];
+      if (!slot) {
+        slot = std::make_unique<Entry>();
+        slot->node = SyntheticNode(NodeType::kDir, 0700, owner, now_ns);
+      } else if (slot->node.type != NodeType::kDir || slot->unchanged) {
+        throw bulwark::Error(ErrorCode::kInvalidArgument,
+                             "'" + path + "': '" + parts[k] + "' is already a file or an unchanged directory");
+      }
+      dir = slot.get();
+    }
+    auto& slot = dir->children[parts.back()];
+    node.name = parts.back();
+    if (slot && merge && slot->node.type == NodeType::kDir && !slot->unchanged && node.type == NodeType::kDir) {
+      slot->node = std::move(node);  // a directory given after its contents: keep them
+      return slot.get();
+    }
+    if (slot) replaced.push_back(std::move(slot));  // workers may still fill its content
+    slot = std::make_unique<Entry>();
+    slot->node = std::move(node);
+    return slot.get();
+  }
+
+  Node FileNode() const {
+    Node n = SyntheticNode(NodeType::kFile, 0600, owner, now_ns);
+    n.atime_ns = 0;
+    return n;
+  }
+
+  // The bytes of `read` through the chunker to the workers; the ids land in
+  // `content`. Returns the size.
+  uint64_t Chunk(const Reader& read, std::deque<Id>* content, crypto::Sha256Stream* sha) {
+    const size_t max = b.chunker_.params().max_size;
+    const size_t cap = max + (1u << 20);
+    if (window.size() != cap) window.resize(cap);
+    size_t start = 0, end = 0;
+    bool eof = false;
+    uint64_t total = 0;
+    for (;;) {
+      ByteSpan avail(window.data() + start, end - start);
+      size_t cut = avail.empty() ? 0 : b.chunker_.FindCut(avail, eof);
+      if (cut == 0) {
+        if (eof) break;
+        if (start > 0) {
+          std::memmove(window.data(), window.data() + start, end - start);
+          end -= start;
+          start = 0;
+        }
+        while (end < cap && !eof) {
+          size_t n = read(window.data() + end, cap - end);
+          if (n == 0) eof = true;
+          end += n;
+        }
+        continue;
+      }
+      ByteSpan chunk = avail.subspan(0, cut);
+      if (sha) sha->Update(chunk);
+      pool.Emit(chunk, &content->emplace_back());
+      total += cut;
+      start += cut;
+    }
+    return total;
+  }
+
+  uint64_t AddLocalEntry(const std::string& path, const std::string& local) {
+    Node n;
+    struct stat st;
+    ReadNode(local, "", &n, &st);  // throws naming `local`
+    n.atime_ns = 0;
+    if (n.type == NodeType::kDir) {
+      Insert(path, n);
+      DIR* d = ::opendir(local.c_str());
+      if (!d) throw ErrnoError("opendir", local);
+      std::vector<std::string> names;
+      while (dirent* e = ::readdir(d))
+        if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) names.emplace_back(e->d_name);
+      ::closedir(d);
+      std::sort(names.begin(), names.end());
+      uint64_t total = 0;
+      for (const auto& name : names) total += AddLocalEntry(path + "/" + name, local + "/" + name);
+      return total;
+    }
+    if (n.type == NodeType::kSymlink) {
+      Insert(path, std::move(n));
+      b.others_++;
+      return 0;
+    }
+    if (n.type != NodeType::kFile)
+      throw bulwark::Error(ErrorCode::kInvalidArgument, local + ": not a regular file, directory or symlink");
+    const int flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK;
+    int fd = ::open(local.c_str(), flags | O_NOATIME);
+    if (fd < 0 && errno == EPERM) fd = ::open(local.c_str(), flags);
+    if (fd < 0) throw ErrnoError("open", local);
+    struct FdGuard {
+      int fd;
+      ~FdGuard() { ::close(fd); }
+    } guard{fd};
+    if (st.st_size > (1 << 20)) posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    n.sparse = false;
+    Entry* e = Insert(path, std::move(n));
+    uint64_t size = WithContext(local, [&] {
+      return Chunk(
+          [&](uint8_t* buf, size_t len) -> size_t {
+            for (;;) {
+              ssize_t r = ::read(fd, buf, len);
+              if (r >= 0) return static_cast<size_t>(r);
+              if (errno != EINTR) throw ErrnoError("reading", "");
+            }
+          },
+          &e->content, nullptr);
+    });
+    e->node.size = size;
+    b.progress_->files++;
+    b.files_new_++;
+    return size;
+  }
+
+  // Whether every blob below `node` is in the index; counts what it holds.
+  bool Indexed(const Node& node, uint64_t* files, uint64_t* dirs) {
+    auto& index = b.repo_.index();
+    if (node.type == NodeType::kFile) {
+      for (const Id& id : node.content)
+        if (!index.Has(id)) return false;
+      ++*files;
+      return true;
+    }
+    if (node.type != NodeType::kDir) return true;
+    if (!index.Has(node.subtree)) return false;
+    ++*dirs;
+    for (const Node& c : LoadTree(node.subtree).nodes)
+      if (!Indexed(c, files, dirs)) return false;
+    return true;
+  }
+
+  Tree LoadTree(const Id& id) {
+    auto it = trees.find(id);
+    if (it != trees.end()) return it->second;
+    Tree t = b.repo_.LoadTree(id);
+    if (trees.size() > 4096) trees.clear();
+    trees.emplace(id, t);
+    return t;
+  }
+
+  Id SaveDir(Entry* dir) {
+    Tree t;
+    t.nodes.reserve(dir->children.size());
+    for (auto& [name, child] : dir->children) {
+      Node n = std::move(child->node);
+      n.name = name;
+      if (child->unchanged) {
+        // as the parent had it
+      } else if (n.type == NodeType::kDir) {
+        n.subtree = SaveDir(child.get());
+        b.dirs_++;
+      } else if (n.type == NodeType::kFile) {
+        n.content.assign(child->content.begin(), child->content.end());
+      }
+      t.nodes.push_back(std::move(n));
+    }
+    return b.saver_.SaveTree(t);
+  }
+
+  const BackupOptions opts;  // Backup keeps a reference
+  Backup b;
+  ChunkWorkers pool;
+  std::string kind;
+  int64_t now_ns = 0;
+  Node owner;
+  Entry root;
+  std::vector<std::unique_ptr<Entry>> replaced;
+  Bytes window;
+  std::map<Id, Tree> trees;
+  std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
+  bool committed = false;
+};
+
+TreeBackup::TreeBackup(repo::Repository& repo, const BackupOptions& options, const std::string& kind) {
+  repo.IndexOrphanPacks();
+  impl_ = std::make_unique<Impl>(repo, options, kind);
+}
+
+TreeBackup::~TreeBackup() = default;
+
+const repo::Snapshot* TreeBackup::parent() const { return impl_->b.parent_ ? &*impl_->b.parent_ : nullptr; }
+
+repo::Tree TreeBackup::LoadTree(const Id& id) { return impl_->LoadTree(id); }
+
+std::optional<repo::Node> TreeBackup::ParentNode(const std::string& path) {
+  const repo::Snapshot* p = parent();
+  if (!p) return std::nullopt;
+  Id tree = p->tree;
+  std::optional<Node> found;
+  for (const std::string& part : Impl::Split(path)) {
+    if (found && found->type != NodeType::kDir) return std::nullopt;
+    if (found) tree = found->subtree;
+    Tree t = impl_->LoadTree(tree);
+    auto it = std::find_if(t.nodes.begin(), t.nodes.end(), [&](const Node& n) { return n.name == part; });
+    if (it == t.nodes.end()) return std::nullopt;
+    found = *it;
+  }
+  return found;
+}
+
+uint64_t TreeBackup::AddStream(const std::string& path, const Reader& read, std::string* sha256_hex) {
+  Impl::Entry* e = impl_->Insert(path, impl_->FileNode());
+  crypto::Sha256Stream sha;
+  e->node.size = impl_->Chunk(read, &e->content, &sha);
+  if (sha256_hex) *sha256_hex = sha.Final().Hex();
+  impl_->b.progress_->files++;
+  impl_->b.files_new_++;
+  return e->node.size;
+}
+
+void TreeBackup::AddFile(const std::string& path, std::string_view content) {
+  size_t pos = 0;
+  AddStream(path, [&](uint8_t* buf, size_t n) {
+    size_t k = std::min(n, content.size() - pos);
+    std::memcpy(buf, content.data() + pos, k);
+    pos += k;
+    return k;
+  });
+}
+
+uint64_t TreeBackup::AddLocal(const std::string& path, const std::string& local) {
+  return impl_->AddLocalEntry(path, local);
+}
+
+bool TreeBackup::AddUnchanged(const std::string& path, const repo::Node& node) {
+  uint64_t files = 0, dirs = 0;
+  if (!impl_->Indexed(node, &files, &dirs)) return false;
+  Impl::Entry* e = impl_->Insert(path, node, /*merge=*/false);
+  e->unchanged = true;
+  impl_->b.files_unmodified_ += files;
+  impl_->b.dirs_ += dirs;
+  return true;
+}
+
+std::vector<Id> TreeBackup::ContentIds(std::string_view data) {
+  std::vector<Id> ids;
+  ByteSpan rest = AsBytes(data);
+  while (!rest.empty()) {
+    size_t cut = impl_->b.chunker_.FindCut(rest, true);
+    ids.push_back(impl_->b.repo_.ids().Mac(rest.subspan(0, cut)));
+    rest = rest.subspan(cut);
+  }
+  return ids;
+}
+
+BackupResult TreeBackup::Commit(const nlohmann::json& facts) {
+  Impl& m = *impl_;
+  if (m.committed) throw Error(ErrorCode::kInternal, "TreeBackup committed twice");
+  m.committed = true;
+  m.pool.Stop();
+  m.pool.ThrowIfFailed();
+  std::vector<std::string> paths;
+  for (const auto& [name, child] : m.root.children) paths.push_back("/" + name);
+  Id root = m.SaveDir(&m.root);
+  nlohmann::json all = m.b.opts_.facts;
+  if (facts.is_object())
+    for (const auto& [k, v] : facts.items()) all[k] = v;
+  return m.b.Commit(root, paths, m.kind, std::move(all), m.t0);
 }
 
 }  // namespace bulwark::ops

@@ -19,6 +19,7 @@
 
 #include <atomic>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -133,6 +134,82 @@ struct CommandStream {
 // exited with status N: <its stderr tail>" and stores no snapshot.
 BackupResult BackupCommands(repo::Repository& repo, const std::vector<CommandStream>& streams, const std::string& kind,
                             const BackupOptions& options, const std::function<void(nlohmann::json* facts)>& finish);
+
+// Building a snapshot entry by entry, for sources whose data are not one
+// directory on disk or one stream: a database's tables streamed from its
+// server beside files gathered from its data directory (the ClickHouse
+// source, source/clickhouse/backup.h). The caller adds files (from a
+// reader, from memory, from the local file system) and entries of the parent
+// snapshot it knows to be unchanged, at paths of its choosing, then commits.
+//
+// Paths are relative to the snapshot's root ("db/table/data.native"); every
+// component must be repo::IsSafeName. Directories on the way are created
+// implicitly (mode 0700, this process's owner, the snapshot's time) and may
+// be given their own metadata with AddLocal. Adding a path twice replaces the
+// earlier entry. The snapshot's paths are "/<first component>" of each entry.
+//
+// Pipeline: the calling thread reads and finds chunk boundaries (FastCDC);
+// options.threads workers hash, compress, encrypt and pack (as BackupTar).
+// Memory: the read window (max chunk + 1 MiB), the queued chunks (at most 4
+// maximal chunks), the packs in flight, and the tree of entries (~200 bytes
+// an entry plus 32 a chunk).
+//
+// Errors: what a reader throws propagates, and whatever was added is
+// abandoned (unreferenced data; the next prune removes it): no snapshot is
+// written before Commit. Repository errors as in BackupPaths.
+// Not thread-safe: one thread adds and commits.
+class TreeBackup {
+ public:
+  // `kind` is the snapshot's kind ("clickhouse"). Indexes orphan packs first
+  // (Repository::IndexOrphanPacks), as every backup does.
+  TreeBackup(repo::Repository& repo, const BackupOptions& options, const std::string& kind);
+  ~TreeBackup();
+  TreeBackup(const TreeBackup&) = delete;
+  TreeBackup& operator=(const TreeBackup&) = delete;
+
+  // The parent: options.parent, else (unless options.force) the newest
+  // snapshot of the same kind, host and source, whatever its paths; null
+  // when there is none.
+  const repo::Snapshot* parent() const;
+  // The node at `path` in the parent's tree (trees are loaded on the way and
+  // cached); nullopt without a parent or such an entry.
+  std::optional<repo::Node> ParentNode(const std::string& path);
+  // A tree blob of the repository (a directory node's subtree), decoded.
+  repo::Tree LoadTree(const Id& id);
+
+  // Reads up to `n` bytes into `buf`; 0 at the end. May throw.
+  using Reader = std::function<size_t(uint8_t* buf, size_t n)>;
+  // A regular file at `path` (mode 0600, this process's owner, the
+  // snapshot's time) holding what `read` returns until it returns 0. Returns
+  // its size; sets *sha256_hex to its SHA-256 when given.
+  uint64_t AddStream(const std::string& path, const Reader& read, std::string* sha256_hex = nullptr);
+  // A regular file at `path` holding `content` (metadata as AddStream).
+  void AddFile(const std::string& path, std::string_view content);
+  // The regular file or directory `local` of the file system, with its
+  // metadata (ReadNode: mode, owner, times, xattrs), at `path`; a directory
+  // with everything below it (regular files, directories, symlinks; other
+  // types are refused). Returns the bytes read. Throws naming `local`.
+  uint64_t AddLocal(const std::string& path, const std::string& local);
+  // Puts `node` (an entry of the parent snapshot, found by ParentNode) at
+  // `path` as it is: its content or subtree is referenced, not read again.
+  // False, adding nothing, when a blob it needs is not in the index (pruned,
+  // damaged): the caller then adds the entry afresh.
+  bool AddUnchanged(const std::string& path, const repo::Node& node);
+  // The content ids `data` gets as a file added by AddStream or AddFile:
+  // lets a caller recognise an unchanged file of the parent (a small one it
+  // has read anyway) without storing anything.
+  std::vector<Id> ContentIds(std::string_view data);
+
+  // Writes the trees, flushes the packs and writes the snapshot (the commit
+  // point) with `facts` (added to options.facts); options.before_commit runs
+  // first. Call once, after every Add.
+  BackupResult Commit(const nlohmann::json& facts);
+
+  struct Impl;  // backup.cc
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
 
 // Runs `argv` with stdout to a pipe and backs up its output. A non-zero exit
 // or death by signal throws Error(kSourceFailed) and stores no snapshot.

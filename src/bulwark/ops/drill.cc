@@ -123,6 +123,8 @@ void CheckSnapshotKind(const repo::Snapshot& snap, const config::SourceConfig& s
                : snap.kind == "postgres" &&
                      snap.facts.value("postgres", nlohmann::json::object()).value("mode", "") == "logical";
       break;
+    case config::SourceKind::kClickHouse:
+      throw Error(ErrorCode::kUnsupported, "restore drills are not available for clickhouse sources yet");
   }
   if (!ok)
     throw Error(ErrorCode::kInvalidArgument, "snapshot " + sid + " (kind '" + snap.kind +
