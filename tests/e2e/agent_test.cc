@@ -74,6 +74,42 @@ double Sample(const std::string& text, const std::string& name, const std::strin
   return -1;
 }
 
+// Starts `bulwark --config cfg agent` on a free port of 127.0.0.1 with
+// --min-slack 1s and `grace`; returns the port agent.json names, 0 if it
+// never appeared.
+int StartAgent(Proc* agent, const Scratch& s, const std::string& cfg, const std::string& state,
+               const std::string& grace) {
+  agent->pid = StartBackground({BulwarkBin(), "--config", cfg, "agent", "--state-dir", state, "--listen",
+                                "127.0.0.1:0", "--min-slack", "1s", "--shutdown-grace", grace},
+                               {"BULWARK_CACHE_DIR=" + s.CacheDir()});
+  int port = 0;
+  WaitFor(
+      [&] {
+        auto j = nlohmann::json::parse(ReadFileOr(state + "/agent.json", "null"), nullptr, false);
+        if (!j.is_object()) return false;
+        std::string listen = j["listen"];
+        port = std::stoi(listen.substr(listen.rfind(':') + 1));
+        return true;
+      },
+      30);
+  return port;
+}
+
+// Starts Prometheus (data in the scratch directory) scraping the agent on
+// `target` every second; returns its own port.
+int StartPrometheus(Proc* prom, const Scratch& s, int target) {
+  const int port = FreePort();
+  WriteFile(s.Path("prometheus.yml"),
+            "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+            "scrape_configs:\n  - job_name: bulwark\n    static_configs:\n"
+            "      - targets: ['127.0.0.1:" +
+                std::to_string(target) + "']\n");
+  prom->pid = StartBackground({"prometheus", "--config.file=" + s.Path("prometheus.yml"),
+                               "--storage.tsdb.path=" + s.Path("tsdb"),
+                               "--web.listen-address=127.0.0.1:" + std::to_string(port)});
+  return port;
+}
+
 TEST(AgentE2E, ScheduledCyclesMetricsHealthAlertsAndShutdown) {
   if (!Installed("prometheus") || !Installed("prometheus-pushgateway") || !Installed("promtool"))
     GTEST_SKIP() << "prometheus, prometheus-pushgateway or promtool missing (scripts/install-deps --test)";
@@ -90,31 +126,12 @@ TEST(AgentE2E, ScheduledCyclesMetricsHealthAlertsAndShutdown) {
 
   // The agent on a free port (agent.json says which).
   Proc agent;
-  agent.pid = StartBackground({BulwarkBin(), "--config", cfg, "agent", "--state-dir", state, "--listen", "127.0.0.1:0",
-                               "--min-slack", "1s", "--shutdown-grace", "30s"},
-                              {"BULWARK_CACHE_DIR=" + s.CacheDir()});
-  int port = 0;
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        auto j = nlohmann::json::parse(ReadFileOr(state + "/agent.json", "null"), nullptr, false);
-        if (!j.is_object()) return false;
-        std::string listen = j["listen"];
-        port = std::stoi(listen.substr(listen.rfind(':') + 1));
-        return true;
-      },
-      30));
+  const int port = StartAgent(&agent, s, cfg, state, "30s");
+  ASSERT_NE(port, 0) << "the agent never wrote agent.json";
 
   // Prometheus scrapes it every second.
-  const int prom_port = FreePort();
-  WriteFile(s.Path("prometheus.yml"),
-            "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
-            "scrape_configs:\n  - job_name: bulwark\n    static_configs:\n"
-            "      - targets: ['127.0.0.1:" +
-                std::to_string(port) + "']\n");
   Proc prom;
-  prom.pid = StartBackground({"prometheus", "--config.file=" + s.Path("prometheus.yml"),
-                              "--storage.tsdb.path=" + s.Path("tsdb"),
-                              "--web.listen-address=127.0.0.1:" + std::to_string(prom_port)});
+  const int prom_port = StartPrometheus(&prom, s, port);
   double successes = 0;
   ASSERT_TRUE(WaitFor(
       [&] {
@@ -288,29 +305,10 @@ TEST(AgentE2E, FsAndPostgresSourcesOverSeveralCyclesWithDrills) {
           "      checks:\n        - {sql: \"SELECT count(*) FROM pgbench_branches\", expect: 1}\n");
   const std::string state = s.Path("state");
   Proc agent;
-  agent.pid = StartBackground({BulwarkBin(), "--config", cfg, "agent", "--state-dir", state, "--listen", "127.0.0.1:0",
-                               "--min-slack", "1s", "--shutdown-grace", "60s"},
-                              {"BULWARK_CACHE_DIR=" + s.CacheDir()});
-  int port = 0;
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        auto j = nlohmann::json::parse(ReadFileOr(state + "/agent.json", "null"), nullptr, false);
-        if (!j.is_object()) return false;
-        std::string listen = j["listen"];
-        port = std::stoi(listen.substr(listen.rfind(':') + 1));
-        return true;
-      },
-      30));
-  const int prom_port = FreePort();
-  WriteFile(s.Path("prometheus.yml"),
-            "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
-            "scrape_configs:\n  - job_name: bulwark\n    static_configs:\n"
-            "      - targets: ['127.0.0.1:" +
-                std::to_string(port) + "']\n");
+  const int port = StartAgent(&agent, s, cfg, state, "60s");
+  ASSERT_NE(port, 0) << "the agent never wrote agent.json";
   Proc prom;
-  prom.pid = StartBackground({"prometheus", "--config.file=" + s.Path("prometheus.yml"),
-                              "--storage.tsdb.path=" + s.Path("tsdb"),
-                              "--web.listen-address=127.0.0.1:" + std::to_string(prom_port)});
+  const int prom_port = StartPrometheus(&prom, s, port);
   // What Prometheus scraped: the value of `query` for `source`, or -1.
   auto scraped = [&](const std::string& query, const std::string& source) {
     auto j = nlohmann::json::parse(Get(prom_port, "/api/v1/query?query=" + query), nullptr, false);
